@@ -1,0 +1,44 @@
+using System;
+
+namespace VsockNative.Interop;
+
+// Markers read by VsockNative.Generators to describe the C ABI in include/vsock_native.h.
+// They change nothing at run time.
+
+/// <summary>A struct the C side fills or reads; emitted as a C struct with asserted offsets.</summary>
+[AttributeUsage(AttributeTargets.Struct)]
+internal sealed class CStructAttribute : Attribute
+{
+    public CStructAttribute(string cName) => CName = cName;
+    public string CName { get; }
+}
+
+/// <summary>A handle: C sees only <c>typedef struct name name;</c> and passes <c>name *</c>.</summary>
+[AttributeUsage(AttributeTargets.Struct)]
+internal sealed class COpaqueAttribute : Attribute
+{
+    public COpaqueAttribute(string cName) => CName = cName;
+    public string CName { get; }
+}
+
+/// <summary>A struct wrapping one unmanaged function pointer; emitted as a C function-pointer typedef
+/// whose parameters get the given names.</summary>
+[AttributeUsage(AttributeTargets.Struct)]
+internal sealed class CCallbackAttribute : Attribute
+{
+    public CCallbackAttribute(string cName, params string[] parameterNames) { CName = cName; ParameterNames = parameterNames; }
+    public string CName { get; }
+    public string[] ParameterNames { get; }
+}
+
+/// <summary>The pointer parameter or field points at data the callee does not modify (C <c>const</c>).</summary>
+[AttributeUsage(AttributeTargets.Parameter | AttributeTargets.Field)]
+internal sealed class CConstAttribute : Attribute { }
+
+/// <summary>A constant emitted as <c>#define name value</c>.</summary>
+[AttributeUsage(AttributeTargets.Field)]
+internal sealed class CDefineAttribute : Attribute
+{
+    public CDefineAttribute(string name) => Name = name;
+    public string Name { get; }
+}

@@ -1,0 +1,35 @@
+namespace VsockNative.Interop;
+
+/// <summary>What vsn_device_create needs. Set struct_size to sizeof(vsn_device_config): a caller
+/// built against an older header passes a smaller size and gets defaults for the fields it does
+/// not know; a newer, larger struct is accepted when the bytes this library does not know are zero.</summary>
+[CStruct("vsn_device_config")]
+internal unsafe struct DeviceConfig
+{
+    /// <summary>sizeof(vsn_device_config) as the caller compiled it (at least VSN_DEVICE_CONFIG_MIN_SIZE).</summary>
+    public uint StructSize;
+    /// <summary>Reserved; must be 0.</summary>
+    public uint Flags;
+    /// <summary>The guest's context id: 3 .. 0xFFFFFFFE (0, 1, 2 and 0xFFFFFFFF are reserved; the upper 32 bits must be 0).</summary>
+    public ulong GuestCid;
+    /// <summary>Feature bits the device offers (masks of 1ull &lt;&lt; VSN_VIRTIO_*_F_*); 0 offers everything the library supports.</summary>
+    public ulong Features;
+    /// <summary>Receives this device's log lines; may be NULL.</summary>
+    public LogCallback LogFn;
+    /// <summary>Passed to log_fn as its first argument.</summary>
+    public void* LogUser;
+    /// <summary>Highest VSN_LOG_* level delivered to log_fn.</summary>
+    public int LogLevel;
+    /// <summary>Reserved; must be 0.</summary>
+    public uint Reserved0;
+
+    /// <summary>The smallest struct_size accepted: the fields up to and including features.</summary>
+    [CDefine("VSN_DEVICE_CONFIG_MIN_SIZE")] public const uint MinSize = 24;
+}
+
+/// <summary>A device: create with vsn_device_create, free with vsn_device_destroy.</summary>
+[COpaque("vsn_device")]
+internal struct DeviceHandle
+{
+    public nint Value;
+}

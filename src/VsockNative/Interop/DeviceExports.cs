@@ -1,0 +1,133 @@
+using System;
+using System.Runtime.InteropServices;
+using VsockNative.Device;
+
+namespace VsockNative.Interop;
+
+/// <summary>Exports that create, destroy and describe a device.</summary>
+internal static unsafe class DeviceExports
+{
+    private const uint MaxConfigSize = 4096;
+
+    /// <summary>Creates a device from a config. Thread-safe.</summary>
+    /// <param name="config">The settings; struct_size must be set (see vsn_device_config).</param>
+    /// <param name="out_device">Receives the new device; untouched on failure.</param>
+    /// <returns>0; -EINVAL for a NULL pointer, a reserved guest CID (0, 1, 2, 0xFFFFFFFF or above 32 bits),
+    /// a struct_size below VSN_DEVICE_CONFIG_MIN_SIZE or non-zero reserved fields; -E2BIG for a larger
+    /// struct whose unknown bytes are not zero; -ENOTSUP for feature bits the library lacks.
+    /// The reason is logged (to config's log_fn when given, else the process-wide callback).</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_create")]
+    public static int Create([CConst] DeviceConfig* config, DeviceHandle* out_device)
+    {
+        const string fn = "vsn_device_create";
+        try
+        {
+            if (config == null || out_device == null)
+                return Abi.Reject(Logger.Global, fn, -Errno.EINVAL, config == null ? "config is NULL" : "out_device is NULL");
+            int rc = CopyConfig(config, out var copy, out var why);
+            var log = copy.LogFn.Fn != null ? new Logger(copy.LogFn, (nint)copy.LogUser, copy.LogLevel) : Logger.Global;
+            if (rc != 0) return Abi.Reject(log, fn, rc, why);
+            rc = DeviceOptions.TryCreate(copy, out var options, out why);
+            if (rc != 0) return Abi.Reject(log, fn, rc, why);
+            var device = new VsockDevice(options!, log);
+            out_device->Value = Abi.Devices.Add(device);
+            log.Info($"device created: guest_cid {options!.GuestCid}, features 0x{options.OfferedFeatures:x}");
+            return 0;
+        }
+        catch (Exception e) { return Abi.Crash(fn, e); }
+    }
+
+    /// <summary>Destroys a device and frees everything it holds. Safe to call twice or with NULL: the
+    /// second call returns -EBADF and changes nothing. Must not run concurrently with other calls on the
+    /// same device (like free()).</summary>
+    /// <param name="device">The device, or NULL.</param>
+    /// <returns>0; 0 for NULL; -EBADF for a handle that is unknown or already destroyed.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_destroy")]
+    public static int Destroy(DeviceHandle device)
+    {
+        const string fn = "vsn_device_destroy";
+        try
+        {
+            if (device.Value == 0) return 0;
+            if (!Abi.Devices.TryRemove(device.Value, out var d))
+                return Abi.Reject(Logger.Global, fn, -Errno.EBADF, $"unknown or already destroyed device handle 0x{device.Value:x}");
+            d.Dispose();
+            d.Log.Info("device destroyed");
+            return 0;
+        }
+        catch (Exception e) { return Abi.Crash(fn, e); }
+    }
+
+    /// <summary>The feature bits the device offers (what a transport reports as device features).
+    /// Thread-safe.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="out_features">Receives the mask.</param>
+    /// <returns>0; -EBADF for an unknown device; -EINVAL for NULL out_features.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_get_features")]
+    public static int GetFeatures(DeviceHandle device, ulong* out_features)
+    {
+        const string fn = "vsn_device_get_features";
+        try
+        {
+            int rc = Abi.Lookup(device, fn, out var d);
+            if (rc != 0) return rc;
+            if (out_features == null) return Abi.Reject(d.Log, fn, -Errno.EINVAL, "out_features is NULL");
+            *out_features = d.Options.OfferedFeatures;
+            return 0;
+        }
+        catch (Exception e) { return Abi.Crash(fn, e); }
+    }
+
+    /// <summary>Reads the device config space (struct vsn_virtio_vsock_config, little-endian), as a
+    /// transport does for a driver's config read. Thread-safe.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="offset">Byte offset into the config space.</param>
+    /// <param name="buffer">Receives len bytes.</param>
+    /// <param name="len">Number of bytes; offset + len must not exceed sizeof(vsn_virtio_vsock_config).</param>
+    /// <returns>The number of bytes copied; -EBADF for an unknown device; -EINVAL for a NULL buffer or a
+    /// range outside the config space.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_read_config")]
+    public static int ReadConfig(DeviceHandle device, uint offset, void* buffer, uint len)
+    {
+        const string fn = "vsn_device_read_config";
+        try
+        {
+            int rc = Abi.Lookup(device, fn, out var d);
+            if (rc != 0) return rc;
+            if (buffer == null && len != 0) return Abi.Reject(d.Log, fn, -Errno.EINVAL, "buffer is NULL");
+            if (len > MaxConfigSize) return Abi.Reject(d.Log, fn, -Errno.EINVAL, $"len {len} exceeds the config space");
+            rc = d.ReadConfig(offset, new Span<byte>(buffer, (int)len));
+            return rc < 0 ? Abi.Reject(d.Log, fn, rc, $"range [{offset}, {(ulong)offset + len}) is outside the {Wire.VirtioVsockConfig.Size}-byte config space") : rc;
+        }
+        catch (Exception e) { return Abi.Crash(fn, e); }
+    }
+
+    /// <summary>Copies a caller's size-prefixed config (Linux copy_struct_from_user rules). On -E2BIG the
+    /// known part is copied, so the rejection still reaches the caller's log_fn.</summary>
+    private static int CopyConfig(DeviceConfig* config, out DeviceConfig copy, out string why)
+    {
+        copy = default;
+        why = "";
+        uint size = config->StructSize;
+        uint known = (uint)sizeof(DeviceConfig);
+        if (size < DeviceConfig.MinSize)
+        {
+            why = $"struct_size {size} is below the minimum {DeviceConfig.MinSize}: set it to sizeof(vsn_device_config)";
+            return -Errno.EINVAL;
+        }
+        if (size > MaxConfigSize)
+        {
+            why = $"struct_size {size} is implausibly large (limit {MaxConfigSize})";
+            return -Errno.E2BIG;
+        }
+        var source = new ReadOnlySpan<byte>(config, (int)size);
+        fixed (DeviceConfig* dst = &copy)
+            source.Slice(0, (int)Math.Min(size, known)).CopyTo(new Span<byte>(dst, (int)known));
+        if (size > known && source.Slice((int)known).IndexOfAnyExcept((byte)0) >= 0)
+        {
+            why = $"struct_size {size} is larger than this library knows ({known}) and the extra bytes are not zero";
+            return -Errno.E2BIG;
+        }
+        return 0;
+    }
+}

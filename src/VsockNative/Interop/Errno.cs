@@ -1,0 +1,15 @@
+namespace VsockNative.Interop;
+
+/// <summary>Linux errno values; ABI functions return 0 (or a count) on success, <c>-Errno.X</c> on failure.</summary>
+internal static class Errno
+{
+    public const int E2BIG = 7;
+    public const int EBADF = 9;
+    public const int ENOMEM = 12;
+    public const int EFAULT = 14;
+    public const int EBUSY = 16;
+    public const int EINVAL = 22;
+    public const int ERANGE = 34;
+    public const int ENOTSUP = 95;
+    public const int EIO = 5;
+}

@@ -114,6 +114,11 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_
 #define VSN_ABI_VERSION 1u
 /** The smallest struct_size accepted: the fields up to and including features. */
 #define VSN_DEVICE_CONFIG_MIN_SIZE 24u
+/**
+ * No event-loop thread: the host calls vsn_device_poll to process kicks (as libvhost-user's
+ * vu_dispatch). Without it, vsn_device_start runs one event-loop thread per device.
+ */
+#define VSN_DEVICE_F_MANUAL_POLL 1u
 /** Something failed: a rejected argument, a broken device. */
 #define VSN_LOG_ERROR 0
 /** Something the guest or a peer did wrong that was handled (dropped, reset). */
@@ -122,6 +127,21 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_
 #define VSN_LOG_INFO 2
 /** Per-connection detail. */
 #define VSN_LOG_DEBUG 3
+/** The receive queue: the device writes packets for the driver. */
+#define VSN_QUEUE_RX 0u
+/** The transmit queue: the driver sends packets. */
+#define VSN_QUEUE_TX 1u
+/** The event queue: the device posts events (TRANSPORT_RESET). */
+#define VSN_QUEUE_EVENT 2u
+/** Number of queues. */
+#define VSN_QUEUE_COUNT 3u
+/** The device is started (vsn_device_start) and processes its queues. */
+#define VSN_DEVICE_STATUS_RUNNING 4u
+/**
+ * The device hit an error it cannot recover from (a queue the driver broke); it must be reset
+ * (vsn_device_reset) and set up again. The virtio DEVICE_NEEDS_RESET bit.
+ */
+#define VSN_DEVICE_STATUS_NEEDS_RESET 64u
 
 /** A device: create with vsn_device_create, free with vsn_device_destroy. */
 typedef struct vsn_device vsn_device;
@@ -134,6 +154,39 @@ typedef struct vsn_device vsn_device;
 typedef void (*vsn_log_fn)(void *user, int32_t level, const char *message);
 
 /**
+ * Receives a queue's interrupts when the queue has no call fd. user is the pointer from
+ * vsn_queue_config, queue_index the queue. Called on the thread that processes the queue (the
+ * device's event loop, or the caller of vsn_device_poll).
+ */
+typedef void (*vsn_interrupt_fn)(void *user, uint32_t queue_index);
+
+/** Device-wide counters (per-queue ones live in each queue's QueueCounters). */
+typedef struct vsn_device_counter_values {
+    /** Well-formed packets taken from the tx queue. */
+    uint64_t tx_packets;
+    /** Payload bytes of those packets (header excluded). */
+    uint64_t tx_payload_bytes;
+    /**
+     * Tx chains dropped as malformed packets: shorter than the header, hdr.len not equal to the
+     * bytes that follow it, or device-writable buffers in a tx chain.
+     */
+    uint64_t tx_malformed;
+    /** Kicks received (kick fd events and vsn_queue_notify calls). */
+    uint64_t kicks;
+    /** Interrupts sent (call fd writes and interrupt_fn calls). */
+    uint64_t interrupts;
+    /** Interrupts that could not be delivered (a call fd write failed). */
+    uint64_t interrupt_errors;
+} vsn_device_counter_values;
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_packets) == 0, "vsn_device_counter_values.tx_packets offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_payload_bytes) == 8, "vsn_device_counter_values.tx_payload_bytes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_malformed) == 16, "vsn_device_counter_values.tx_malformed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, kicks) == 24, "vsn_device_counter_values.kicks offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, interrupts) == 32, "vsn_device_counter_values.interrupts offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, interrupt_errors) == 40, "vsn_device_counter_values.interrupt_errors offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counter_values) == 48, "vsn_device_counter_values size");
+
+/**
  * What vsn_device_create needs. Set struct_size to sizeof(vsn_device_config): a caller built
  * against an older header passes a smaller size and gets defaults for the fields it does not
  * know; a newer, larger struct is accepted when the bytes this library does not know are zero.
@@ -141,7 +194,7 @@ typedef void (*vsn_log_fn)(void *user, int32_t level, const char *message);
 typedef struct vsn_device_config {
     /** sizeof(vsn_device_config) as the caller compiled it (at least VSN_DEVICE_CONFIG_MIN_SIZE). */
     uint32_t struct_size;
-    /** Reserved; must be 0. */
+    /** VSN_DEVICE_F_* bits; others must be 0. */
     uint32_t flags;
     /**
      * The guest's context id: 3 .. 0xFFFFFFFE (0, 1, 2 and 0xFFFFFFFF are reserved; the upper 32
@@ -171,6 +224,172 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_config, log_user) == 32, "vsn_device_confi
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, log_level) == 40, "vsn_device_config.log_level offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, reserved0) == 44, "vsn_device_config.reserved0 offset");
 VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 48, "vsn_device_config size");
+
+/** One region of guest memory: guest-physical base, size, and where the host mapped it. */
+typedef struct vsn_mem_region {
+    /** Guest-physical address of the first byte. */
+    uint64_t guest_phys_addr;
+    /** Size in bytes (non-zero). */
+    uint64_t size;
+    /** Host address of the first byte; the device reads and writes guest memory only through it. */
+    void *host_addr;
+} vsn_mem_region;
+VSN_STATIC_ASSERT(offsetof(vsn_mem_region, guest_phys_addr) == 0, "vsn_mem_region.guest_phys_addr offset");
+VSN_STATIC_ASSERT(offsetof(vsn_mem_region, size) == 8, "vsn_mem_region.size offset");
+VSN_STATIC_ASSERT(offsetof(vsn_mem_region, host_addr) == 16, "vsn_mem_region.host_addr offset");
+VSN_STATIC_ASSERT(sizeof(vsn_mem_region) == 24, "vsn_mem_region size");
+
+/** Where a queue lives and how it is notified. Set struct_size to sizeof(vsn_queue_config). */
+typedef struct vsn_queue_config {
+    /** sizeof(vsn_queue_config) as the caller compiled it. */
+    uint32_t struct_size;
+    /** Queue size: a power of two from 1 to 32768. */
+    uint32_t size;
+    /** Guest-physical address of the descriptor table (16-byte aligned). */
+    uint64_t desc_addr;
+    /** Guest-physical address of the available ring (2-byte aligned). */
+    uint64_t avail_addr;
+    /** Guest-physical address of the used ring (4-byte aligned). */
+    uint64_t used_addr;
+    /**
+     * An eventfd the driver side signals to kick the queue, or -1 when the host calls
+     * vsn_queue_notify instead. The device duplicates it; the caller keeps its own.
+     */
+    int32_t kick_fd;
+    /**
+     * An eventfd the device signals to interrupt the driver, or -1 to use interrupt_fn. The device
+     * duplicates it.
+     */
+    int32_t call_fd;
+    /** Called for interrupts when call_fd is -1; may be NULL (no interrupts). */
+    vsn_interrupt_fn interrupt_fn;
+    /** Passed to interrupt_fn. */
+    void *interrupt_user;
+} vsn_queue_config;
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, struct_size) == 0, "vsn_queue_config.struct_size offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, size) == 4, "vsn_queue_config.size offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, desc_addr) == 8, "vsn_queue_config.desc_addr offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, avail_addr) == 16, "vsn_queue_config.avail_addr offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, used_addr) == 24, "vsn_queue_config.used_addr offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, kick_fd) == 32, "vsn_queue_config.kick_fd offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, call_fd) == 36, "vsn_queue_config.call_fd offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, interrupt_fn) == 40, "vsn_queue_config.interrupt_fn offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_config, interrupt_user) == 48, "vsn_queue_config.interrupt_user offset");
+VSN_STATIC_ASSERT(sizeof(vsn_queue_config) == 56, "vsn_queue_config size");
+
+/** Device-wide packet counters (vsn_device_get_counters): set struct_size first. */
+typedef struct vsn_device_counters {
+    /** sizeof(vsn_device_counters) as the caller compiled it. */
+    uint32_t struct_size;
+    /** Virtio device status bits (VSN_DEVICE_STATUS_*), as from vsn_device_get_status. */
+    uint32_t status;
+    /** The counters. */
+    vsn_device_counter_values values;
+} vsn_device_counters;
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_counters.struct_size offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 56, "vsn_device_counters size");
+
+/**
+ * Per-queue counters for diagnosis: plain ulong fields, copied out by Counters, zeroed by
+ * Reset.
+ */
+typedef struct vsn_queue_counter_values {
+    /** Well-formed chains popped. */
+    uint64_t chains_popped;
+    /** Device-readable bytes in the well-formed chains popped. */
+    uint64_t readable_bytes;
+    /** Device-writable bytes in the well-formed chains popped. */
+    uint64_t writable_bytes;
+    /** Used entries pushed. */
+    uint64_t used_entries;
+    /** Sum of the lengths of the used entries pushed. */
+    uint64_t used_bytes;
+    /** Malformed chains popped, all reasons (the sum of the per-reason counters below). */
+    uint64_t bad_chains;
+    /** Bad chains with HeadOutOfRange. */
+    uint64_t head_out_of_range;
+    /** Bad chains with NextOutOfRange. */
+    uint64_t next_out_of_range;
+    /** Bad chains with ChainTooLong. */
+    uint64_t chain_too_long;
+    /** Bad chains with IndirectNotNegotiated. */
+    uint64_t indirect_not_negotiated;
+    /** Bad chains with NestedIndirect. */
+    uint64_t nested_indirect;
+    /** Bad chains with IndirectWithNext. */
+    uint64_t indirect_with_next;
+    /** Bad chains with IndirectTableEmpty. */
+    uint64_t indirect_table_empty;
+    /** Bad chains with IndirectTableLengthInvalid. */
+    uint64_t indirect_table_length_invalid;
+    /** Bad chains with IndirectTableOutOfMemory. */
+    uint64_t indirect_table_out_of_memory;
+    /** Bad chains with ReadableAfterWritable. */
+    uint64_t readable_after_writable;
+    /** Bad chains with BufferOutOfMemory. */
+    uint64_t buffer_out_of_memory;
+    /** Bad chains with BufferAddressWrap. */
+    uint64_t buffer_address_wrap;
+    /** Bad chains with TooManySegments. */
+    uint64_t too_many_segments;
+    /** Bad chains with LengthOverflow. */
+    uint64_t length_overflow;
+    /** Times the queue became broken (see QueueFault). */
+    uint64_t queue_faults;
+    /** NeedsInterrupt answers of true. */
+    uint64_t interrupts_needed;
+    /** Used entries were published but the driver's flag or used_event suppressed the interrupt. */
+    uint64_t interrupts_suppressed;
+    /** Transitions from kicks enabled to kicks suppressed. */
+    uint64_t kicks_disabled;
+    /** Transitions from kicks suppressed to kicks enabled. */
+    uint64_t kicks_enabled;
+} vsn_queue_counter_values;
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, chains_popped) == 0, "vsn_queue_counter_values.chains_popped offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, readable_bytes) == 8, "vsn_queue_counter_values.readable_bytes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, writable_bytes) == 16, "vsn_queue_counter_values.writable_bytes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, used_entries) == 24, "vsn_queue_counter_values.used_entries offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, used_bytes) == 32, "vsn_queue_counter_values.used_bytes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, bad_chains) == 40, "vsn_queue_counter_values.bad_chains offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, head_out_of_range) == 48, "vsn_queue_counter_values.head_out_of_range offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, next_out_of_range) == 56, "vsn_queue_counter_values.next_out_of_range offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, chain_too_long) == 64, "vsn_queue_counter_values.chain_too_long offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, indirect_not_negotiated) == 72, "vsn_queue_counter_values.indirect_not_negotiated offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, nested_indirect) == 80, "vsn_queue_counter_values.nested_indirect offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, indirect_with_next) == 88, "vsn_queue_counter_values.indirect_with_next offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, indirect_table_empty) == 96, "vsn_queue_counter_values.indirect_table_empty offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, indirect_table_length_invalid) == 104, "vsn_queue_counter_values.indirect_table_length_invalid offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, indirect_table_out_of_memory) == 112, "vsn_queue_counter_values.indirect_table_out_of_memory offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, readable_after_writable) == 120, "vsn_queue_counter_values.readable_after_writable offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, buffer_out_of_memory) == 128, "vsn_queue_counter_values.buffer_out_of_memory offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, buffer_address_wrap) == 136, "vsn_queue_counter_values.buffer_address_wrap offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, too_many_segments) == 144, "vsn_queue_counter_values.too_many_segments offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, length_overflow) == 152, "vsn_queue_counter_values.length_overflow offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, queue_faults) == 160, "vsn_queue_counter_values.queue_faults offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, interrupts_needed) == 168, "vsn_queue_counter_values.interrupts_needed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, interrupts_suppressed) == 176, "vsn_queue_counter_values.interrupts_suppressed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, kicks_disabled) == 184, "vsn_queue_counter_values.kicks_disabled offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, kicks_enabled) == 192, "vsn_queue_counter_values.kicks_enabled offset");
+VSN_STATIC_ASSERT(sizeof(vsn_queue_counter_values) == 200, "vsn_queue_counter_values size");
+
+/**
+ * What vsn_queue_get_counters fills: set struct_size first; the library writes at most that
+ * many bytes.
+ */
+typedef struct vsn_queue_counters {
+    /** sizeof(vsn_queue_counters) as the caller compiled it. */
+    uint32_t struct_size;
+    /** The queue these counters belong to (filled in by the library). */
+    uint32_t queue_index;
+    /** The counters. */
+    vsn_queue_counter_values values;
+} vsn_queue_counters;
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, struct_size) == 0, "vsn_queue_counters.struct_size offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, queue_index) == 4, "vsn_queue_counters.queue_index offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, values) == 8, "vsn_queue_counters.values offset");
+VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
 
 /**
  * Creates a device from a config. Thread-safe.
@@ -230,6 +449,132 @@ uint32_t vsn_abi_version(void);
  * @return 0, or -EINVAL for a level outside VSN_LOG_ERROR..VSN_LOG_DEBUG.
  */
 int32_t vsn_set_log_callback(vsn_log_fn fn, void *user, int32_t max_level);
+
+/**
+ * Gives the device the guest's memory (vhost-user SET_MEM_TABLE). Replaces any earlier table;
+ * queues already set up move to the new one. Every guest address the device uses is checked
+ * against these regions. Needs the device stopped.
+ * @param device The device.
+ * @param regions count regions; non-empty, non-overlapping, no wrap-around.
+ * @param count 1 to 512.
+ * @return 0; -EINVAL for a bad table (reason logged); -EBUSY while running; -EBADF.
+ */
+int32_t vsn_device_set_mem_table(vsn_device *device, const vsn_mem_region *regions, uint32_t count);
+
+/**
+ * Records the features the driver accepted (vhost-user SET_FEATURES): a subset of
+ * vsn_device_get_features that includes VIRTIO_F_VERSION_1. Set them before the queues.
+ * @param device The device.
+ * @param features The accepted feature mask.
+ * @return 0; -EINVAL for features not offered or without VERSION_1; -EBUSY while running or
+ *     when queues were set up with other features; -EBADF.
+ */
+int32_t vsn_device_set_features(vsn_device *device, uint64_t features);
+
+/**
+ * Sets a queue up (vhost-user SET_VRING_NUM/ADDR/KICK/CALL in one call): ring addresses are
+ * checked against the memory table and their alignment. Needs the memory table and the
+ * features.
+ * @param device The device.
+ * @param index VSN_QUEUE_RX, VSN_QUEUE_TX or VSN_QUEUE_EVENT.
+ * @param config The queue; struct_size must be set.
+ * @return 0; -EINVAL for a bad index, size, address or alignment (reason logged), or a
+ *     kick/call fd that cannot be duplicated (its errno); -EBUSY while running; -EBADF.
+ */
+int32_t vsn_queue_setup(vsn_device *device, uint32_t index, const vsn_queue_config *config);
+
+/**
+ * Sets the index of the next available entry the queue will read (vhost-user SET_VRING_BASE),
+ * so a stopped queue or a reconnected device resumes without losing or repeating a chain.
+ * Needs the device stopped.
+ * @param device The device.
+ * @param index The queue.
+ * @param last_avail_idx The free-running avail index to resume from.
+ * @return 0; -EINVAL for a bad index; -EBUSY while running; -EBADF.
+ */
+int32_t vsn_queue_set_base(vsn_device *device, uint32_t index, uint16_t last_avail_idx);
+
+/**
+ * The index of the next available entry a stopped queue would read (vhost-user GET_VRING_BASE,
+ * after vsn_device_stop).
+ * @param device The device.
+ * @param index The queue.
+ * @param out_last_avail_idx Receives the index.
+ * @return 0; -EINVAL for a bad index or NULL; -EBUSY while running; -EBADF.
+ */
+int32_t vsn_queue_get_base(vsn_device *device, uint32_t index, uint16_t *out_last_avail_idx);
+
+/**
+ * Kicks a queue that has no kick fd: the host calls this when the driver notifies the queue.
+ * Cheap and thread-safe: it marks the queue and wakes the event loop (or the next
+ * vsn_device_poll).
+ * @param device The device.
+ * @param index The queue.
+ * @return 0; -EINVAL for a bad index; -EBADF.
+ */
+int32_t vsn_queue_notify(vsn_device *device, uint32_t index);
+
+/**
+ * Starts the device: configured queues begin processing, on the device's own event-loop
+ * thread, or on the threads that call vsn_device_poll when VSN_DEVICE_F_MANUAL_POLL was given.
+ * @param device The device.
+ * @return 0; -EINVAL without memory table or features, or when the device needs a reset;
+ *     -EBUSY when already running; -EBADF.
+ */
+int32_t vsn_device_start(vsn_device *device);
+
+/**
+ * Stops the device and waits for its event loop to finish what it was doing; queues keep their
+ * state (read it with vsn_queue_get_base). Stopping a stopped device does nothing. Must not be
+ * called from an interrupt_fn or log callback.
+ * @param device The device.
+ * @return 0; -EBADF.
+ */
+int32_t vsn_device_stop(vsn_device *device);
+
+/**
+ * Resets the device to its state after creation: stopped, without memory table, features,
+ * queues or counters; clears VSN_DEVICE_STATUS_NEEDS_RESET. The config (CID, offered features)
+ * stays.
+ * @param device The device.
+ * @return 0; -EBADF.
+ */
+int32_t vsn_device_reset(vsn_device *device);
+
+/**
+ * Manual mode (VSN_DEVICE_F_MANUAL_POLL): waits up to timeout_ms for kicks and processes them
+ * on the calling thread. Must not run concurrently with vsn_device_destroy.
+ * @param device The device.
+ * @param timeout_ms How long to wait; 0 returns at once, -1 waits for an event.
+ * @return The number of queues processed (0 on timeout); -EINVAL when not in manual mode or
+ *     not started; a negative errno from epoll_wait; -EBADF.
+ */
+int32_t vsn_device_poll(vsn_device *device, int32_t timeout_ms);
+
+/**
+ * The device status: VSN_DEVICE_STATUS_RUNNING, VSN_DEVICE_STATUS_NEEDS_RESET.
+ * @param device The device.
+ * @param out_status Receives the bits.
+ * @return 0; -EINVAL for NULL; -EBADF.
+ */
+int32_t vsn_device_get_status(vsn_device *device, uint32_t *out_status);
+
+/**
+ * A queue's counters: chains, bytes, bad chains by kind, interrupts.
+ * @param device The device.
+ * @param index The queue.
+ * @param out_counters Its struct_size must be set; at most that many bytes are written.
+ * @return 0; -EINVAL for a bad index, NULL or a struct_size below 8; -EBADF.
+ */
+int32_t vsn_queue_get_counters(vsn_device *device, uint32_t index, vsn_queue_counters *out_counters);
+
+/**
+ * The device's counters: packets, malformed packets, kicks, interrupts.
+ * @param device The device.
+ * @param out_counters Its struct_size must be set; at most that many bytes are written.
+ * @return 0; -EINVAL for NULL or a struct_size below 8; -EBADF.
+ */
+int32_t vsn_device_get_counters(vsn_device *device, vsn_device_counters *out_counters);
 
 #ifdef __cplusplus
 } /* extern "C" */

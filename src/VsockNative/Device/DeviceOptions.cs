@@ -11,22 +11,26 @@ internal sealed class DeviceOptions
         VirtioTransportFeatures.Version1 | VirtioTransportFeatures.IndirectDesc | VirtioTransportFeatures.EventIdx |
         VirtioVsockFeatures.Stream | VirtioVsockFeatures.Seqpacket;
 
-    private DeviceOptions(ulong guestCid, ulong features)
+    private DeviceOptions(ulong guestCid, ulong features, uint flags)
     {
         GuestCid = guestCid;
         OfferedFeatures = features;
+        ManualPoll = (flags & DeviceFlags.ManualPoll) != 0;
     }
 
     public ulong GuestCid { get; }
     public ulong OfferedFeatures { get; }
+
+    /// <summary>No event-loop thread: the host drives the device with vsn_device_poll.</summary>
+    public bool ManualPoll { get; }
 
     /// <summary>Checks a caller's config; on failure returns a negative errno and why.</summary>
     public static int TryCreate(in DeviceConfig config, out DeviceOptions? options, out string error)
     {
         options = null;
         error = "";
-        if (config.Flags != 0 || config.Reserved0 != 0)
-            return Fail(out error, -Errno.EINVAL, $"flags 0x{config.Flags:x} / reserved 0x{config.Reserved0:x} must be 0");
+        if ((config.Flags & ~DeviceFlags.All) != 0 || config.Reserved0 != 0)
+            return Fail(out error, -Errno.EINVAL, $"unknown flags 0x{config.Flags & ~DeviceFlags.All:x} / reserved 0x{config.Reserved0:x} must be 0");
         if (CidError(config.GuestCid) is { } cidError)
             return Fail(out error, -Errno.EINVAL, cidError);
         ulong features = config.Features == 0 ? SupportedFeatures : config.Features;
@@ -34,7 +38,7 @@ internal sealed class DeviceOptions
             return Fail(out error, -Errno.ENOTSUP, $"features 0x{features & ~SupportedFeatures:x} are not supported (supported: 0x{SupportedFeatures:x})");
         if ((features & VirtioTransportFeatures.Version1) == 0)
             return Fail(out error, -Errno.EINVAL, "VIRTIO_F_VERSION_1 must be offered: this is a virtio 1.x device");
-        options = new DeviceOptions(config.GuestCid, features);
+        options = new DeviceOptions(config.GuestCid, features, config.Flags);
         return 0;
     }
 

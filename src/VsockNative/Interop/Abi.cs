@@ -31,6 +31,22 @@ internal static class Abi
             handle.Value == 0 ? "device is NULL" : $"unknown or destroyed device handle 0x{handle.Value:x}");
     }
 
+    /// <summary>Passes a device method's result through, logging the reason of a failure.</summary>
+    public static int Result(Device.VsockDevice device, string function, int rc, string why) =>
+        rc < 0 ? Reject(device.Log, function, rc, why) : rc;
+
+    /// <summary>Writes a size-prefixed output struct: the caller's struct_size (its first field) says how
+    /// many bytes it has room for; the library writes at most that, and its own size at most.</summary>
+    public static unsafe int CopyOut<T>(Device.VsockDevice device, string function, T value, void* destination) where T : unmanaged
+    {
+        if (destination == null) return Reject(device.Log, function, -Errno.EINVAL, "output struct is NULL");
+        uint size = *(uint*)destination;
+        if (size < 8) return Reject(device.Log, function, -Errno.EINVAL, $"struct_size {size}: set it to the sizeof of the struct");
+        *(uint*)&value = size;
+        new ReadOnlySpan<byte>(&value, (int)Math.Min(size, (uint)sizeof(T))).CopyTo(new Span<byte>(destination, (int)Math.Min(size, (uint)sizeof(T))));
+        return 0;
+    }
+
     private static string ErrnoName(int errno) => -errno switch
     {
         Errno.E2BIG => "E2BIG",

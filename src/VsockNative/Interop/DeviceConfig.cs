@@ -8,7 +8,7 @@ internal unsafe struct DeviceConfig
 {
     /// <summary>sizeof(vsn_device_config) as the caller compiled it (at least VSN_DEVICE_CONFIG_MIN_SIZE).</summary>
     public uint StructSize;
-    /// <summary>Reserved; must be 0.</summary>
+    /// <summary>VSN_DEVICE_F_* bits; others must be 0.</summary>
     public uint Flags;
     /// <summary>The guest's context id: 3 .. 0xFFFFFFFE (0, 1, 2 and 0xFFFFFFFF are reserved; the upper 32 bits must be 0).</summary>
     public ulong GuestCid;
@@ -32,4 +32,14 @@ internal unsafe struct DeviceConfig
 internal struct DeviceHandle
 {
     public nint Value;
+}
+
+/// <summary>vsn_device_config.flags bits.</summary>
+internal static class DeviceFlags
+{
+    /// <summary>No event-loop thread: the host calls vsn_device_poll to process kicks (as libvhost-user's
+    /// vu_dispatch). Without it, vsn_device_start runs one event-loop thread per device.</summary>
+    [CDefine("VSN_DEVICE_F_MANUAL_POLL")] public const uint ManualPoll = 1;
+
+    public const uint All = ManualPoll;
 }

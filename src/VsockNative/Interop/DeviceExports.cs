@@ -29,8 +29,9 @@ internal static unsafe class DeviceExports
             if (rc != 0) return Abi.Reject(log, fn, rc, why);
             rc = DeviceOptions.TryCreate(copy, out var options, out why);
             if (rc != 0) return Abi.Reject(log, fn, rc, why);
-            var device = new VsockDevice(options!, log);
-            out_device->Value = Abi.Devices.Add(device);
+            rc = VsockDevice.Create(options!, log, out var device);
+            if (rc < 0) return Abi.Reject(log, fn, rc, "cannot create the device's epoll instance or eventfd");
+            out_device->Value = Abi.Devices.Add(device!);
             log.Info($"device created: guest_cid {options!.GuestCid}, features 0x{options.OfferedFeatures:x}");
             return 0;
         }

@@ -4,6 +4,7 @@ namespace VsockNative.Virtqueue;
 /// Per-queue counters for diagnosis: plain <c>ulong</c> fields, copied out by
 /// <see cref="SplitQueue.Counters"/>, zeroed by <see cref="SplitQueue.Reset"/>.
 /// </summary>
+[Interop.CStruct("vsn_queue_counter_values")]
 public struct QueueCounters
 {
     /// <summary>Well-formed chains popped.</summary>

@@ -47,7 +47,8 @@ public class DeviceOptionsTests
     public void The_config_space_holds_the_cid_little_endian()
     {
         Assert.Equal(0, DeviceOptions.TryCreate(Config(0x0A0B0C0D), out var options, out _));
-        using var device = new VsockDevice(options!, Logger.None);
+        Assert.Equal(0, VsockDevice.Create(options!, Logger.None, out var created));
+        using var device = created!;
         var buf = new byte[8];
         Assert.Equal(8, device.ReadConfig(0, buf));
         Assert.Equal(new byte[] { 0x0D, 0x0C, 0x0B, 0x0A, 0, 0, 0, 0 }, buf);

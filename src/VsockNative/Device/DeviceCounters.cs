@@ -1,0 +1,20 @@
+namespace VsockNative.Device;
+
+/// <summary>Device-wide counters (per-queue ones live in each queue's QueueCounters).</summary>
+[Interop.CStruct("vsn_device_counter_values")]
+public struct DeviceCounters
+{
+    /// <summary>Well-formed packets taken from the tx queue.</summary>
+    public ulong TxPackets;
+    /// <summary>Payload bytes of those packets (header excluded).</summary>
+    public ulong TxPayloadBytes;
+    /// <summary>Tx chains dropped as malformed packets: shorter than the header, hdr.len not equal to
+    /// the bytes that follow it, or device-writable buffers in a tx chain.</summary>
+    public ulong TxMalformed;
+    /// <summary>Kicks received (kick fd events and vsn_queue_notify calls).</summary>
+    public ulong Kicks;
+    /// <summary>Interrupts sent (call fd writes and interrupt_fn calls).</summary>
+    public ulong Interrupts;
+    /// <summary>Interrupts that could not be delivered (a call fd write failed).</summary>
+    public ulong InterruptErrors;
+}

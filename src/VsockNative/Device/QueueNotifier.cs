@@ -1,0 +1,60 @@
+using VsockNative.EventLoop;
+using VsockNative.Interop;
+
+namespace VsockNative.Device;
+
+/// <summary>How one queue is notified: a kick fd the device watches (or none: the host calls
+/// vsn_queue_notify), and an interrupt sink (a call fd, or a callback, or nothing). Owns its fds.</summary>
+internal sealed unsafe class QueueNotifier
+{
+    private InterruptCallback _callback;
+    private nint _user;
+
+    public uint Index { get; }
+    public int KickFd { get; private set; } = -1;
+    public int CallFd { get; private set; } = -1;
+
+    public QueueNotifier(uint index) => Index = index;
+
+    /// <summary>Takes copies of the caller's fds (validate-then-assign: on failure nothing changes).</summary>
+    public int Set(int kickFd, int callFd, InterruptCallback callback, void* user, out string error)
+    {
+        error = "";
+        int kick = -1, call = -1;
+        if (kickFd >= 0 && (kick = EventFd.DupNonBlocking(kickFd)) < 0)
+        {
+            error = $"kick_fd {kickFd} cannot be duplicated (errno {-kick})";
+            return kick;
+        }
+        if (callFd >= 0 && (call = EventFd.DupNonBlocking(callFd)) < 0)
+        {
+            error = $"call_fd {callFd} cannot be duplicated (errno {-call})";
+            if (kick >= 0) Libc.Close(kick);
+            return call;
+        }
+        CloseFds();
+        KickFd = kick;
+        CallFd = call;
+        _callback = callback;
+        _user = (nint)user;
+        return 0;
+    }
+
+    /// <summary>Delivers one interrupt; returns false when a call fd write failed.</summary>
+    public bool Interrupt()
+    {
+        if (CallFd >= 0) return EventFd.Signal(CallFd) == 0;
+        if (_callback.Fn != null) _callback.Fn((void*)_user, Index);
+        return true;
+    }
+
+    /// <summary>Closes the fds and forgets the callback; safe to call twice.</summary>
+    public void CloseFds()
+    {
+        if (KickFd >= 0) Libc.Close(KickFd);
+        if (CallFd >= 0) Libc.Close(CallFd);
+        KickFd = CallFd = -1;
+        _callback = default;
+        _user = 0;
+    }
+}

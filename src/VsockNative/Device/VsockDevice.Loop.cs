@@ -1,0 +1,250 @@
+using System;
+using System.Threading;
+using VsockNative.EventLoop;
+using VsockNative.Interop;
+using VsockNative.Virtqueue;
+using VsockNative.Wire;
+
+namespace VsockNative.Device;
+
+internal sealed partial class VsockDevice
+{
+    /// <summary>Most host segments one chain may translate into (guest buffers split at region ends).</summary>
+    private const int MaxSegments = 1024;
+    /// <summary>Used entries published at least this often, so the driver can recycle buffers early.</summary>
+    private const int PublishBatch = 64;
+    private readonly DescriptorChain _chain;
+    private readonly ulong[] _readyTags = new ulong[16];
+
+    /// <summary>Starts every configured queue and, unless in manual mode, the event-loop thread.</summary>
+    public int Start(out string error)
+    {
+        lock (_gate)
+        {
+            if (Busy(out error)) return -Errno.EBUSY;
+            if (_needsReset) return Fail(out error, -Errno.EINVAL, "the device needs a reset (vsn_device_reset) before it can start again");
+            if (_memory is null || !_featuresSet) return Fail(out error, -Errno.EINVAL, "set the memory table and the features first");
+            for (uint i = 0; i < QueueIndex.Count; i++)
+            {
+                if (!_configured[i]) continue;
+                _queues[i].Start();
+                int kick = _notifiers[i].KickFd;
+                int rc = kick >= 0 ? _epoll.Add(kick, i) : 0;
+                if (rc < 0)
+                {
+                    StopQueues();
+                    return Fail(out error, rc, $"queue {i}: kick fd cannot be watched (errno {-rc})");
+                }
+            }
+            _running = true;
+            // Chains made available while the device was stopped get no kick of their own.
+            _pendingKicks = (1 << (int)QueueIndex.Count) - 1;
+            EventFd.Signal(_wakeFd);
+            if (!Options.ManualPoll)
+            {
+                _thread = new Thread(RunLoop) { IsBackground = true, Name = $"vsn-device-{Options.GuestCid}" };
+                _thread.Start();
+            }
+            Log.Info("device started");
+            return 0;
+        }
+    }
+
+    /// <summary>Stops processing: the loop thread ends, queues stop (their bases stay readable).</summary>
+    public int Stop()
+    {
+        Thread? thread;
+        lock (_gate)
+        {
+            if (!_running) return 0;
+            _running = false;
+            EventFd.Signal(_wakeFd);
+            thread = _thread;
+            _thread = null;
+        }
+        if (thread is not null && thread != Thread.CurrentThread) thread.Join();
+        lock (_gate)
+        {
+            StopQueues();
+            Log.Info("device stopped");
+        }
+        return 0;
+    }
+
+    /// <summary>Back to the state after creation: stopped, no memory, no features, no queues.</summary>
+    public void Reset()
+    {
+        Stop();
+        lock (_gate)
+        {
+            for (int i = 0; i < _queues.Length; i++)
+            {
+                _queues[i].Reset();
+                _notifiers[i].CloseFds();
+                _configured[i] = false;
+            }
+            _memory = null;
+            _featuresSet = false;
+            _driverFeatures = 0;
+            _needsReset = false;
+            _counters = default;
+            Log.Info("device reset");
+        }
+    }
+
+    /// <summary>The host's kick for a queue without a kick fd. Thread-safe; processed by the loop.</summary>
+    public int Notify(uint index, out string error)
+    {
+        error = "";
+        if (index >= QueueIndex.Count) return Fail(out error, -Errno.EINVAL, $"queue index {index}");
+        int old = Interlocked.Or(ref _pendingKicks, 1 << (int)index);
+        if ((old & (1 << (int)index)) == 0) EventFd.Signal(_wakeFd);
+        return 0;
+    }
+
+    /// <summary>Manual mode: waits up to <paramref name="timeoutMs"/> for events and processes them on
+    /// the caller's thread. Returns the number of queues processed, or -errno.</summary>
+    public int Poll(int timeoutMs, out string error)
+    {
+        error = "";
+        if (!Options.ManualPoll) return Fail(out error, -Errno.EINVAL, "the device runs its own event loop (VSN_DEVICE_F_MANUAL_POLL not set)");
+        if (!_running) return Fail(out error, -Errno.EINVAL, "the device is not started");
+        return RunOnce(timeoutMs);
+    }
+
+    private void RunLoop()
+    {
+        while (_running)
+        {
+            int rc = RunOnce(-1);
+            if (rc < 0)
+            {
+                Log.Error($"event loop: epoll_wait failed (errno {-rc}); the device stops processing");
+                lock (_gate) _needsReset = true;
+                return;
+            }
+        }
+    }
+
+    private int RunOnce(int timeoutMs)
+    {
+        int n = _epoll.Wait(_readyTags, timeoutMs);
+        if (n < 0) return n;
+        lock (_gate)
+        {
+            if (!_running) return 0;
+            int pending = Interlocked.Exchange(ref _pendingKicks, 0);
+            for (int i = 0; i < n; i++)
+            {
+                ulong tag = _readyTags[i];
+                if (tag == WakeTag) { EventFd.Drain(_wakeFd); continue; }
+                if (EventFd.Drain(_notifiers[tag].KickFd) != 0) _counters.Kicks++;
+                pending |= 1 << (int)tag;
+            }
+            int processed = 0;
+            for (uint q = 0; q < QueueIndex.Count; q++)
+            {
+                if ((pending & (1 << (int)q)) == 0 || !_configured[q]) continue;
+                ProcessQueue(q);
+                processed++;
+            }
+            return processed;
+        }
+    }
+
+    private void ProcessQueue(uint index)
+    {
+        if (_needsReset) return;
+        if (index == QueueIndex.Tx) ProcessTx();
+        // rx and event queues: the driver posted buffers; nothing is waiting for them yet.
+    }
+
+    private void ProcessTx()
+    {
+        var queue = _queues[QueueIndex.Tx];
+        queue.DisableKicks();
+        int sincePublish = 0;
+        while (true)
+        {
+            var result = queue.Pop(_chain);
+            if (result == PopResult.Chain)
+            {
+                HandleTxPacket(_chain);
+                queue.PushUsed(_chain.HeadIndex, 0);
+            }
+            else if (result == PopResult.BadChain)
+            {
+                if (_chain.Error == ChainError.HeadOutOfRange)
+                {
+                    MarkNeedsReset(QueueIndex.Tx, $"avail ring names descriptor {_chain.HeadIndex}, beyond the queue");
+                    break;
+                }
+                if (Log.Enabled(LogLevel.Warn)) Log.Warn($"queue {QueueIndex.Tx}: bad chain at head {_chain.HeadIndex}: {_chain.Error}; returned with length 0");
+                queue.PushUsed(_chain.HeadIndex, 0);
+            }
+            else if (result == PopResult.Empty)
+            {
+                if (queue.EnableKicks()) continue;
+                break;
+            }
+            else
+            {
+                if (result == PopResult.Broken) MarkNeedsReset(QueueIndex.Tx, $"queue fault {queue.Fault}");
+                break;
+            }
+            if (++sincePublish == PublishBatch)
+            {
+                PublishAndInterrupt(QueueIndex.Tx);
+                sincePublish = 0;
+            }
+        }
+        PublishAndInterrupt(QueueIndex.Tx);
+    }
+
+    /// <summary>Reads the header once into a private copy and checks it against the chain.</summary>
+    private void HandleTxPacket(DescriptorChain chain)
+    {
+        Span<byte> copy = stackalloc byte[VirtioVsockHdr.Size];
+        if (chain.ReadableLength < VirtioVsockHdr.Size || chain.WritableCount != 0)
+        {
+            _counters.TxMalformed++;
+            return;
+        }
+        new VirtioVsockHdrScatter(chain.Readable).CopyTo(copy);
+        var hdr = new VirtioVsockHdr(copy);
+        if (hdr.Len != chain.ReadableLength - VirtioVsockHdr.Size)
+        {
+            _counters.TxMalformed++;
+            if (Log.Enabled(LogLevel.Warn)) Log.Warn($"tx packet {hdr.SrcPort}->{hdr.DstPort}: hdr.len {hdr.Len} but {chain.ReadableLength - VirtioVsockHdr.Size} bytes follow; dropped");
+            return;
+        }
+        _counters.TxPackets++;
+        _counters.TxPayloadBytes += hdr.Len;
+    }
+
+    private void PublishAndInterrupt(uint index)
+    {
+        var queue = _queues[index];
+        if (queue.NextUsedIdx == queue.PublishedUsedIdx) return;
+        queue.PublishUsed();
+        if (!queue.NeedsInterrupt()) return;
+        if (_notifiers[index].Interrupt()) _counters.Interrupts++;
+        else _counters.InterruptErrors++;
+    }
+
+    private void MarkNeedsReset(uint index, string why)
+    {
+        _needsReset = true;
+        Log.Error($"queue {index}: {why}; the device needs a reset (DEVICE_NEEDS_RESET)");
+    }
+
+    private void StopQueues()
+    {
+        for (uint i = 0; i < QueueIndex.Count; i++)
+        {
+            if (!_configured[i]) continue;
+            if (_notifiers[i].KickFd >= 0) _epoll.Remove(_notifiers[i].KickFd);
+            _queues[i].Stop();
+        }
+    }
+}

@@ -1,0 +1,97 @@
+using VsockNative.Virtqueue;
+
+namespace VsockNative.Interop;
+
+/// <summary>One region of guest memory: guest-physical base, size, and where the host mapped it.</summary>
+[CStruct("vsn_mem_region")]
+internal unsafe struct MemRegion
+{
+    /// <summary>Guest-physical address of the first byte.</summary>
+    public ulong GuestPhysAddr;
+    /// <summary>Size in bytes (non-zero).</summary>
+    public ulong Size;
+    /// <summary>Host address of the first byte; the device reads and writes guest memory only through it.</summary>
+    public void* HostAddr;
+}
+
+/// <summary>Receives a queue's interrupts when the queue has no call fd. <c>user</c> is the
+/// pointer from vsn_queue_config, <c>queue_index</c> the queue. Called on the thread that
+/// processes the queue (the device's event loop, or the caller of vsn_device_poll).</summary>
+[CCallback("vsn_interrupt_fn", "user", "queue_index")]
+internal unsafe struct InterruptCallback
+{
+    public delegate* unmanaged<void*, uint, void> Fn;
+}
+
+/// <summary>Where a queue lives and how it is notified. Set struct_size to sizeof(vsn_queue_config).</summary>
+[CStruct("vsn_queue_config")]
+internal unsafe struct QueueSetup
+{
+    /// <summary>sizeof(vsn_queue_config) as the caller compiled it.</summary>
+    public uint StructSize;
+    /// <summary>Queue size: a power of two from 1 to 32768.</summary>
+    public uint Size;
+    /// <summary>Guest-physical address of the descriptor table (16-byte aligned).</summary>
+    public ulong DescAddr;
+    /// <summary>Guest-physical address of the available ring (2-byte aligned).</summary>
+    public ulong AvailAddr;
+    /// <summary>Guest-physical address of the used ring (4-byte aligned).</summary>
+    public ulong UsedAddr;
+    /// <summary>An eventfd the driver side signals to kick the queue, or -1 when the host calls
+    /// vsn_queue_notify instead. The device duplicates it; the caller keeps its own.</summary>
+    public int KickFd;
+    /// <summary>An eventfd the device signals to interrupt the driver, or -1 to use interrupt_fn.
+    /// The device duplicates it.</summary>
+    public int CallFd;
+    /// <summary>Called for interrupts when call_fd is -1; may be NULL (no interrupts).</summary>
+    public InterruptCallback InterruptFn;
+    /// <summary>Passed to interrupt_fn.</summary>
+    public void* InterruptUser;
+}
+
+/// <summary>What vsn_queue_get_counters fills: set struct_size first; the library writes at most that many bytes.</summary>
+[CStruct("vsn_queue_counters")]
+internal struct QueueCountersAbi
+{
+    /// <summary>sizeof(vsn_queue_counters) as the caller compiled it.</summary>
+    public uint StructSize;
+    /// <summary>The queue these counters belong to (filled in by the library).</summary>
+    public uint QueueIndex;
+    /// <summary>The counters.</summary>
+    public QueueCounters Values;
+}
+
+/// <summary>Device-wide packet counters (vsn_device_get_counters): set struct_size first.</summary>
+[CStruct("vsn_device_counters")]
+internal struct DeviceCountersAbi
+{
+    /// <summary>sizeof(vsn_device_counters) as the caller compiled it.</summary>
+    public uint StructSize;
+    /// <summary>Virtio device status bits (VSN_DEVICE_STATUS_*), as from vsn_device_get_status.</summary>
+    public uint Status;
+    /// <summary>The counters.</summary>
+    public Device.DeviceCounters Values;
+}
+
+/// <summary>Queue indexes of the virtio-vsock device (virtio 1.3 5.10.2).</summary>
+internal static class QueueIndex
+{
+    /// <summary>The receive queue: the device writes packets for the driver.</summary>
+    [CDefine("VSN_QUEUE_RX")] public const uint Rx = 0;
+    /// <summary>The transmit queue: the driver sends packets.</summary>
+    [CDefine("VSN_QUEUE_TX")] public const uint Tx = 1;
+    /// <summary>The event queue: the device posts events (TRANSPORT_RESET).</summary>
+    [CDefine("VSN_QUEUE_EVENT")] public const uint Event = 2;
+    /// <summary>Number of queues.</summary>
+    [CDefine("VSN_QUEUE_COUNT")] public const uint Count = 3;
+}
+
+/// <summary>Device status bits (virtio 1.x 2.1), as reported by vsn_device_get_status.</summary>
+internal static class DeviceStatus
+{
+    /// <summary>The device is started (vsn_device_start) and processes its queues.</summary>
+    [CDefine("VSN_DEVICE_STATUS_RUNNING")] public const uint Running = 0x4;
+    /// <summary>The device hit an error it cannot recover from (a queue the driver broke); it must
+    /// be reset (vsn_device_reset) and set up again. The virtio DEVICE_NEEDS_RESET bit.</summary>
+    [CDefine("VSN_DEVICE_STATUS_NEEDS_RESET")] public const uint NeedsReset = 0x40;
+}

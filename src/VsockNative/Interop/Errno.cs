@@ -12,4 +12,8 @@ internal static class Errno
     public const int ERANGE = 34;
     public const int ENOTSUP = 95;
     public const int EIO = 5;
+    public const int EPIPE = 32;
+    public const int ENAMETOOLONG = 36;
+    public const int ECONNRESET = 104;
+    public const int ECONNREFUSED = 111;
 }

@@ -1,0 +1,26 @@
+using System;
+
+namespace VsockNative.Endpoints;
+
+/// <summary>Host-side ports for connections the host opens towards the guest: taken in turn from
+/// [2^30, 2^31) as Firecracker does, skipping ports still in use, so a port is not reused while a
+/// connection (or its close) may still carry it.</summary>
+internal sealed class HostPortAllocator
+{
+    public const uint First = 1u << 30;
+    public const uint End = 1u << 31;
+    private uint _next = First;
+
+    /// <summary>The next free port, or false when every port of the range is in use.</summary>
+    public bool TryAllocate(Func<uint, bool> inUse, out uint port)
+    {
+        for (uint tries = 0; tries < End - First; tries++)
+        {
+            port = _next;
+            _next = _next + 1 == End ? First : _next + 1;
+            if (!inUse(port)) return true;
+        }
+        port = 0;
+        return false;
+    }
+}

@@ -1,0 +1,160 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+using VsockNative.EventLoop;
+
+namespace VsockNative.Endpoints;
+
+/// <summary>The socket calls the endpoints need (AF_UNIX, non-blocking, close-on-exec). Functions
+/// return the result or a negative errno; nothing here raises SIGPIPE (sends use MSG_NOSIGNAL).</summary>
+internal static unsafe partial class SocketCalls
+{
+    public const int AF_UNIX = 1;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_SEQPACKET = 5;
+    public const int SOCK_NONBLOCK = 0x800;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int MSG_NOSIGNAL = 0x4000;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int SHUT_RD = 0;
+    public const int SHUT_WR = 1;
+    public const int SHUT_RDWR = 2;
+    public const int IOV_MAX = 1024;
+    /// <summary>sizeof(sockaddr_un.sun_path); a path needs one byte less (its NUL).</summary>
+    public const int SunPathSize = 108;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLen;
+        public void* Iov;
+        public nuint IovLen;
+        public void* Control;
+        public nuint ControlLen;
+        public int Flags;
+    }
+
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    private static partial int Socket(int domain, int type, int protocol);
+    [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
+    private static partial int Connect(int fd, byte* addr, uint len);
+    [LibraryImport("libc", EntryPoint = "bind", SetLastError = true)]
+    private static partial int Bind(int fd, byte* addr, uint len);
+    [LibraryImport("libc", EntryPoint = "listen", SetLastError = true)]
+    private static partial int Listen(int fd, int backlog);
+    [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
+    private static partial int Accept4(int fd, void* addr, void* len, int flags);
+    [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
+    private static partial nint SendMsg(int fd, MsgHdr* msg, int flags);
+    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
+    private static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
+    [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
+    private static partial int ShutdownCall(int fd, int how);
+    [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true)]
+    private static partial int Unlink(byte* path);
+    [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
+    private static partial int SocketPair(int domain, int type, int protocol, int* fds);
+
+    private static int Errno(long rc) => rc < 0 ? -Libc.LastErrno : (int)rc;
+
+    /// <summary>Fills a sockaddr_un; false when the path does not fit (with its NUL).</summary>
+    private static bool Address(string path, Span<byte> addr, out uint length)
+    {
+        length = 0;
+        int n = Encoding.UTF8.GetByteCount(path);
+        if (n == 0 || n >= SunPathSize) return false;
+        addr.Clear();
+        addr[0] = AF_UNIX;
+        Encoding.UTF8.GetBytes(path, addr.Slice(2));
+        length = (uint)(2 + n + 1);
+        return true;
+    }
+
+    /// <summary>A non-blocking connect to a Unix socket path. AF_UNIX connects complete at once, or fail
+    /// at once (ECONNREFUSED, ENOENT, EAGAIN when the listener's backlog is full): it never blocks.</summary>
+    public static int ConnectUnix(string path, int type)
+    {
+        Span<byte> addr = stackalloc byte[2 + SunPathSize];
+        if (!Address(path, addr, out uint len)) return -Interop.Errno.ENAMETOOLONG;
+        int fd = Socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -Libc.LastErrno;
+        fixed (byte* a = addr)
+        {
+            if (Connect(fd, a, len) < 0)
+            {
+                int errno = Libc.LastErrno;
+                Libc.Close(fd);
+                return -errno;
+            }
+        }
+        return fd;
+    }
+
+    /// <summary>Binds and listens on a Unix socket path (a stale socket file is replaced).</summary>
+    public static int ListenUnix(string path, int type, int backlog)
+    {
+        Span<byte> addr = stackalloc byte[2 + SunPathSize];
+        if (!Address(path, addr, out uint len)) return -Interop.Errno.ENAMETOOLONG;
+        int fd = Socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -Libc.LastErrno;
+        fixed (byte* a = addr)
+        {
+            Unlink(a + 2);
+            if (Bind(fd, a, len) < 0 || (type != SOCK_DGRAM && Listen(fd, backlog) < 0))
+            {
+                int errno = Libc.LastErrno;
+                Libc.Close(fd);
+                return -errno;
+            }
+        }
+        return fd;
+    }
+
+    /// <summary>Accepts one pending connection (non-blocking, close-on-exec); -EAGAIN when none.</summary>
+    public static int Accept(int listenFd) => Errno(Accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC));
+
+    /// <summary>writev without SIGPIPE: sendmsg(MSG_NOSIGNAL) over at most IOV_MAX buffers.</summary>
+    public static long Send(int fd, ReadOnlySpan<Wire.IoVec> data)
+    {
+        if (data.Length > IOV_MAX) data = data.Slice(0, IOV_MAX);
+        fixed (Wire.IoVec* iov = data)
+        {
+            var msg = new MsgHdr { Iov = iov, IovLen = (nuint)data.Length };
+            nint n = SendMsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+            return n < 0 ? -Libc.LastErrno : n;
+        }
+    }
+
+    /// <summary>readv: bytes read, 0 at end of stream, or a negative errno (-EAGAIN when nothing is there).</summary>
+    public static long Receive(int fd, ReadOnlySpan<Wire.IoVec> into)
+    {
+        if (into.Length > IOV_MAX) into = into.Slice(0, IOV_MAX);
+        fixed (Wire.IoVec* iov = into)
+        {
+            var msg = new MsgHdr { Iov = iov, IovLen = (nuint)into.Length };
+            nint n = RecvMsg(fd, &msg, MSG_DONTWAIT);
+            return n < 0 ? -Libc.LastErrno : n;
+        }
+    }
+
+    public static int Shutdown(int fd, int how) => Errno(ShutdownCall(fd, how));
+
+    /// <summary>A connected pair of non-blocking, close-on-exec sockets (for the fd-level API).</summary>
+    public static int Pair(int type, out int a, out int b)
+    {
+        int* fds = stackalloc int[2];
+        int rc = SocketPair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds);
+        a = fds[0];
+        b = fds[1];
+        return rc < 0 ? -Libc.LastErrno : 0;
+    }
+
+    public static void RemovePath(string path)
+    {
+        Span<byte> addr = stackalloc byte[2 + SunPathSize];
+        if (!Address(path, addr, out _)) return;
+        fixed (byte* a = addr) Unlink(a + 2);
+    }
+}

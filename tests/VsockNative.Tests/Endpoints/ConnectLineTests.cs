@@ -1,0 +1,74 @@
+using System.Text;
+using VsockNative.Endpoints;
+using Xunit;
+
+namespace VsockNative.Tests.Endpoints;
+
+public class ConnectLineTests
+{
+    private static ConnectLine.Status Parse(string s, out uint port, out int length, out string error) =>
+        ConnectLine.Parse(Encoding.ASCII.GetBytes(s), out port, out length, out error);
+
+    [Theory]
+    [InlineData("CONNECT 1234\n", 1234u, 13)]
+    [InlineData("connect 52\n", 52u, 11)]             // keyword is case-insensitive, as in Firecracker
+    [InlineData("Connect 0\n", 0u, 10)]
+    [InlineData("CONNECT 4294967295\n", 4294967295u, 19)]
+    [InlineData("CONNECT 80\r\n", 80u, 12)]           // a CRLF line ending from a telnet-style client
+    [InlineData("CONNECT  7 \n", 7u, 12)]             // extra spaces around the port
+    public void A_valid_line_gives_the_port_and_the_line_length(string line, uint port, int length)
+    {
+        Assert.Equal(ConnectLine.Status.Connect, Parse(line, out var p, out var n, out _));
+        Assert.Equal(port, p);
+        Assert.Equal(length, n);
+    }
+
+    [Fact]
+    public void Bytes_after_the_newline_are_not_part_of_the_line()
+    {
+        // the client pipelines stream data right behind the CONNECT line: it must reach the guest
+        Assert.Equal(ConnectLine.Status.Connect, Parse("CONNECT 5000\nhello guest", out var port, out var n, out _));
+        Assert.Equal(5000u, port);
+        Assert.Equal("CONNECT 5000\n".Length, n);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("CONN")]
+    [InlineData("CONNECT 12")]
+    public void An_unfinished_line_needs_more(string partial) =>
+        Assert.Equal(ConnectLine.Status.NeedMore, Parse(partial, out _, out _, out _));
+
+    [Theory]
+    [InlineData("CONNECT 4294967296\n", "out of range")]      // one past u32
+    [InlineData("CONNECT 99999999999\n", "decimal number")]    // eleven digits
+    [InlineData("CONNECT -1\n", "decimal number")]             // negative
+    [InlineData("CONNECT 12a\n", "decimal number")]            // not a number
+    [InlineData("CONNECT\n", "expected 'CONNECT <port>'")]     // no port
+    [InlineData("CONNECTX 1\n", "expected 'CONNECT <port>'")]  // keyword glued to junk
+    [InlineData("GET / HTTP/1.1\n", "expected 'CONNECT <port>'")] // some other protocol
+    [InlineData("CONNECT \n", "expected 'CONNECT <port>'")]  // port missing after the space
+    public void A_bad_line_is_invalid_with_a_reason(string line, string reason)
+    {
+        Assert.Equal(ConnectLine.Status.Invalid, Parse(line, out _, out _, out var error));
+        Assert.Contains(reason, error);
+    }
+
+    [Fact]
+    public void Garbage_without_a_newline_is_refused_once_the_bound_is_reached()
+    {
+        Assert.Equal(ConnectLine.Status.NeedMore, Parse(new string('x', ConnectLine.MaxLength - 1), out _, out _, out _));
+        Assert.Equal(ConnectLine.Status.Invalid, Parse(new string('x', ConnectLine.MaxLength), out _, out _, out var error));
+        Assert.Contains("no newline", error);
+    }
+
+    [Fact]
+    public void Allocated_host_ports_stay_in_the_firecracker_range_and_skip_used_ones()
+    {
+        var alloc = new HostPortAllocator();
+        Assert.True(alloc.TryAllocate(p => false, out var first));
+        Assert.Equal(1u << 30, first);
+        Assert.True(alloc.TryAllocate(p => p == (1u << 30) + 1, out var second));
+        Assert.Equal((1u << 30) + 2, second);
+    }
+}

@@ -160,6 +160,47 @@ typedef void (*vsn_log_fn)(void *user, int32_t level, const char *message);
  */
 typedef void (*vsn_interrupt_fn)(void *user, uint32_t queue_index);
 
+/** Counters of the connection layer (per device). */
+typedef struct vsn_conn_counter_values {
+    /** Connections opened (guest- and host-initiated). */
+    uint64_t connections_opened;
+    /** Connections finished and freed. */
+    uint64_t connections_closed;
+    /** Guest REQUESTs refused with RST because no host endpoint listens on the port. */
+    uint64_t refused_no_listener;
+    /** Guest REQUESTs refused with RST because the connection limit was reached. */
+    uint64_t refused_limit;
+    /** Packets dropped because src_cid was not the guest's CID (spoofing). */
+    uint64_t spoofed;
+    /** Packets for a CID that is neither the host nor a reachable sibling: answered with RST. */
+    uint64_t unknown_destination;
+    /** Malformed packets for no connection (unknown type/op, bad len/flags): answered with RST. */
+    uint64_t malformed;
+    /** Packets other than REQUEST and RST for no connection: answered with RST. */
+    uint64_t no_connection;
+    /** RSTs for no connection: ignored (never answer a RST). */
+    uint64_t rst_ignored;
+    /** RST replies dropped because MaxPendingResets were already waiting for rx buffers. */
+    uint64_t resets_dropped;
+    /** Host clients of the hybrid socket refused: bad CONNECT line, timeout, or limit. */
+    uint64_t handshakes_rejected;
+    /** Host-initiated connections the guest refused or did not answer in time. */
+    uint64_t host_connects_refused;
+} vsn_conn_counter_values;
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, connections_opened) == 0, "vsn_conn_counter_values.connections_opened offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, connections_closed) == 8, "vsn_conn_counter_values.connections_closed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, refused_no_listener) == 16, "vsn_conn_counter_values.refused_no_listener offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, refused_limit) == 24, "vsn_conn_counter_values.refused_limit offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, spoofed) == 32, "vsn_conn_counter_values.spoofed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, unknown_destination) == 40, "vsn_conn_counter_values.unknown_destination offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, malformed) == 48, "vsn_conn_counter_values.malformed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, no_connection) == 56, "vsn_conn_counter_values.no_connection offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, rst_ignored) == 64, "vsn_conn_counter_values.rst_ignored offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, resets_dropped) == 72, "vsn_conn_counter_values.resets_dropped offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, handshakes_rejected) == 80, "vsn_conn_counter_values.handshakes_rejected offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, host_connects_refused) == 88, "vsn_conn_counter_values.host_connects_refused offset");
+VSN_STATIC_ASSERT(sizeof(vsn_conn_counter_values) == 96, "vsn_conn_counter_values size");
+
 /** Device-wide counters (per-queue ones live in each queue's QueueCounters). */
 typedef struct vsn_device_counter_values {
     /** Well-formed packets taken from the tx queue. */

@@ -1,29 +1,71 @@
 using System;
+using VsockNative.Connections;
 using VsockNative.EventLoop;
+using VsockNative.Protocol;
 using VsockNative.Wire;
 
 namespace VsockNative.Endpoints;
 
-/// <summary>The host side of one connection over a non-blocking socket fd, which it owns. Bytes the
-/// hybrid handshake already took off the socket after the CONNECT line (the constructor's pending bytes)
-/// are handed out first, so nothing the client sent is swallowed.</summary>
-internal sealed class FdStream
+/// <summary>
+/// The host side of one connection over a non-blocking socket fd, which it owns. Two extras for the
+/// hybrid-vsock socket: bytes the handshake already took off the socket after the CONNECT line are
+/// handed out first (nothing the client sent is swallowed), and a greeting ("OK &lt;port&gt;\n") goes out
+/// before any stream data. Close deregisters the fd from the event loop before closing it, so a
+/// reused fd number is never confused with this one.
+/// </summary>
+internal sealed class FdStream : IHostStream
 {
-    private readonly byte[]? _pending;
+    private readonly IPollRegistry? _poll;
+    private byte[]? _pending;
     private int _pendingOffset;
+    private byte[]? _greeting;
+    private int _greetingOffset;
 
-    public FdStream(int fd, byte[]? pending = null)
+    public FdStream(int fd, IPollRegistry? poll, byte[]? pending = null)
     {
         Fd = fd;
+        _poll = poll;
         _pending = pending is { Length: > 0 } ? pending : null;
     }
 
     public int Fd { get; private set; }
 
+    /// <summary>Whether the fd is registered with the event loop (managed by the muxer).</summary>
+    public bool Registered { get; set; }
+
     /// <summary>Bytes received during the handshake that no Read has returned yet.</summary>
     public bool HasPendingInput => _pending is not null && _pendingOffset < _pending.Length;
 
-    public long Write(ReadOnlySpan<IoVec> data) => Fd < 0 ? -Interop.Errno.EBADF : SocketCalls.Send(Fd, data);
+    /// <summary>Queues bytes to send before any stream data.</summary>
+    public void SetGreeting(byte[] greeting)
+    {
+        _greeting = greeting;
+        _greetingOffset = 0;
+    }
+
+    /// <summary>Sends what is left of the greeting: true when it is all out.</summary>
+    public unsafe bool FlushGreeting()
+    {
+        if (_greeting is null) return true;
+        if (Fd < 0) return false;
+        fixed (byte* g = _greeting)
+        {
+            Span<IoVec> one = stackalloc IoVec[1];
+            one[0] = new IoVec((nint)(g + _greetingOffset), (nuint)(_greeting.Length - _greetingOffset));
+            long n = SocketCalls.Send(Fd, one);
+            if (n > 0) _greetingOffset += (int)n;
+        }
+        if (_greetingOffset < _greeting.Length) return false;
+        _greeting = null;
+        return true;
+    }
+
+    public long Write(ReadOnlySpan<IoVec> data)
+    {
+        if (Fd < 0) return -Interop.Errno.EBADF;
+        if (!FlushGreeting()) return HostStreamResult.WouldBlock;
+        return SocketCalls.Send(Fd, data);
+    }
 
     public long Read(ReadOnlySpan<IoVec> into)
     {
@@ -33,6 +75,7 @@ internal sealed class FdStream
         int n = (int)Math.Min(room, (ulong)(_pending!.Length - _pendingOffset));
         ScatterIo.Scatter(into, 0, _pending.AsSpan(_pendingOffset, n));
         _pendingOffset += n;
+        if (_pendingOffset == _pending.Length) _pending = null;
         return n;
     }
 
@@ -42,10 +85,13 @@ internal sealed class FdStream
         return SocketCalls.Shutdown(Fd, read && write ? SocketCalls.SHUT_RDWR : read ? SocketCalls.SHUT_RD : SocketCalls.SHUT_WR);
     }
 
-    /// <summary>Closes the fd; safe to call twice.</summary>
+    /// <summary>Deregisters and closes the fd; safe to call twice.</summary>
     public void Close()
     {
-        if (Fd >= 0) Libc.Close(Fd);
+        if (Fd < 0) return;
+        if (Registered) _poll?.Remove(Fd);
+        Registered = false;
+        Libc.Close(Fd);
         Fd = -1;
     }
 }

@@ -1,0 +1,152 @@
+using System;
+using System.Collections.Generic;
+using VsockNative.Endpoints;
+using VsockNative.EventLoop;
+using VsockNative.Interop;
+using VsockNative.Protocol;
+
+namespace VsockNative.Connections;
+
+// The hybrid-vsock Unix socket: host programs connect to <uds_path> and write "CONNECT <port>\n".
+internal sealed partial class Muxer
+{
+    private readonly Dictionary<uint, Handshake> _handshakes = new();
+    private int _listenFd = -1;
+
+    /// <summary>A host client that has not sent its CONNECT line yet.</summary>
+    private sealed class Handshake
+    {
+        public Handshake(int fd, long deadline) { Fd = fd; DeadlineMs = deadline; }
+        public int Fd;
+        public long DeadlineMs { get; }
+        public readonly byte[] Line = new byte[ConnectLine.MaxLength];
+        public int Length;
+    }
+
+    /// <summary>Starts listening on the hybrid socket path, if one is configured; 0 or -errno.</summary>
+    public int OpenEndpoints()
+    {
+        if (_options.UdsPath is null || _listenFd >= 0) return 0;
+        int fd = SocketCalls.ListenUnix(_options.UdsPath, SocketCalls.SOCK_STREAM, 128);
+        if (fd < 0) return fd;
+        int rc = _poll.Add(fd, PollTag.Make(PollTag.Listener, 0), Libc.EPOLLIN);
+        if (rc < 0)
+        {
+            Libc.Close(fd);
+            return rc;
+        }
+        _listenFd = fd;
+        _log.Info($"listening on {_options.UdsPath}");
+        return 0;
+    }
+
+    private void CloseEndpoints()
+    {
+        foreach (var hs in _handshakes.Values) CloseHandshake(hs);
+        _handshakes.Clear();
+        if (_listenFd >= 0)
+        {
+            _poll.Remove(_listenFd);
+            Libc.Close(_listenFd);
+            SocketCalls.RemovePath(_options.UdsPath!);
+            _listenFd = -1;
+        }
+    }
+
+    /// <summary>An fd of the connection layer is ready (the device passes every tag it does not own).</summary>
+    public void OnFdEvent(ulong tag, uint events, long nowMs)
+    {
+        switch (PollTag.Kind(tag))
+        {
+            case PollTag.Listener: AcceptClients(nowMs); break;
+            case PollTag.Handshake: ReadHandshake(PollTag.Id(tag), nowMs); break;
+            case PollTag.Connection: OnConnectionEvent(PollTag.Id(tag), events, nowMs); break;
+        }
+    }
+
+    private void AcceptClients(long nowMs)
+    {
+        for (int i = 0; i < 16; i++)
+        {
+            int fd = SocketCalls.Accept(_listenFd);
+            if (fd < 0) return;
+            if (_handshakes.Count >= _options.MaxHandshakes)
+            {
+                _counters.HandshakesRejected++;
+                _log.Warn($"hybrid socket: {_options.MaxHandshakes} clients already waiting to CONNECT; closing a new one");
+                Libc.Close(fd);
+                continue;
+            }
+            uint id = _nextId++;
+            var hs = new Handshake(fd, nowMs + _options.HandshakeTimeoutMs);
+            if (_poll.Add(fd, PollTag.Make(PollTag.Handshake, id), Libc.EPOLLIN) < 0)
+            {
+                Libc.Close(fd);
+                continue;
+            }
+            _handshakes[id] = hs;
+        }
+    }
+
+    private unsafe void ReadHandshake(uint id, long nowMs)
+    {
+        if (!_handshakes.TryGetValue(id, out var hs)) return;
+        long n;
+        fixed (byte* p = hs.Line)
+        {
+            Span<Wire.IoVec> one = stackalloc Wire.IoVec[1];
+            one[0] = new Wire.IoVec((nint)(p + hs.Length), (nuint)(hs.Line.Length - hs.Length));
+            n = SocketCalls.Receive(hs.Fd, one);
+        }
+        if (n == HostStreamResult.WouldBlock) return;
+        if (n <= 0)
+        {
+            RejectHandshake(id, hs, n == 0 ? "closed before CONNECT" : $"read failed (errno {-n})");
+            return;
+        }
+        hs.Length += (int)n;
+        var status = ConnectLine.Parse(hs.Line.AsSpan(0, hs.Length), out uint port, out int lineLength, out var error);
+        if (status == ConnectLine.Status.NeedMore) return;
+        if (status == ConnectLine.Status.Invalid)
+        {
+            RejectHandshake(id, hs, error);
+            return;
+        }
+        // The line is complete: what followed it is stream data for the guest.
+        byte[] rest = hs.Line.AsSpan(lineLength, hs.Length - lineLength).ToArray();
+        _poll.Remove(hs.Fd);
+        _handshakes.Remove(id);
+        var stream = new FdStream(hs.Fd, _poll, rest);
+        if (!ConnectToGuest(port, stream, nowMs, out _))
+        {
+            _counters.HandshakesRejected++;
+            _log.Warn($"hybrid socket: CONNECT {port} refused: connection limit or no free host port");
+            stream.Close();
+        }
+    }
+
+    private void RejectHandshake(uint id, Handshake hs, string why)
+    {
+        _counters.HandshakesRejected++;
+        _log.Warn($"hybrid socket: client closed: {why}");
+        _handshakes.Remove(id);
+        CloseHandshake(hs);
+    }
+
+    private void CloseHandshake(Handshake hs)
+    {
+        if (hs.Fd < 0) return;
+        _poll.Remove(hs.Fd);
+        Libc.Close(hs.Fd);
+        hs.Fd = -1;
+    }
+
+    private void ExpireHandshakes(long nowMs)
+    {
+        List<uint>? expired = null;
+        foreach (var (id, hs) in _handshakes)
+            if (hs.DeadlineMs <= nowMs) (expired ??= new List<uint>()).Add(id);
+        if (expired is null) return;
+        foreach (var id in expired) RejectHandshake(id, _handshakes[id], "no CONNECT line in time");
+    }
+}

@@ -1,0 +1,246 @@
+using System;
+using System.Collections.Generic;
+using VsockNative.Endpoints;
+using VsockNative.EventLoop;
+using VsockNative.Interop;
+using VsockNative.Protocol;
+using VsockNative.Wire;
+
+namespace VsockNative.Connections;
+
+/// <summary>
+/// The connection table of one device (Firecracker's muxer): routes every guest packet to its
+/// connection by (host cid, host port, guest cid, guest port), creates connections on REQUEST,
+/// answers what belongs to no connection, and owns the host endpoints (the hybrid-vsock Unix
+/// socket). Decisions on packets that reach no connection are in Protocol/BEHAVIOUR.md.
+/// Single-threaded: the device calls it from its event loop only.
+/// </summary>
+internal sealed partial class Muxer : IDisposable
+{
+    /// <summary>The host's CID (VMADDR_CID_HOST).</summary>
+    public const ulong HostCid = 2;
+
+    private readonly ulong _guestCid;
+    private readonly MuxerOptions _options;
+    private readonly IPollRegistry _poll;
+    private readonly Logger _log;
+    private readonly Dictionary<ConnKey, Entry> _byKey = new();
+    private readonly Dictionary<uint, Entry> _byId = new();
+    private readonly HostPortAllocator _ports = new();
+    private uint _nextId = 1;
+    private MuxerCounters _counters;
+
+    /// <summary>One connection with its host stream, poll state and place in the rx ready queue.</summary>
+    private sealed class Entry
+    {
+        public Entry(uint id, Connection connection, FdStream stream) { Id = id; Connection = connection; Stream = stream; }
+        public uint Id { get; }
+        public Connection Connection { get; }
+        public FdStream Stream { get; }
+        public uint Interest;
+        public bool InReadyQueue;
+        public bool HostInitiated;
+    }
+
+    public Muxer(ulong guestCid, MuxerOptions options, IPollRegistry poll, Logger log)
+    {
+        _guestCid = guestCid;
+        _options = options;
+        _poll = poll;
+        _log = log;
+    }
+
+    public MuxerCounters Counters => _counters;
+    public int ConnectionCount => _byKey.Count;
+
+    /// <summary>One packet from the tx queue: header (a private copy) and payload (guest memory).</summary>
+    public void OnGuestPacket(in PacketHeader h, ReadOnlySpan<IoVec> payload, long nowMs)
+    {
+        if (h.SrcCid != _guestCid)
+        {
+            _counters.Spoofed++;
+            if (_log.Enabled(LogLevel.Warn)) _log.Warn($"packet with src_cid {h.SrcCid} (guest is {_guestCid}) dropped: {h}");
+            return;
+        }
+        var key = new ConnKey(h.DstCid, h.DstPort, h.SrcCid, h.SrcPort);
+        if (_byKey.TryGetValue(key, out var entry))
+        {
+            entry.Connection.OnGuestPacket(h, payload, nowMs);
+            Touch(entry, nowMs);
+            return;
+        }
+        if ((VirtioVsockOp)h.Op == VirtioVsockOp.Rst && PacketRules.Check(h, h.Len) is PacketFault.None or PacketFault.UnsupportedType)
+        {
+            _counters.RstIgnored++;
+            return;
+        }
+        if (h.DstCid != HostCid)
+        {
+            _counters.UnknownDestination++;
+            QueueReset(h);
+            return;
+        }
+        var fault = PacketRules.Check(h, (uint)Math.Min(ScatterIo.TotalLength(payload), uint.MaxValue));
+        if (fault != PacketFault.None)
+        {
+            _counters.Malformed++;
+            if (_log.Enabled(LogLevel.Warn)) _log.Warn($"malformed packet ({fault}) for no connection: {h}");
+            QueueReset(h);
+            return;
+        }
+        if ((VirtioVsockOp)h.Op != VirtioVsockOp.Request)
+        {
+            _counters.NoConnection++;
+            QueueReset(h);
+            return;
+        }
+        AcceptFromGuest(key, h, nowMs);
+    }
+
+    private void AcceptFromGuest(ConnKey key, in PacketHeader h, long nowMs)
+    {
+        if (_byKey.Count >= _options.MaxConnections)
+        {
+            _counters.RefusedLimit++;
+            _log.Warn($"guest port {h.SrcPort} -> host port {h.DstPort}: refused, {_options.MaxConnections} connections already");
+            QueueReset(h);
+            return;
+        }
+        if ((VirtioVsockType)h.Type != VirtioVsockType.Stream || _options.UdsPath is null)
+        {
+            _counters.RefusedNoListener++;
+            QueueReset(h);
+            return;
+        }
+        string path = _options.UdsPath + "_" + h.DstPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        int fd = SocketCalls.ConnectUnix(path, SocketCalls.SOCK_STREAM);
+        if (fd < 0)
+        {
+            _counters.RefusedNoListener++;
+            if (_log.Enabled(LogLevel.Debug)) _log.Write(LogLevel.Debug, $"guest port {h.SrcPort} -> {path}: connect failed (errno {-fd}); RST");
+            QueueReset(h);
+            return;
+        }
+        var stream = new FdStream(fd, _poll);
+        var connection = Connection.AcceptFromGuest(key, h, stream, _options.Limits, nowMs);
+        Add(connection, stream, hostInitiated: false, nowMs);
+    }
+
+    /// <summary>Opens a host-initiated connection to a guest port over <paramref name="stream"/>: a REQUEST
+    /// goes to the guest. False (and the stream untouched) when no host port or connection slot is free.</summary>
+    public bool ConnectToGuest(uint guestPort, FdStream stream, long nowMs, out uint hostPort)
+    {
+        hostPort = 0;
+        if (_byKey.Count >= _options.MaxConnections) return false;
+        if (!_ports.TryAllocate(p => _byKey.ContainsKey(new ConnKey(HostCid, p, _guestCid, guestPort)), out hostPort)) return false;
+        var key = new ConnKey(HostCid, hostPort, _guestCid, guestPort);
+        var connection = Connection.ConnectToGuest(key, stream, _options.Limits, nowMs);
+        var entry = Add(connection, stream, hostInitiated: true, nowMs);
+        entry.Stream.SetGreeting(System.Text.Encoding.ASCII.GetBytes($"OK {hostPort}\n"));
+        return true;
+    }
+
+    private Entry Add(Connection connection, FdStream stream, bool hostInitiated, long nowMs)
+    {
+        var entry = new Entry(_nextId++, connection, stream) { HostInitiated = hostInitiated };
+        if (_nextId == 0) _nextId = 1;
+        _byKey[connection.Key] = entry;
+        _byId[entry.Id] = entry;
+        _counters.ConnectionsOpened++;
+        Touch(entry, nowMs);
+        return entry;
+    }
+
+    /// <summary>After anything happened to a connection: free it when done, else bring its epoll
+    /// interest and its place in the rx ready queue up to date.</summary>
+    private void Touch(Entry entry, long nowMs)
+    {
+        var c = entry.Connection;
+        if (entry.HostInitiated && c.ConnectOutcome == ConnectOutcome.Established)
+        {
+            entry.HostInitiated = false;  // handshake finished: greet, then hand over buffered client bytes
+            entry.Stream.FlushGreeting();
+            if (entry.Stream.HasPendingInput) c.OnHostReadable(nowMs);
+        }
+        if (c.IsDone)
+        {
+            Remove(entry);
+            return;
+        }
+        uint want = (c.WantsHostRead ? Libc.EPOLLIN | Libc.EPOLLRDHUP : 0) | (c.WantsHostWrite ? Libc.EPOLLOUT : 0);
+        if (want != entry.Interest || !entry.Stream.Registered)
+        {
+            ulong tag = PollTag.Make(PollTag.Connection, entry.Id);
+            int rc = entry.Stream.Registered ? _poll.Modify(entry.Stream.Fd, tag, want) : _poll.Add(entry.Stream.Fd, tag, want);
+            if (rc == 0) entry.Stream.Registered = true;
+            entry.Interest = want;
+        }
+        if (c.HasPendingRx && !entry.InReadyQueue)
+        {
+            entry.InReadyQueue = true;
+            _ready.Enqueue(entry);
+        }
+    }
+
+    private void Remove(Entry entry)
+    {
+        if (entry.Connection.ConnectOutcome is ConnectOutcome.Refused or ConnectOutcome.TimedOut) _counters.HostConnectsRefused++;
+        entry.Stream.Close();  // the connection closed it already when it finished; this is a no-op then
+        _byKey.Remove(entry.Connection.Key);
+        _byId.Remove(entry.Id);
+        _counters.ConnectionsClosed++;
+    }
+
+    /// <summary>A host fd of a connection is ready.</summary>
+    private void OnConnectionEvent(uint id, uint events, long nowMs)
+    {
+        if (!_byId.TryGetValue(id, out var entry)) return;
+        var c = entry.Connection;
+        if ((events & Libc.EPOLLOUT) != 0) c.OnHostWritable(nowMs);
+        if ((events & Libc.EPOLLIN) != 0) c.OnHostReadable(nowMs);
+        else if ((events & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0) c.OnHostHangup(nowMs);
+        Touch(entry, nowMs);
+        // A hung-up fd that nothing wants to read any more would wake the loop forever: stop watching it.
+        if (!c.IsDone && (events & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0 && entry.Interest == 0 && entry.Stream.Registered)
+        {
+            _poll.Remove(entry.Stream.Fd);
+            entry.Stream.Registered = false;
+        }
+    }
+
+    /// <summary>The earliest deadline of any connection or handshake (long.MaxValue: none).</summary>
+    public long NextDeadlineMs
+    {
+        get
+        {
+            long next = long.MaxValue;
+            foreach (var e in _byId.Values) next = Math.Min(next, e.Connection.DeadlineMs);
+            foreach (var hs in _handshakes.Values) next = Math.Min(next, hs.DeadlineMs);
+            return next;
+        }
+    }
+
+    /// <summary>Runs every deadline that has passed.</summary>
+    public void OnTimer(long nowMs)
+    {
+        List<Entry>? due = null;
+        foreach (var e in _byId.Values)
+            if (e.Connection.DeadlineMs <= nowMs) (due ??= new List<Entry>()).Add(e);
+        if (due is not null)
+            foreach (var e in due)
+            {
+                e.Connection.OnTimer(nowMs);
+                Touch(e, nowMs);
+            }
+        ExpireHandshakes(nowMs);
+    }
+
+    public void Dispose()
+    {
+        foreach (var e in _byId.Values) e.Stream.Close();
+        _byId.Clear();
+        _byKey.Clear();
+        _ready.Clear();
+        CloseEndpoints();
+    }
+}

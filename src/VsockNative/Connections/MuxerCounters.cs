@@ -1,0 +1,31 @@
+namespace VsockNative.Connections;
+
+/// <summary>Counters of the connection layer (per device).</summary>
+[Interop.CStruct("vsn_conn_counter_values")]
+public struct MuxerCounters
+{
+    /// <summary>Connections opened (guest- and host-initiated).</summary>
+    public ulong ConnectionsOpened;
+    /// <summary>Connections finished and freed.</summary>
+    public ulong ConnectionsClosed;
+    /// <summary>Guest REQUESTs refused with RST because no host endpoint listens on the port.</summary>
+    public ulong RefusedNoListener;
+    /// <summary>Guest REQUESTs refused with RST because the connection limit was reached.</summary>
+    public ulong RefusedLimit;
+    /// <summary>Packets dropped because src_cid was not the guest's CID (spoofing).</summary>
+    public ulong Spoofed;
+    /// <summary>Packets for a CID that is neither the host nor a reachable sibling: answered with RST.</summary>
+    public ulong UnknownDestination;
+    /// <summary>Malformed packets for no connection (unknown type/op, bad len/flags): answered with RST.</summary>
+    public ulong Malformed;
+    /// <summary>Packets other than REQUEST and RST for no connection: answered with RST.</summary>
+    public ulong NoConnection;
+    /// <summary>RSTs for no connection: ignored (never answer a RST).</summary>
+    public ulong RstIgnored;
+    /// <summary>RST replies dropped because MaxPendingResets were already waiting for rx buffers.</summary>
+    public ulong ResetsDropped;
+    /// <summary>Host clients of the hybrid socket refused: bad CONNECT line, timeout, or limit.</summary>
+    public ulong HandshakesRejected;
+    /// <summary>Host-initiated connections the guest refused or did not answer in time.</summary>
+    public ulong HostConnectsRefused;
+}

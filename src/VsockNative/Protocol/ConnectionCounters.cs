@@ -1,0 +1,65 @@
+namespace VsockNative.Protocol;
+
+/// <summary>Per-connection counters (a snapshot is returned by <see cref="Connection.Counters"/>).
+/// "From guest" is the tx queue, "to guest" the rx queue; bytes are payload bytes (headers excluded).</summary>
+public struct ConnectionCounters
+{
+    /// <summary>Packets handed to the connection by the muxer (including the accepted REQUEST).</summary>
+    public ulong PacketsFromGuest;
+    /// <summary>RW packets from the guest.</summary>
+    public ulong DataPacketsFromGuest;
+    /// <summary>RW payload bytes from the guest.</summary>
+    public ulong BytesFromGuest;
+    /// <summary>Guest bytes the host stream accepted (what our fwd_cnt counts).</summary>
+    public ulong BytesToHost;
+    /// <summary>Guest bytes copied into the connection's buffer because the host did not take them at once.</summary>
+    public ulong BytesBuffered;
+    /// <summary>Guest bytes discarded: the host stream was gone, or the connection was reset with data buffered.</summary>
+    public ulong BytesDropped;
+    /// <summary>Host writes that took less than offered (partial or would-block).</summary>
+    public ulong HostShortWrites;
+
+    /// <summary>Packets written into the guest's rx buffers.</summary>
+    public ulong PacketsToGuest;
+    /// <summary>RW packets written into the guest's rx buffers.</summary>
+    public ulong DataPacketsToGuest;
+    /// <summary>RW payload bytes written into the guest's rx buffers.</summary>
+    public ulong BytesToGuest;
+
+    /// <summary>RST packets sent.</summary>
+    public ulong ResetsSent;
+    /// <summary>RST packets received.</summary>
+    public ulong ResetsReceived;
+    /// <summary>SHUTDOWN packets sent.</summary>
+    public ulong ShutdownsSent;
+    /// <summary>SHUTDOWN packets received.</summary>
+    public ulong ShutdownsReceived;
+    /// <summary>CREDIT_UPDATE packets sent (answers and unsolicited).</summary>
+    public ulong CreditUpdatesSent;
+    /// <summary>CREDIT_REQUEST packets sent.</summary>
+    public ulong CreditRequestsSent;
+    /// <summary>CREDIT_UPDATE packets received.</summary>
+    public ulong CreditUpdatesReceived;
+    /// <summary>CREDIT_REQUEST packets received.</summary>
+    public ulong CreditRequestsReceived;
+
+    /// <summary>Guest headers that broke a rule of <see cref="PacketRules"/> or used a non-stream type.</summary>
+    public ulong Malformed;
+    /// <summary>Guest RW packets larger than the credit we advertised.</summary>
+    public ulong CreditViolations;
+    /// <summary>Ops not valid in the connection's state (the default arm of the transition switch).</summary>
+    public ulong UnexpectedOps;
+    /// <summary>REQUESTs for this already existing connection.</summary>
+    public ulong DuplicateRequests;
+    /// <summary>Packets that arrived after the connection was reset or closed, ignored.</summary>
+    public ulong PacketsIgnored;
+
+    /// <summary>Host-initiated connects the guest did not answer in time.</summary>
+    public ulong ConnectTimeouts;
+    /// <summary>Closes that hit the close timeout.</summary>
+    public ulong CloseTimeouts;
+    /// <summary>Host stream calls that failed (negative errno other than would-block, or a broken contract).</summary>
+    public ulong HostErrors;
+    /// <summary>Host hang-ups reported by the muxer.</summary>
+    public ulong HostHangups;
+}

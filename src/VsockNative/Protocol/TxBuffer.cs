@@ -1,0 +1,118 @@
+using System;
+using System.Buffers;
+using System.Runtime.InteropServices;
+using VsockNative.Wire;
+
+namespace VsockNative.Protocol;
+
+/// <summary>
+/// The bounded buffer of guest-to-host bytes the host stream has not taken yet: a ring of at most
+/// <c>buf_alloc</c> bytes. The array is rented from the shared pool only when the host first
+/// refuses bytes and returned as soon as the ring is empty, so an idle connection holds nothing and
+/// steady-state transfer allocates nothing. While rented it is pinned, so it can be handed to the
+/// host stream as IoVecs.
+/// </summary>
+internal sealed class TxBuffer
+{
+    private readonly int capacity;
+    private byte[]? array;
+    private GCHandle pin;
+    private nint address;
+    private int head;
+    private int count;
+
+    public TxBuffer(uint capacity)
+    {
+        this.capacity = checked((int)capacity);
+    }
+
+    /// <summary>Bytes waiting for the host.</summary>
+    public int Count => count;
+
+    public bool IsEmpty => count == 0;
+
+    /// <summary>Bytes that still fit.</summary>
+    public int Free => capacity - count;
+
+    /// <summary>Whether an array is currently rented (for tests).</summary>
+    public bool HoldsArray => array is not null;
+
+    /// <summary>Copies <paramref name="length"/> bytes of <paramref name="source"/>, starting at
+    /// <paramref name="offset"/>, to the end of the ring. The caller guarantees they fit (credit).</summary>
+    public void Append(ReadOnlySpan<IoVec> source, int offset, int length)
+    {
+        if (length > Free)
+            ThrowOverflow();
+        if (length == 0)
+            return;
+        if (array is null)
+            Rent();
+
+        int tail = (head + count) % capacity;
+        int first = Math.Min(length, capacity - tail);
+        ScatterIo.Gather(source, offset, array.AsSpan(tail, first));
+        if (length > first)
+            ScatterIo.Gather(source, offset + first, array.AsSpan(0, length - first));
+        count += length;
+    }
+
+    /// <summary>Offers everything buffered to the host in one writev. Returns the host's answer;
+    /// bytes it took leave the ring.</summary>
+    public long WriteTo(IHostStream host)
+    {
+        if (count == 0)
+            return 0;
+        Span<IoVec> vecs = stackalloc IoVec[2];
+        int first = Math.Min(count, capacity - head);
+        vecs[0] = new IoVec(address + head, (nuint)first);
+        int n = 1;
+        if (count > first)
+            vecs[n++] = new IoVec(address, (nuint)(count - first));
+
+        long written = host.Write(vecs[..n]);
+        if (written > 0)
+            Consume((int)Math.Min(written, count));
+        return written;
+    }
+
+    /// <summary>Forgets everything buffered and returns the array. Returns the bytes forgotten.</summary>
+    public int Clear()
+    {
+        int dropped = count;
+        head = 0;
+        count = 0;
+        Return();
+        return dropped;
+    }
+
+    private void Consume(int n)
+    {
+        head = (head + n) % capacity;
+        count -= n;
+        if (count == 0)
+        {
+            head = 0;
+            Return();
+        }
+    }
+
+    private void Rent()
+    {
+        array = ArrayPool<byte>.Shared.Rent(capacity);
+        pin = GCHandle.Alloc(array, GCHandleType.Pinned);
+        address = pin.AddrOfPinnedObject();
+    }
+
+    private void Return()
+    {
+        if (array is null)
+            return;
+        pin.Free();
+        ArrayPool<byte>.Shared.Return(array);
+        array = null;
+        address = 0;
+    }
+
+    private static void ThrowOverflow() =>
+        throw new InvalidOperationException("tx buffer overflow: credit accounting is broken");
+}

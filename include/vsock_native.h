@@ -212,6 +212,10 @@ typedef struct vsn_device_counter_values {
      * bytes that follow it, or device-writable buffers in a tx chain.
      */
     uint64_t tx_malformed;
+    /** Packets written into rx buffers for the guest. */
+    uint64_t rx_packets;
+    /** Bytes written into rx buffers (headers included). */
+    uint64_t rx_bytes;
     /** Kicks received (kick fd events and vsn_queue_notify calls). */
     uint64_t kicks;
     /** Interrupts sent (call fd writes and interrupt_fn calls). */
@@ -222,10 +226,12 @@ typedef struct vsn_device_counter_values {
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_packets) == 0, "vsn_device_counter_values.tx_packets offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_payload_bytes) == 8, "vsn_device_counter_values.tx_payload_bytes offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_malformed) == 16, "vsn_device_counter_values.tx_malformed offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, kicks) == 24, "vsn_device_counter_values.kicks offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, interrupts) == 32, "vsn_device_counter_values.interrupts offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, interrupt_errors) == 40, "vsn_device_counter_values.interrupt_errors offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counter_values) == 48, "vsn_device_counter_values size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, rx_packets) == 24, "vsn_device_counter_values.rx_packets offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, rx_bytes) == 32, "vsn_device_counter_values.rx_bytes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, kicks) == 40, "vsn_device_counter_values.kicks offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, interrupts) == 48, "vsn_device_counter_values.interrupts offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, interrupt_errors) == 56, "vsn_device_counter_values.interrupt_errors offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counter_values) == 64, "vsn_device_counter_values size");
 
 /**
  * What vsn_device_create needs. Set struct_size to sizeof(vsn_device_config): a caller built
@@ -255,6 +261,19 @@ typedef struct vsn_device_config {
     int32_t log_level;
     /** Reserved; must be 0. */
     uint32_t reserved0;
+    /**
+     * Hybrid-vsock Unix socket path (the convention of Firecracker and vhost-device-vsock), or
+     * NULL for none: host programs connect to it and write "CONNECT <port>\n"; a guest connecting
+     * to port P reaches the Unix listener at "<uds_path>_P". Copied at creation.
+     */
+    const char *uds_path;
+    /**
+     * Bytes the device buffers per connection for guest-to-host data (the buf_alloc it
+     * advertises); 0 = 262144. At most 1 GiB.
+     */
+    uint32_t buf_alloc;
+    /** Connections at most; a guest REQUEST beyond it is refused with RST. 0 = 1024. */
+    uint32_t max_connections;
 } vsn_device_config;
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, struct_size) == 0, "vsn_device_config.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, flags) == 4, "vsn_device_config.flags offset");
@@ -264,7 +283,10 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_config, log_fn) == 24, "vsn_device_config.
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, log_user) == 32, "vsn_device_config.log_user offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, log_level) == 40, "vsn_device_config.log_level offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, reserved0) == 44, "vsn_device_config.reserved0 offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 48, "vsn_device_config size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_config, uds_path) == 48, "vsn_device_config.uds_path offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_config, buf_alloc) == 56, "vsn_device_config.buf_alloc offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_config, max_connections) == 60, "vsn_device_config.max_connections offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 64, "vsn_device_config size");
 
 /** One region of guest memory: guest-physical base, size, and where the host mapped it. */
 typedef struct vsn_mem_region {
@@ -326,11 +348,14 @@ typedef struct vsn_device_counters {
     uint32_t status;
     /** The counters. */
     vsn_device_counter_values values;
+    /** The connection layer's counters. */
+    vsn_conn_counter_values connections;
 } vsn_device_counters;
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_counters.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 56, "vsn_device_counters size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 72, "vsn_device_counters.connections offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 168, "vsn_device_counters size");
 
 /**
  * Per-queue counters for diagnosis: plain ulong fields, copied out by Counters, zeroed by

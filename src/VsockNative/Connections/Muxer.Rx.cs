@@ -25,7 +25,9 @@ internal sealed partial class Muxer
             _resets.Dequeue().Write(rxBuffer);
             return VirtioVsockHdr.Size;
         }
-        while (_ready.Count > 0)
+        // Each connection waiting now gets one turn: one that cannot use this buffer (nothing left to
+        // read after all, or a buffer too small for data) goes back to the end and is not asked twice.
+        for (int turns = _ready.Count; turns > 0 && _ready.Count > 0; turns--)
         {
             var entry = _ready.Dequeue();
             entry.InReadyQueue = false;

@@ -235,6 +235,21 @@ internal sealed partial class Muxer : IDisposable
         ExpireHandshakes(nowMs);
     }
 
+    /// <summary>Forgets every connection (device reset): host streams are closed, nothing is sent to
+    /// the guest (its driver was reset too). Endpoints stay open.</summary>
+    public void DropConnections()
+    {
+        foreach (var e in _byId.Values)
+        {
+            e.Stream.Close();
+            _counters.ConnectionsClosed++;
+        }
+        _byId.Clear();
+        _byKey.Clear();
+        _ready.Clear();
+        _resets.Clear();
+    }
+
     public void Dispose()
     {
         foreach (var e in _byId.Values) e.Stream.Close();

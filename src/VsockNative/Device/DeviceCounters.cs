@@ -11,6 +11,10 @@ public struct DeviceCounters
     /// <summary>Tx chains dropped as malformed packets: shorter than the header, hdr.len not equal to
     /// the bytes that follow it, or device-writable buffers in a tx chain.</summary>
     public ulong TxMalformed;
+    /// <summary>Packets written into rx buffers for the guest.</summary>
+    public ulong RxPackets;
+    /// <summary>Bytes written into rx buffers (headers included).</summary>
+    public ulong RxBytes;
     /// <summary>Kicks received (kick fd events and vsn_queue_notify calls).</summary>
     public ulong Kicks;
     /// <summary>Interrupts sent (call fd writes and interrupt_fn calls).</summary>

@@ -11,12 +11,26 @@ internal sealed class DeviceOptions
         VirtioTransportFeatures.Version1 | VirtioTransportFeatures.IndirectDesc | VirtioTransportFeatures.EventIdx |
         VirtioVsockFeatures.Stream | VirtioVsockFeatures.Seqpacket;
 
-    private DeviceOptions(ulong guestCid, ulong features, uint flags)
+    public const uint DefaultBufAlloc = 256 * 1024;
+    public const uint DefaultMaxConnections = 1024;
+    /// <summary>Longest uds_path: "&lt;path&gt;_4294967295" must fit sockaddr_un with its NUL.</summary>
+    public const int MaxUdsPathBytes = 107 - 11;
+
+    private DeviceOptions(ulong guestCid, ulong features, uint flags, string? udsPath, uint bufAlloc, uint maxConnections)
     {
         GuestCid = guestCid;
         OfferedFeatures = features;
         ManualPoll = (flags & DeviceFlags.ManualPoll) != 0;
+        UdsPath = udsPath;
+        BufAlloc = bufAlloc;
+        MaxConnections = maxConnections;
     }
+
+    /// <summary>The hybrid-vsock socket path, or null.</summary>
+    public string? UdsPath { get; }
+    /// <summary>Per-connection buffer for guest-to-host data: the buf_alloc the device advertises.</summary>
+    public uint BufAlloc { get; }
+    public uint MaxConnections { get; }
 
     public ulong GuestCid { get; }
     public ulong OfferedFeatures { get; }
@@ -25,7 +39,7 @@ internal sealed class DeviceOptions
     public bool ManualPoll { get; }
 
     /// <summary>Checks a caller's config; on failure returns a negative errno and why.</summary>
-    public static int TryCreate(in DeviceConfig config, out DeviceOptions? options, out string error)
+    public static unsafe int TryCreate(in DeviceConfig config, out DeviceOptions? options, out string error)
     {
         options = null;
         error = "";
@@ -38,7 +52,19 @@ internal sealed class DeviceOptions
             return Fail(out error, -Errno.ENOTSUP, $"features 0x{features & ~SupportedFeatures:x} are not supported (supported: 0x{SupportedFeatures:x})");
         if ((features & VirtioTransportFeatures.Version1) == 0)
             return Fail(out error, -Errno.EINVAL, "VIRTIO_F_VERSION_1 must be offered: this is a virtio 1.x device");
-        options = new DeviceOptions(config.GuestCid, features, config.Flags);
+        string? udsPath = null;
+        if (config.UdsPath != null)
+        {
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated((byte*)config.UdsPath);
+            if (bytes.Length == 0 || bytes.Length > MaxUdsPathBytes)
+                return Fail(out error, -Errno.ENAMETOOLONG, $"uds_path must be 1 to {MaxUdsPathBytes} bytes (it gets \"_<port>\" appended and must fit sockaddr_un), got {bytes.Length}");
+            udsPath = System.Text.Encoding.UTF8.GetString(bytes);
+        }
+        uint bufAlloc = config.BufAlloc == 0 ? DefaultBufAlloc : config.BufAlloc;
+        if (bufAlloc > Protocol.ConnectionLimits.MaxBufAlloc)
+            return Fail(out error, -Errno.EINVAL, $"buf_alloc {bufAlloc} exceeds {Protocol.ConnectionLimits.MaxBufAlloc}");
+        uint maxConnections = config.MaxConnections == 0 ? DefaultMaxConnections : config.MaxConnections;
+        options = new DeviceOptions(config.GuestCid, features, config.Flags, udsPath, bufAlloc, maxConnections);
         return 0;
     }
 

@@ -14,7 +14,8 @@ internal sealed partial class VsockDevice
     /// <summary>Used entries published at least this often, so the driver can recycle buffers early.</summary>
     private const int PublishBatch = 64;
     private readonly DescriptorChain _chain;
-    private readonly ulong[] _readyTags = new ulong[16];
+    private readonly ulong[] _readyTags = new ulong[64];
+    private readonly uint[] _readyEvents = new uint[64];
 
     /// <summary>Starts every configured queue and, unless in manual mode, the event-loop thread.</summary>
     public int Start(out string error)
@@ -24,6 +25,8 @@ internal sealed partial class VsockDevice
             if (Busy(out error)) return -Errno.EBUSY;
             if (_needsReset) return Fail(out error, -Errno.EINVAL, "the device needs a reset (vsn_device_reset) before it can start again");
             if (_memory is null || !_featuresSet) return Fail(out error, -Errno.EINVAL, "set the memory table and the features first");
+            int endpoints = _muxer.OpenEndpoints();
+            if (endpoints < 0) return Fail(out error, endpoints, $"cannot listen on uds_path {Options.UdsPath} (errno {-endpoints})");
             for (uint i = 0; i < QueueIndex.Count; i++)
             {
                 if (!_configured[i]) continue;
@@ -88,6 +91,9 @@ internal sealed partial class VsockDevice
             _driverFeatures = 0;
             _needsReset = false;
             _counters = default;
+            _rxHeld = false;
+            _muxer.DropConnections();
+            Interlocked.Exchange(ref _notifyKicks, 0);
             Log.Info("device reset");
         }
     }
@@ -97,6 +103,7 @@ internal sealed partial class VsockDevice
     {
         error = "";
         if (index >= QueueIndex.Count) return Fail(out error, -Errno.EINVAL, $"queue index {index}");
+        Interlocked.Increment(ref _notifyKicks);
         int old = Interlocked.Or(ref _pendingKicks, 1 << (int)index);
         if ((old & (1 << (int)index)) == 0) EventFd.Signal(_wakeFd);
         return 0;
@@ -128,16 +135,31 @@ internal sealed partial class VsockDevice
 
     private int RunOnce(int timeoutMs)
     {
-        int n = _epoll.Wait(_readyTags, timeoutMs);
+        int n;
+        lock (_gate) timeoutMs = WaitTimeout(timeoutMs);
+        n = _epoll.Wait(_readyTags, _readyEvents, timeoutMs);
         if (n < 0) return n;
         lock (_gate)
         {
             if (!_running) return 0;
+            // Drain the wake eventfd before taking the pending-kick bits, never after: Notify
+            // signals only when its bit was clear, so a Notify landing between the exchange and
+            // a later drain would leave its bit set with its wake-up eaten, and every later
+            // Notify of that queue would be lost (the loop sleeps with chains available).
+            // Drained first, a Notify after the exchange always leaves a signal pending.
+            for (int i = 0; i < n; i++)
+                if (_readyTags[i] == WakeTag) EventFd.Drain(_wakeFd);
             int pending = Interlocked.Exchange(ref _pendingKicks, 0);
+            long now = NowMs;
             for (int i = 0; i < n; i++)
             {
                 ulong tag = _readyTags[i];
-                if (tag == WakeTag) { EventFd.Drain(_wakeFd); continue; }
+                if (tag == WakeTag) continue;
+                if (tag >= QueueIndex.Count)
+                {
+                    _muxer.OnFdEvent(tag, _readyEvents[i], now);
+                    continue;
+                }
                 if (EventFd.Drain(_notifiers[tag].KickFd) != 0) _counters.Kicks++;
                 pending |= 1 << (int)tag;
             }
@@ -148,6 +170,8 @@ internal sealed partial class VsockDevice
                 ProcessQueue(q);
                 processed++;
             }
+            if (_muxer.NextDeadlineMs <= now) _muxer.OnTimer(now);
+            if (!_needsReset) ProcessRx();
             return processed;
         }
     }
@@ -156,7 +180,8 @@ internal sealed partial class VsockDevice
     {
         if (_needsReset) return;
         if (index == QueueIndex.Tx) ProcessTx();
-        // rx and event queues: the driver posted buffers; nothing is waiting for them yet.
+        else if (index == QueueIndex.Rx) ProcessRx();
+        // event queue: the driver posted event buffers; they are used by TRANSPORT_RESET.
     }
 
     private void ProcessTx()
@@ -220,6 +245,7 @@ internal sealed partial class VsockDevice
         }
         _counters.TxPackets++;
         _counters.TxPayloadBytes += hdr.Len;
+        DeliverTxPacket(copy, chain);
     }
 
     private void PublishAndInterrupt(uint index)
@@ -240,6 +266,7 @@ internal sealed partial class VsockDevice
 
     private void StopQueues()
     {
+        ReturnHeldRx();
         for (uint i = 0; i < QueueIndex.Count; i++)
         {
             if (!_configured[i]) continue;

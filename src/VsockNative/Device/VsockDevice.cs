@@ -33,6 +33,8 @@ internal sealed partial class VsockDevice : IDisposable
     private bool _needsReset;
     private Thread? _thread;
     private int _pendingKicks;
+    /// <summary>vsn_queue_notify calls (lock-free, so counted apart from <see cref="_counters"/>).</summary>
+    private long _notifyKicks;
     private DeviceCounters _counters;
 
     private VsockDevice(DeviceOptions options, Logger log, Epoll epoll, int wakeFd)
@@ -48,6 +50,7 @@ internal sealed partial class VsockDevice : IDisposable
             _notifiers[i] = new QueueNotifier(i);
         }
         _chain = new DescriptorChain(MaxSegments);
+        InitConnections();
     }
 
     /// <summary>Creates a device with its epoll instance and wake eventfd, or returns -errno.</summary>
@@ -137,8 +140,10 @@ internal sealed partial class VsockDevice : IDisposable
             if (!_featuresSet) return Fail(out error, -Errno.EINVAL, "set the driver features before the queues");
             var ringFeatures = (VirtqFeatures)(_driverFeatures & (VirtioTransportFeatures.IndirectDesc | VirtioTransportFeatures.EventIdx));
             var config = new QueueConfig(setup.Size, setup.DescAddr, setup.AvailAddr, setup.UsedAddr, ringFeatures);
-            var shape = config.ValidateShape();
-            if (shape != QueueConfigError.None) return Fail(out error, -Errno.EINVAL, $"queue {index}: {shape}");
+            // Validate, then assign: check the rings against the memory table before the notifier
+            // takes the new fds, so a rejected setup leaves a queue that was set up before intact.
+            var placement = RingPointers.Resolve(_memory, config, out _);
+            if (placement != QueueConfigError.None) return Fail(out error, -Errno.EINVAL, $"queue {index}: {placement}");
             int rc = _notifiers[index].Set(setup.KickFd, setup.CallFd, setup.InterruptFn, setup.InterruptUser, out error);
             if (rc < 0) return rc;
             var qrc = _queues[index].Configure(_memory, config);
@@ -189,7 +194,13 @@ internal sealed partial class VsockDevice : IDisposable
 
     public DeviceCounters Counters
     {
-        get { lock (_gate) return _counters; }
+        get
+        {
+            DeviceCounters c;
+            lock (_gate) c = _counters;
+            c.Kicks += (ulong)Interlocked.Read(ref _notifyKicks);
+            return c;
+        }
     }
 
     private bool Busy(out string error)
@@ -213,6 +224,7 @@ internal sealed partial class VsockDevice : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            _muxer.Dispose();
             foreach (var n in _notifiers) n.CloseFds();
             _epoll.Dispose();
             Libc.Close(_wakeFd);

@@ -22,6 +22,15 @@ internal unsafe struct DeviceConfig
     public int LogLevel;
     /// <summary>Reserved; must be 0.</summary>
     public uint Reserved0;
+    /// <summary>Hybrid-vsock Unix socket path (the convention of Firecracker and vhost-device-vsock), or
+    /// NULL for none: host programs connect to it and write "CONNECT &lt;port&gt;\n"; a guest connecting to
+    /// port P reaches the Unix listener at "&lt;uds_path&gt;_P". Copied at creation.</summary>
+    public sbyte* UdsPath;
+    /// <summary>Bytes the device buffers per connection for guest-to-host data (the buf_alloc it
+    /// advertises); 0 = 262144. At most 1 GiB.</summary>
+    public uint BufAlloc;
+    /// <summary>Connections at most; a guest REQUEST beyond it is refused with RST. 0 = 1024.</summary>
+    public uint MaxConnections;
 
     /// <summary>The smallest struct_size accepted: the fields up to and including features.</summary>
     [CDefine("VSN_DEVICE_CONFIG_MIN_SIZE")] public const uint MinSize = 24;

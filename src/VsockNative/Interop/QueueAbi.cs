@@ -71,6 +71,8 @@ internal struct DeviceCountersAbi
     public uint Status;
     /// <summary>The counters.</summary>
     public Device.DeviceCounters Values;
+    /// <summary>The connection layer's counters.</summary>
+    public Connections.MuxerCounters Connections;
 }
 
 /// <summary>Queue indexes of the virtio-vsock device (virtio 1.3 5.10.2).</summary>

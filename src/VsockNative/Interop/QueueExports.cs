@@ -254,7 +254,7 @@ internal static unsafe class QueueExports
         {
             int rc = Abi.Lookup(device, fn, out var d);
             if (rc != 0) return rc;
-            return Abi.CopyOut(d, fn, new DeviceCountersAbi { Status = d.Status, Values = d.Counters }, out_counters);
+            return Abi.CopyOut(d, fn, new DeviceCountersAbi { Status = d.Status, Values = d.Counters, Connections = d.ConnectionCounters }, out_counters);
         }
         catch (Exception e) { return Abi.Crash(fn, e); }
     }

@@ -1,0 +1,124 @@
+using System;
+using VsockNative.Connections;
+using VsockNative.Interop;
+using VsockNative.Protocol;
+using VsockNative.Virtqueue;
+using VsockNative.Wire;
+
+namespace VsockNative.Device;
+
+// The device's side of the connection layer: tx packets go to the muxer, the muxer's packets go
+// into rx buffers, and the muxer's fds live in the device's epoll.
+internal sealed partial class VsockDevice : IPollRegistry
+{
+    private Muxer _muxer = null!;
+    private DescriptorChain _rxChain = null!;
+    private IoVec[] _payload = null!;
+
+    private void InitConnections()
+    {
+        _rxChain = new DescriptorChain(MaxSegments);
+        _payload = new IoVec[MaxSegments];
+        _muxer = new Muxer(Options.GuestCid, new MuxerOptions
+        {
+            UdsPath = Options.UdsPath,
+            MaxConnections = (int)Math.Min(Options.MaxConnections, int.MaxValue),
+            Limits = new ConnectionLimits { BufAlloc = Options.BufAlloc },
+        }, this, Log);
+    }
+
+    private static long NowMs => Environment.TickCount64;
+
+    int IPollRegistry.Add(int fd, ulong tag, uint events) => _epoll.Add(fd, tag, events);
+    int IPollRegistry.Modify(int fd, ulong tag, uint events) => _epoll.Modify(fd, tag, events);
+    int IPollRegistry.Remove(int fd) => _epoll.Remove(fd);
+
+    public MuxerCounters ConnectionCounters
+    {
+        get { lock (_gate) return _muxer.Counters; }
+    }
+
+    /// <summary>A well-formed tx packet (header copied once, length checked): to its connection.</summary>
+    private void DeliverTxPacket(ReadOnlySpan<byte> header, DescriptorChain chain)
+    {
+        var h = PacketHeader.Read(header);
+        int n = IoVecRange.Take(chain.Readable, VirtioVsockHdr.Size, h.Len, _payload);
+        _muxer.OnGuestPacket(h, _payload.AsSpan(0, n), NowMs);
+    }
+
+    /// <summary>An rx chain popped but not filled (the muxer had nothing after all): used next time
+    /// instead of returning a zero-length buffer to the driver.</summary>
+    private bool _rxHeld;
+
+    /// <summary>Fills rx buffers while the muxer has packets for the guest.</summary>
+    private void ProcessRx()
+    {
+        if (!_configured[QueueIndex.Rx] || !_muxer.HasPendingRx) return;
+        var queue = _queues[QueueIndex.Rx];
+        long now = NowMs;
+        int sincePublish = 0;
+        while (_muxer.HasPendingRx)
+        {
+            if (!_rxHeld && !PopRx(queue)) break;
+            _rxHeld = true;
+            uint written = _muxer.FillRx(_rxChain.Writable, now);
+            if (written == 0) break;  // keep the buffer for the next packet
+            _rxHeld = false;
+            queue.PushUsed(_rxChain.HeadIndex, written);
+            _counters.RxPackets++;
+            _counters.RxBytes += written;
+            if (++sincePublish == PublishBatch)
+            {
+                PublishAndInterrupt(QueueIndex.Rx);
+                sincePublish = 0;
+            }
+        }
+        PublishAndInterrupt(QueueIndex.Rx);
+    }
+
+    /// <summary>Pops the next good rx chain into _rxChain; false when there is none (or the queue broke).</summary>
+    private bool PopRx(SplitQueue queue)
+    {
+        while (true)
+        {
+            var result = queue.Pop(_rxChain);
+            if (result == PopResult.Chain) return true;
+            if (result == PopResult.BadChain)
+            {
+                if (_rxChain.Error == ChainError.HeadOutOfRange)
+                {
+                    MarkNeedsReset(QueueIndex.Rx, $"avail ring names descriptor {_rxChain.HeadIndex}, beyond the queue");
+                    return false;
+                }
+                queue.PushUsed(_rxChain.HeadIndex, 0);
+                continue;
+            }
+            if (result == PopResult.Empty)
+            {
+                // No rx buffer: what is owed waits (bounded, see BEHAVIOUR.md) until the driver posts some.
+                if (queue.EnableKicks()) continue;
+                return false;
+            }
+            if (result == PopResult.Broken) MarkNeedsReset(QueueIndex.Rx, $"queue fault {queue.Fault}");
+            return false;
+        }
+    }
+
+    /// <summary>Gives a held rx chain back (length 0) before the queue stops, so no buffer is lost.</summary>
+    private void ReturnHeldRx()
+    {
+        if (!_rxHeld) return;
+        _rxHeld = false;
+        _queues[QueueIndex.Rx].PushUsed(_rxChain.HeadIndex, 0);
+        PublishAndInterrupt(QueueIndex.Rx);
+    }
+
+    /// <summary>epoll timeout: the caller's, shortened to the muxer's next deadline.</summary>
+    private int WaitTimeout(int timeoutMs)
+    {
+        long deadline = _muxer.NextDeadlineMs;
+        if (deadline == long.MaxValue) return timeoutMs;
+        long untilDeadline = Math.Max(0, deadline - NowMs);
+        return timeoutMs < 0 ? (int)Math.Min(untilDeadline, int.MaxValue) : (int)Math.Min(untilDeadline, timeoutMs);
+    }
+}

@@ -1,0 +1,184 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using VsockNative.Device;
+using VsockNative.Interop;
+using VsockNative.Tests.Memory;
+using VsockNative.Tests.Virtqueue;
+using VsockNative.Wire;
+using Xunit;
+
+namespace VsockNative.Tests.Device;
+
+/// <summary>The whole device in one process: a mock guest driver on real rings, the device in manual
+/// poll mode, and real Unix sockets on the host side (the hybrid-vsock convention).</summary>
+public sealed unsafe class DeviceStreamTests : IDisposable
+{
+    private const ulong GuestCid = 3;
+    private const ushort QueueSize = 64;
+    private readonly string _dir = Directory.CreateTempSubdirectory("vsn-dev-").FullName;
+    private readonly MockGuestMemory _memory = new(new MockRegion(0x10000, 8 << 20));
+    private readonly MockSplitQueue _rx, _tx;
+    private readonly VsockDevice _device;
+    private readonly nint _udsPath;
+    private ushort _rxSeen;
+    private readonly Queue<byte[]> _received = new();
+
+    public DeviceStreamTests()
+    {
+        _rx = new MockSplitQueue(_memory, QueueSize, 0x10000, 0x11000, 0x12000, 0x100000, 0x400000);
+        _tx = new MockSplitQueue(_memory, QueueSize, 0x20000, 0x21000, 0x22000, 0x400000, 0x800000);
+        _udsPath = Marshal.StringToHGlobalAnsi(Path.Combine(_dir, "vm.vsock"));
+        var config = new DeviceConfig { StructSize = (uint)sizeof(DeviceConfig), GuestCid = GuestCid, Flags = DeviceFlags.ManualPoll, UdsPath = (sbyte*)_udsPath, BufAlloc = 65536 };
+        Assert.Equal(0, DeviceOptions.TryCreate(config, out var options, out var why));
+        Assert.Equal(0, VsockDevice.Create(options!, Logger.None, out var device));
+        _device = device!;
+        Assert.Equal(0, _device.SetMemory(_memory.Memory.Regions, out why));
+        Assert.Equal(0, _device.SetFeatures(VirtioTransportFeatures.Version1, out why));
+        Setup(QueueIndex.Rx, _rx);
+        Setup(QueueIndex.Tx, _tx);
+        Assert.Equal(0, _device.Start(out why));
+        for (int i = 0; i < 16; i++) PostRx();
+        Poll();
+    }
+
+    private void Setup(uint index, MockSplitQueue q)
+    {
+        var setup = new QueueSetup { StructSize = (uint)sizeof(QueueSetup), Size = q.Size, DescAddr = q.DescGpa, AvailAddr = q.AvailGpa, UsedAddr = q.UsedGpa, KickFd = -1, CallFd = -1 };
+        Assert.Equal(0, _device.SetupQueue(index, setup, out var why));
+    }
+
+    private void PostRx() => _rx.AddChain(new[] { _rx.AddWritable(4096) });
+
+    private void Poll()
+    {
+        _device.Notify(QueueIndex.Tx, out _);
+        _device.Notify(QueueIndex.Rx, out _);
+        Assert.True(_device.Poll(0, out var why) >= 0, why);
+        Collect();
+    }
+
+    /// <summary>Reads what the device put in the rx ring; reposts the buffers.</summary>
+    private void Collect()
+    {
+        while (_rxSeen != _rx.UsedIdx)
+        {
+            var (id, len) = _rx.UsedElem(_rxSeen++);
+            var bytes = new byte[len];
+            // buffers are single descriptors: read the descriptor's address
+            var desc = new byte[8];
+            _memory.Read(_rx.DescGpa + 16ul * id, desc);
+            ulong addr = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(desc);
+            _memory.Read(addr, bytes);
+            _received.Enqueue(bytes);
+            PostRx();
+        }
+    }
+
+    private void Send(VirtioVsockOp op, uint srcPort, uint dstPort, ReadOnlySpan<byte> payload = default, uint flags = 0, ulong srcCid = GuestCid)
+    {
+        var packet = new byte[VirtioVsockHdr.Size + payload.Length];
+        var h = new VirtioVsockHdr(packet)
+        {
+            SrcCid = srcCid, DstCid = 2, SrcPort = srcPort, DstPort = dstPort, Len = (uint)payload.Length,
+            Type = (ushort)VirtioVsockType.Stream, Op = (ushort)op, Flags = flags, BufAlloc = 1 << 20, FwdCnt = 0,
+        };
+        payload.CopyTo(packet.AsSpan(VirtioVsockHdr.Size));
+        _tx.AddChain(new[] { _tx.AddData(packet) });
+        Poll();
+    }
+
+    private byte[] Expect(VirtioVsockOp op)
+    {
+        for (int i = 0; i < 50 && _received.Count == 0; i++) { System.Threading.Thread.Sleep(10); Poll(); }
+        Assert.True(_received.Count > 0, $"no packet from the device (expected {op})");
+        var p = _received.Dequeue();
+        Assert.True(p.Length >= VirtioVsockHdr.Size, $"a used rx buffer of {p.Length} bytes (expected {op}); {_received.Count} more queued");
+        var h = new VirtioVsockHdr(p);
+        Assert.Equal((ushort)op, h.Op);
+        Assert.Equal(2UL, h.SrcCid);
+        Assert.Equal(GuestCid, h.DstCid);
+        return p;
+    }
+
+    [Fact]
+    public void Guest_connects_to_a_host_listener_and_data_flows_both_ways()
+    {
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock_1234")));
+        listener.Listen(4);
+
+        Send(VirtioVsockOp.Request, 5000, 1234);
+        var response = Expect(VirtioVsockOp.Response);
+        Assert.Equal(5000u, new VirtioVsockHdr(response).DstPort);
+        Assert.Equal(65536u, new VirtioVsockHdr(response).BufAlloc);
+        using var host = listener.Accept();
+
+        Send(VirtioVsockOp.Rw, 5000, 1234, Encoding.ASCII.GetBytes("hello host"));
+        var buf = new byte[64];
+        int n = host.Receive(buf);
+        Assert.Equal("hello host", Encoding.ASCII.GetString(buf, 0, n));
+
+        host.Send(Encoding.ASCII.GetBytes("hello guest"));
+        Poll();
+        var rw = Expect(VirtioVsockOp.Rw);
+        Assert.Equal("hello guest", Encoding.ASCII.GetString(rw, VirtioVsockHdr.Size, rw.Length - VirtioVsockHdr.Size));
+
+        host.Shutdown(SocketShutdown.Send);
+        Poll();
+        var shutdown = Expect(VirtioVsockOp.Shutdown);
+        Assert.Equal((uint)VirtioVsockShutdown.Send, new VirtioVsockHdr(shutdown).Flags & (uint)VirtioVsockShutdown.Send);
+    }
+
+    [Fact]
+    public void A_request_to_a_port_nobody_listens_on_is_reset()
+    {
+        Send(VirtioVsockOp.Request, 5001, 999);
+        var rst = Expect(VirtioVsockOp.Rst);
+        Assert.Equal(5001u, new VirtioVsockHdr(rst).DstPort);
+        Assert.Equal(1UL, _device.ConnectionCounters.RefusedNoListener);
+    }
+
+    [Fact]
+    public void Spoofed_packets_are_dropped_and_counted_without_a_reply()
+    {
+        Send(VirtioVsockOp.Request, 5002, 1234, srcCid: 7);
+        Poll();
+        Assert.Empty(_received);
+        Assert.Equal(1UL, _device.ConnectionCounters.Spoofed);
+    }
+
+    [Fact]
+    public void A_host_program_connects_into_the_guest_with_CONNECT()
+    {
+        using var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        client.Connect(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock")));
+        client.Send(Encoding.ASCII.GetBytes("connect 52\nearly bytes"));
+        Poll();
+        Poll();
+        var request = Expect(VirtioVsockOp.Request);
+        var rh = new VirtioVsockHdr(request);
+        Assert.Equal(52u, rh.DstPort);
+        Assert.InRange(rh.SrcPort, 1u << 30, (1u << 31) - 1);
+
+        Send(VirtioVsockOp.Response, 52, rh.SrcPort);
+        var buf = new byte[64];
+        int n = client.Receive(buf);
+        Assert.Equal($"OK {rh.SrcPort}\n", Encoding.ASCII.GetString(buf, 0, n));
+        // the bytes sent right after the CONNECT line reach the guest
+        Poll();
+        var rw = Expect(VirtioVsockOp.Rw);
+        Assert.Equal("early bytes", Encoding.ASCII.GetString(rw, VirtioVsockHdr.Size, rw.Length - VirtioVsockHdr.Size));
+    }
+
+    public void Dispose()
+    {
+        _device.Dispose();
+        _memory.Dispose();
+        Marshal.FreeHGlobal(_udsPath);
+        Directory.Delete(_dir, true);
+    }
+}

@@ -147,6 +147,13 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_
 typedef struct vsn_device vsn_device;
 
 /**
+ * Called on the device's event loop when the guest connects to a port the program listens on:
+ * fd is the program's end of the new connection (non-blocking, close-on-exec; the program owns
+ * it). port is the host port, guest_port the guest's.
+ */
+typedef void (*vsn_accept_fn)(void *user, uint32_t port, uint32_t guest_port, int32_t fd);
+
+/**
  * Receives the library's log lines. user is the pointer given with the callback, level one of
  * VSN_LOG_*, message a NUL-terminated UTF-8 line without newline, valid only during the call.
  * Called from the thread that hit the event (an ABI caller or the device's event loop).
@@ -222,6 +229,8 @@ typedef struct vsn_device_counter_values {
     uint64_t interrupts;
     /** Interrupts that could not be delivered (a call fd write failed). */
     uint64_t interrupt_errors;
+    /** TRANSPORT_RESET events requested (vsn_device_transport_reset). */
+    uint64_t transport_resets;
 } vsn_device_counter_values;
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_packets) == 0, "vsn_device_counter_values.tx_packets offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_payload_bytes) == 8, "vsn_device_counter_values.tx_payload_bytes offset");
@@ -231,7 +240,8 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, rx_bytes) == 32, "vsn_devi
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, kicks) == 40, "vsn_device_counter_values.kicks offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, interrupts) == 48, "vsn_device_counter_values.interrupts offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, interrupt_errors) == 56, "vsn_device_counter_values.interrupt_errors offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counter_values) == 64, "vsn_device_counter_values size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, transport_resets) == 64, "vsn_device_counter_values.transport_resets offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counter_values) == 72, "vsn_device_counter_values size");
 
 /**
  * What vsn_device_create needs. Set struct_size to sizeof(vsn_device_config): a caller built
@@ -354,8 +364,8 @@ typedef struct vsn_device_counters {
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_counters.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 72, "vsn_device_counters.connections offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 168, "vsn_device_counters size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 176, "vsn_device_counters size");
 
 /**
  * Per-queue counters for diagnosis: plain ulong fields, copied out by Counters, zeroed by
@@ -456,6 +466,50 @@ VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, struct_size) == 0, "vsn_queue_cou
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, queue_index) == 4, "vsn_queue_counters.queue_index offset");
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, values) == 8, "vsn_queue_counters.values offset");
 VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
+
+/**
+ * Listens on a host port: each guest connection to it is handed to fn as a new fd (the
+ * program's end of a socketpair), on the device's event-loop thread. Takes precedence over the
+ * hybrid socket's "<uds_path>_<port>" for that port.
+ * @param device The device.
+ * @param port The host port guests connect to.
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).
+ * @param fn Receives each new connection; must not be NULL.
+ * @param user Passed to fn.
+ * @return 0; -EEXIST when the port has a listener; -EINVAL for NULL fn; -ENOTSUP; -EBADF.
+ */
+int32_t vsn_listen(vsn_device *device, uint32_t port, uint32_t type, vsn_accept_fn fn, void *user);
+
+/**
+ * Stops listening on a host port (connections already made stay).
+ * @param device The device.
+ * @param port The host port.
+ * @param type As given to vsn_listen.
+ * @return 0; -ENOENT when the port has no listener; -EBADF.
+ */
+int32_t vsn_unlisten(vsn_device *device, uint32_t port, uint32_t type);
+
+/**
+ * Connects to a port in the guest and returns the program's end of the connection at once
+ * (non-blocking, close-on-exec; the caller owns it). Data written before the guest accepts
+ * waits; if the guest refuses or does not answer in time the fd reads end of stream.
+ * @param device The device.
+ * @param guest_port The guest port.
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).
+ * @param out_fd Receives the fd.
+ * @return 0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP;
+ *     -EBADF.
+ */
+int32_t vsn_connect(vsn_device *device, uint32_t guest_port, uint32_t type, int32_t *out_fd);
+
+/**
+ * Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET to the driver (before a snapshot or migration):
+ * every connection is dropped on the host side at once, and the guest resets its sockets when
+ * it reads the event (it waits for an event buffer if none is posted).
+ * @param device The device.
+ * @return 0; -EBADF.
+ */
+int32_t vsn_device_transport_reset(vsn_device *device);
 
 /**
  * Creates a device from a config. Thread-safe.

@@ -106,6 +106,7 @@ internal sealed partial class Muxer : IDisposable
             QueueReset(h);
             return;
         }
+        if ((VirtioVsockType)h.Type == VirtioVsockType.Stream && TryAcceptOnFdListener(key, h, nowMs)) return;
         if ((VirtioVsockType)h.Type != VirtioVsockType.Stream || _options.UdsPath is null)
         {
             _counters.RefusedNoListener++;
@@ -128,7 +129,7 @@ internal sealed partial class Muxer : IDisposable
 
     /// <summary>Opens a host-initiated connection to a guest port over <paramref name="stream"/>: a REQUEST
     /// goes to the guest. False (and the stream untouched) when no host port or connection slot is free.</summary>
-    public bool ConnectToGuest(uint guestPort, FdStream stream, long nowMs, out uint hostPort)
+    public bool ConnectToGuest(uint guestPort, FdStream stream, long nowMs, out uint hostPort, bool greet = true)
     {
         hostPort = 0;
         if (_byKey.Count >= _options.MaxConnections) return false;
@@ -136,7 +137,7 @@ internal sealed partial class Muxer : IDisposable
         var key = new ConnKey(HostCid, hostPort, _guestCid, guestPort);
         var connection = Connection.ConnectToGuest(key, stream, _options.Limits, nowMs);
         var entry = Add(connection, stream, hostInitiated: true, nowMs);
-        entry.Stream.SetGreeting(System.Text.Encoding.ASCII.GetBytes($"OK {hostPort}\n"));
+        if (greet) entry.Stream.SetGreeting(System.Text.Encoding.ASCII.GetBytes($"OK {hostPort}\n"));
         return true;
     }
 

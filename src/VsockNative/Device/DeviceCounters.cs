@@ -21,4 +21,6 @@ public struct DeviceCounters
     public ulong Interrupts;
     /// <summary>Interrupts that could not be delivered (a call fd write failed).</summary>
     public ulong InterruptErrors;
+    /// <summary>TRANSPORT_RESET events requested (vsn_device_transport_reset).</summary>
+    public ulong TransportResets;
 }

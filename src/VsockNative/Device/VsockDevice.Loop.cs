@@ -181,7 +181,7 @@ internal sealed partial class VsockDevice
         if (_needsReset) return;
         if (index == QueueIndex.Tx) ProcessTx();
         else if (index == QueueIndex.Rx) ProcessRx();
-        // event queue: the driver posted event buffers; they are used by TRANSPORT_RESET.
+        else ProcessEvent();
     }
 
     private void ProcessTx()

@@ -12,6 +12,9 @@ internal static class Errno
     public const int ERANGE = 34;
     public const int ENOTSUP = 95;
     public const int EIO = 5;
+    public const int EAGAIN = 11;
+    public const int EEXIST = 17;
+    public const int ENOENT = 2;
     public const int EPIPE = 32;
     public const int ENAMETOOLONG = 36;
     public const int ECONNRESET = 104;

@@ -4,6 +4,7 @@ using System.IO;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using VsockNative.Connections;
 using VsockNative.Device;
 using VsockNative.Interop;
 using VsockNative.Tests.Memory;
@@ -21,7 +22,7 @@ public sealed unsafe class DeviceStreamTests : IDisposable
     private const ushort QueueSize = 64;
     private readonly string _dir = Directory.CreateTempSubdirectory("vsn-dev-").FullName;
     private readonly MockGuestMemory _memory = new(new MockRegion(0x10000, 8 << 20));
-    private readonly MockSplitQueue _rx, _tx;
+    private readonly MockSplitQueue _rx, _tx, _ev;
     private readonly VsockDevice _device;
     private readonly nint _udsPath;
     private ushort _rxSeen;
@@ -30,7 +31,8 @@ public sealed unsafe class DeviceStreamTests : IDisposable
     public DeviceStreamTests()
     {
         _rx = new MockSplitQueue(_memory, QueueSize, 0x10000, 0x11000, 0x12000, 0x100000, 0x400000);
-        _tx = new MockSplitQueue(_memory, QueueSize, 0x20000, 0x21000, 0x22000, 0x400000, 0x800000);
+        _tx = new MockSplitQueue(_memory, QueueSize, 0x20000, 0x21000, 0x22000, 0x400000, 0x700000);
+        _ev = new MockSplitQueue(_memory, 8, 0x30000, 0x31000, 0x32000, 0x700000, 0x800000);
         _udsPath = Marshal.StringToHGlobalAnsi(Path.Combine(_dir, "vm.vsock"));
         var config = new DeviceConfig { StructSize = (uint)sizeof(DeviceConfig), GuestCid = GuestCid, Flags = DeviceFlags.ManualPoll, UdsPath = (sbyte*)_udsPath, BufAlloc = 65536 };
         Assert.Equal(0, DeviceOptions.TryCreate(config, out var options, out var why));
@@ -40,8 +42,10 @@ public sealed unsafe class DeviceStreamTests : IDisposable
         Assert.Equal(0, _device.SetFeatures(VirtioTransportFeatures.Version1, out why));
         Setup(QueueIndex.Rx, _rx);
         Setup(QueueIndex.Tx, _tx);
+        Setup(QueueIndex.Event, _ev);
         Assert.Equal(0, _device.Start(out why));
         for (int i = 0; i < 16; i++) PostRx();
+        _ev.AddChain(new[] { _ev.AddWritable(VirtioVsockEvent.Size) });
         Poll();
     }
 
@@ -57,6 +61,7 @@ public sealed unsafe class DeviceStreamTests : IDisposable
     {
         _device.Notify(QueueIndex.Tx, out _);
         _device.Notify(QueueIndex.Rx, out _);
+        _device.Notify(QueueIndex.Event, out _);
         Assert.True(_device.Poll(0, out var why) >= 0, why);
         Collect();
     }
@@ -172,6 +177,82 @@ public sealed unsafe class DeviceStreamTests : IDisposable
         Poll();
         var rw = Expect(VirtioVsockOp.Rw);
         Assert.Equal("early bytes", Encoding.ASCII.GetString(rw, VirtioVsockHdr.Size, rw.Length - VirtioVsockHdr.Size));
+    }
+
+    private static int s_acceptedFd = -1;
+    private static uint s_acceptedGuestPort;
+
+    [UnmanagedCallersOnly]
+    private static void OnAccept(void* user, uint port, uint guestPort, int fd)
+    {
+        s_acceptedFd = fd;
+        s_acceptedGuestPort = guestPort;
+    }
+
+    private static Socket Adopt(int fd) => new(new SafeSocketHandle((nint)fd, ownsHandle: true));
+
+    [Fact]
+    public void A_program_listening_through_the_fd_api_gets_each_guest_connection_as_an_fd()
+    {
+        var listener = new FdListener(new AcceptCallback { Fn = &OnAccept }, 0);
+        Assert.Equal(0, _device.Listen(77, (uint)VirtioVsockType.Stream, listener, out var why));
+        Assert.Equal(-Errno.EEXIST, _device.Listen(77, (uint)VirtioVsockType.Stream, listener, out why));
+        Send(VirtioVsockOp.Request, 6000, 77);
+        Expect(VirtioVsockOp.Response);
+        Assert.True(s_acceptedFd >= 0);
+        Assert.Equal(6000u, s_acceptedGuestPort);
+        using var program = Adopt(s_acceptedFd);
+        program.Blocking = true;
+        Send(VirtioVsockOp.Rw, 6000, 77, Encoding.ASCII.GetBytes("ping"));
+        var buf = new byte[16];
+        Assert.Equal("ping", Encoding.ASCII.GetString(buf, 0, program.Receive(buf)));
+        Assert.Equal(0, _device.Unlisten(77, (uint)VirtioVsockType.Stream, out why));
+        Assert.Equal(-Errno.ENOENT, _device.Unlisten(77, (uint)VirtioVsockType.Stream, out why));
+    }
+
+    [Fact]
+    public void A_program_connects_into_the_guest_through_the_fd_api()
+    {
+        Assert.Equal(0, _device.Connect(90, (uint)VirtioVsockType.Stream, out int fd, out var why));
+        using var program = Adopt(fd);
+        program.Blocking = true;
+        Poll();
+        var request = new VirtioVsockHdr(Expect(VirtioVsockOp.Request));
+        Assert.Equal(90u, request.DstPort);
+        uint hostPort = request.SrcPort;
+        Send(VirtioVsockOp.Response, 90, hostPort);
+        program.Send(Encoding.ASCII.GetBytes("to guest"));
+        Poll();
+        var rw = Expect(VirtioVsockOp.Rw);
+        Assert.Equal("to guest", Encoding.ASCII.GetString(rw, VirtioVsockHdr.Size, rw.Length - VirtioVsockHdr.Size));
+        Assert.Equal(-Errno.ENOTSUP, _device.Connect(90, (uint)VirtioVsockType.Dgram, out _, out why));
+    }
+
+    [Fact]
+    public void Transport_reset_drops_every_connection_and_tells_the_driver()
+    {
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock_1234")));
+        listener.Listen(4);
+        Send(VirtioVsockOp.Request, 5000, 1234);
+        Expect(VirtioVsockOp.Response);
+        using var host = listener.Accept();
+
+        Assert.Equal(0, _device.TransportReset(out _));
+        Poll();
+        Assert.Equal(1, _ev.UsedIdx);
+        var (id, len) = _ev.UsedElem(0);
+        Assert.Equal((uint)VirtioVsockEvent.Size, len);
+        var desc = new byte[8];
+        _memory.Read(_ev.DescGpa + 16ul * id, desc);
+        var ev = new byte[4];
+        _memory.Read(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(desc), ev);
+        Assert.Equal((uint)VirtioVsockEventId.TransportReset, System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(ev));
+        host.ReceiveTimeout = 2000;
+        Assert.Equal(0, host.Receive(new byte[8]));   // the host side was closed
+        // the connection is gone: a RW for it now gets a RST
+        Send(VirtioVsockOp.Rw, 5000, 1234, new byte[] { 1 });
+        Expect(VirtioVsockOp.Rst);
     }
 
     public void Dispose()

@@ -1,0 +1,103 @@
+using System;
+using VsockNative.Connections;
+using VsockNative.Interop;
+using VsockNative.Virtqueue;
+using VsockNative.Wire;
+
+namespace VsockNative.Device;
+
+// The event queue (TRANSPORT_RESET) and the fd-level connection API.
+internal sealed partial class VsockDevice
+{
+    private bool _transportResetPending;
+
+    /// <summary>Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (before a snapshot or migration): every
+    /// connection is dropped on the host side now, and the guest's driver resets its sockets when it
+    /// reads the event. With no event buffer posted, the event waits for one.</summary>
+    public int TransportReset(out string error)
+    {
+        lock (_gate)
+        {
+            error = "";
+            _muxer.DropConnections();
+            _transportResetPending = true;
+            _counters.TransportResets++;
+            Log.Info("TRANSPORT_RESET: all connections dropped; event queued for the driver");
+            if (_running && _configured[QueueIndex.Event]) ProcessEvent();
+            return 0;
+        }
+    }
+
+    /// <summary>Writes a pending event into the next event buffer.</summary>
+    private void ProcessEvent()
+    {
+        if (!_transportResetPending || !_configured[QueueIndex.Event]) return;
+        var queue = _queues[QueueIndex.Event];
+        while (true)
+        {
+            var result = queue.Pop(_rxChain);
+            if (result == PopResult.BadChain)
+            {
+                if (_rxChain.Error == ChainError.HeadOutOfRange)
+                {
+                    MarkNeedsReset(QueueIndex.Event, $"avail ring names descriptor {_rxChain.HeadIndex}, beyond the queue");
+                    return;
+                }
+                queue.PushUsed(_rxChain.HeadIndex, 0);
+                continue;
+            }
+            if (result == PopResult.Empty && queue.EnableKicks()) continue;
+            if (result != PopResult.Chain) break;
+            if (ScatterIo.TotalLength(_rxChain.Writable) < VirtioVsockEvent.Size)
+            {
+                queue.PushUsed(_rxChain.HeadIndex, 0);  // too small for an event: returned unused
+                continue;
+            }
+            Span<byte> ev = stackalloc byte[VirtioVsockEvent.Size];
+            new VirtioVsockEvent(ev).Id = (uint)VirtioVsockEventId.TransportReset;
+            ScatterIo.Scatter(_rxChain.Writable, 0, ev);
+            queue.PushUsed(_rxChain.HeadIndex, VirtioVsockEvent.Size);
+            _transportResetPending = false;
+            break;
+        }
+        PublishAndInterrupt(QueueIndex.Event);
+    }
+
+    /// <summary>Guest connections to a host port go to a program's callback as new fds.</summary>
+    public int Listen(uint port, uint type, FdListener listener, out string error)
+    {
+        lock (_gate)
+        {
+            if (type != (uint)VirtioVsockType.Stream)
+                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) listeners are implemented so far");
+            error = "";
+            return _muxer.Listen(port, listener) ? 0 : Fail(out error, -Errno.EEXIST, $"port {port} already has a listener");
+        }
+    }
+
+    public int Unlisten(uint port, uint type, out string error)
+    {
+        lock (_gate)
+        {
+            error = "";
+            return _muxer.Unlisten(port) ? 0 : Fail(out error, -Errno.ENOENT, $"port {port} has no listener");
+        }
+    }
+
+    /// <summary>Opens a connection to a guest port; the program gets its end of a socketpair at once
+    /// (the REQUEST goes out on the event loop; a refusal shows as end of stream on the fd).</summary>
+    public int Connect(uint guestPort, uint type, out int fd, out string error)
+    {
+        fd = -1;
+        lock (_gate)
+        {
+            if (type != (uint)VirtioVsockType.Stream)
+                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) connections are implemented so far");
+            int rc = _muxer.ConnectFd(guestPort, NowMs, out fd);
+            if (rc < 0) return Fail(out error, rc, $"cannot open a connection to guest port {guestPort} (errno {-rc})");
+            error = "";
+        }
+        Notify(QueueIndex.Rx, out _);  // the REQUEST waits for an rx buffer: let the loop look
+        return 0;
+    }
+}

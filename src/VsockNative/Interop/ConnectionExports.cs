@@ -1,0 +1,90 @@
+using System;
+using System.Runtime.InteropServices;
+using VsockNative.Connections;
+
+namespace VsockNative.Interop;
+
+/// <summary>Exports of the fd-level connection API and TRANSPORT_RESET. Thread-safe.</summary>
+internal static unsafe class ConnectionExports
+{
+    /// <summary>Listens on a host port: each guest connection to it is handed to fn as a new fd (the
+    /// program's end of a socketpair), on the device's event-loop thread. Takes precedence over the
+    /// hybrid socket's "&lt;uds_path&gt;_&lt;port&gt;" for that port.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="port">The host port guests connect to.</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).</param>
+    /// <param name="fn">Receives each new connection; must not be NULL.</param>
+    /// <param name="user">Passed to fn.</param>
+    /// <returns>0; -EEXIST when the port has a listener; -EINVAL for NULL fn; -ENOTSUP; -EBADF.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_listen")]
+    public static int Listen(DeviceHandle device, uint port, uint type, AcceptCallback fn, void* user)
+    {
+        const string name = "vsn_listen";
+        try
+        {
+            int rc = Abi.Lookup(device, name, out var d);
+            if (rc != 0) return rc;
+            if (fn.Fn == null) return Abi.Reject(d.Log, name, -Errno.EINVAL, "fn is NULL");
+            return Abi.Result(d, name, d.Listen(port, type, new FdListener(fn, (nint)user), out var why), why);
+        }
+        catch (Exception e) { return Abi.Crash(name, e); }
+    }
+
+    /// <summary>Stops listening on a host port (connections already made stay).</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="port">The host port.</param>
+    /// <param name="type">As given to vsn_listen.</param>
+    /// <returns>0; -ENOENT when the port has no listener; -EBADF.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_unlisten")]
+    public static int Unlisten(DeviceHandle device, uint port, uint type)
+    {
+        const string name = "vsn_unlisten";
+        try
+        {
+            int rc = Abi.Lookup(device, name, out var d);
+            return rc != 0 ? rc : Abi.Result(d, name, d.Unlisten(port, type, out var why), why);
+        }
+        catch (Exception e) { return Abi.Crash(name, e); }
+    }
+
+    /// <summary>Connects to a port in the guest and returns the program's end of the connection at once
+    /// (non-blocking, close-on-exec; the caller owns it). Data written before the guest accepts waits;
+    /// if the guest refuses or does not answer in time the fd reads end of stream.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="guest_port">The guest port.</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).</param>
+    /// <param name="out_fd">Receives the fd.</param>
+    /// <returns>0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP; -EBADF.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_connect")]
+    public static int Connect(DeviceHandle device, uint guest_port, uint type, int* out_fd)
+    {
+        const string name = "vsn_connect";
+        try
+        {
+            int rc = Abi.Lookup(device, name, out var d);
+            if (rc != 0) return rc;
+            if (out_fd == null) return Abi.Reject(d.Log, name, -Errno.EINVAL, "out_fd is NULL");
+            rc = d.Connect(guest_port, type, out int fd, out var why);
+            if (rc == 0) *out_fd = fd;
+            return Abi.Result(d, name, rc, why);
+        }
+        catch (Exception e) { return Abi.Crash(name, e); }
+    }
+
+    /// <summary>Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET to the driver (before a snapshot or migration):
+    /// every connection is dropped on the host side at once, and the guest resets its sockets when it
+    /// reads the event (it waits for an event buffer if none is posted).</summary>
+    /// <param name="device">The device.</param>
+    /// <returns>0; -EBADF.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_transport_reset")]
+    public static int TransportReset(DeviceHandle device)
+    {
+        const string name = "vsn_device_transport_reset";
+        try
+        {
+            int rc = Abi.Lookup(device, name, out var d);
+            return rc != 0 ? rc : Abi.Result(d, name, d.TransportReset(out var why), why);
+        }
+        catch (Exception e) { return Abi.Crash(name, e); }
+    }
+}

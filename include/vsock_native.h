@@ -4,8 +4,8 @@
  * and from the library's exported functions. Do not edit: change the spec file or the
  * exports and rebuild (see README.md). Every name carries the prefix vsn_ / VSN_.
  * Wire structs are little-endian on the wire; convert with le16toh() and friends. */
-#ifndef VSOCK_NATIVE_H
-#define VSOCK_NATIVE_H
+#ifndef VSN_VSOCK_NATIVE_H
+#define VSN_VSOCK_NATIVE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -700,4 +700,4 @@ int32_t vsn_device_get_counters(vsn_device *device, vsn_device_counters *out_cou
 } /* extern "C" */
 #endif
 
-#endif /* VSOCK_NATIVE_H */
+#endif /* VSN_VSOCK_NATIVE_H */

@@ -21,6 +21,15 @@ if [ "$exported" != "$declared" ]; then
   rm -f /tmp/vsn_exported.$$ /tmp/vsn_declared.$$
   fail=1
 fi
+# Every public C name in the header carries the prefix: macros, struct/enum tags, typedefs, enumerators.
+names=$( (grep -oE '^#define [A-Za-z_][A-Za-z0-9_]*' "$header" | awk '{print $2}';
+          grep -oE '^(typedef )?(struct|enum) [A-Za-z_][A-Za-z0-9_]*' "$header" | awk '{print $NF}';
+          grep -oE '^typedef struct [A-Za-z_][A-Za-z0-9_]* [A-Za-z_][A-Za-z0-9_]*;' "$header" | tr -d ';' | awk '{print $NF}';
+          grep -oE '^} [A-Za-z_][A-Za-z0-9_]*;' "$header" | tr -d ';' | awk '{print $2}';
+          grep -oE '^typedef [^(]*\(\*[A-Za-z_][A-Za-z0-9_]*\)' "$header" | grep -oE '[A-Za-z_][A-Za-z0-9_]*\)$' | tr -d ')';
+          grep -oE '^    [A-Z_][A-Z0-9_]* = ' "$header" | awk '{print $1}') | sort -u)
+unprefixed=$(printf '%s\n' "$names" | grep -vE '^(vsn_|VSN_)' || true)
+if [ -n "$unprefixed" ]; then echo "header names without the vsn_/VSN_ prefix:"; printf '  %s\n' $unprefixed; fail=1; fi
 n=$(printf '%s\n' "$exported" | wc -l)
 if [ $fail -eq 0 ]; then echo "exports_only_vsn: $n passed, 0 failed"; else echo "exports_only_vsn: 0 passed, 1 failed"; fi
 exit $fail

@@ -21,8 +21,8 @@ public static class CHeaderEmitter
          .Line(" * and from the library's exported functions. Do not edit: change the spec file or the")
          .Line(" * exports and rebuild (see README.md). Every name carries the prefix vsn_ / VSN_.")
          .Line(" * Wire structs are little-endian on the wire; convert with le16toh() and friends. */")
-         .Line("#ifndef VSOCK_NATIVE_H")
-         .Line("#define VSOCK_NATIVE_H")
+         .Line("#ifndef VSN_VSOCK_NATIVE_H")
+         .Line("#define VSN_VSOCK_NATIVE_H")
          .Line()
          .Line("#include <stddef.h>")
          .Line("#include <stdint.h>")
@@ -41,7 +41,7 @@ public static class CHeaderEmitter
          .Line("} /* extern \"C\" */")
          .Line("#endif")
          .Line()
-         .Line("#endif /* VSOCK_NATIVE_H */");
+         .Line("#endif /* VSN_VSOCK_NATIVE_H */");
         return w.ToString();
     }
 

@@ -1,0 +1,41 @@
+using System.IO;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Xunit;
+
+namespace VsockNative.Tests.Interop;
+
+/// <summary>No C# exception may cross into C: every exported function's body is one try with a
+/// catch-all, unless it is a single expression that cannot throw (a constant).</summary>
+public class ExportBoundaryTests
+{
+    [Fact]
+    public void Every_export_catches_every_exception()
+    {
+        var files = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "VsockNative"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains("/obj/") && !f.Contains("/bin/"));
+        int exports = 0;
+        foreach (var file in files)
+        {
+            var root = CSharpSyntaxTree.ParseText(File.ReadAllText(file), path: file).GetRoot();
+            foreach (var method in root.DescendantNodes().OfType<MethodDeclarationSyntax>())
+            {
+                bool exported = method.AttributeLists.SelectMany(l => l.Attributes)
+                    .Any(a => a.Name.ToString().StartsWith("UnmanagedCallersOnly") && a.ToString().Contains("EntryPoint"));
+                if (!exported) continue;
+                exports++;
+                if (method.ExpressionBody is { Expression: MemberAccessExpressionSyntax or LiteralExpressionSyntax }) continue;
+                var statements = method.Body?.Statements ?? default;
+                var guarded = statements.Count == 2 && statements[1] is TryStatementSyntax t0 && IsCatchAll(t0)
+                              || statements.Count == 1 && statements[0] is TryStatementSyntax t1 && IsCatchAll(t1);
+                Assert.True(guarded, $"{Path.GetFileName(file)}: {method.Identifier} must wrap its body in try {{ }} catch (Exception)");
+            }
+        }
+        Assert.True(exports >= 20, $"found only {exports} exports: the scan is broken");
+    }
+
+    private static bool IsCatchAll(TryStatementSyntax t) =>
+        t.Catches.Any(c => c.Declaration is null || c.Declaration.Type.ToString() is "Exception" or "System.Exception");
+}

@@ -39,10 +39,10 @@ internal sealed partial class VsockDevice : IPollRegistry
     }
 
     /// <summary>A well-formed tx packet (header copied once, length checked): to its connection.</summary>
-    private void DeliverTxPacket(ReadOnlySpan<byte> header, DescriptorChain chain)
+    private void DeliverTxPacket(ReadOnlySpan<byte> header, DescriptorChain chain, uint payloadLength)
     {
         var h = PacketHeader.Read(header);
-        int n = IoVecRange.Take(chain.Readable, VirtioVsockHdr.Size, h.Len, _payload);
+        int n = IoVecRange.Take(chain.Readable, VirtioVsockHdr.Size, payloadLength, _payload);
         _muxer.OnGuestPacket(h, _payload.AsSpan(0, n), NowMs);
     }
 

@@ -237,15 +237,19 @@ internal sealed partial class VsockDevice
         }
         new VirtioVsockHdrScatter(chain.Readable).CopyTo(copy);
         var hdr = new VirtioVsockHdr(copy);
-        if (hdr.Len != chain.ReadableLength - VirtioVsockHdr.Size)
+        uint follow = chain.ReadableLength - VirtioVsockHdr.Size;
+        if (hdr.Len != follow)
         {
+            // The muxer sees the bytes that really follow, finds the length mismatch and answers
+            // with RST (resetting the connection if there is one), so the sender learns of it.
             _counters.TxMalformed++;
-            if (Log.Enabled(LogLevel.Warn)) Log.Warn($"tx packet {hdr.SrcPort}->{hdr.DstPort}: hdr.len {hdr.Len} but {chain.ReadableLength - VirtioVsockHdr.Size} bytes follow; dropped");
+            if (Log.Enabled(LogLevel.Warn)) Log.Warn($"tx packet {hdr.SrcPort}->{hdr.DstPort}: hdr.len {hdr.Len} but {follow} bytes follow; answered with RST");
+            DeliverTxPacket(copy, chain, follow);
             return;
         }
         _counters.TxPackets++;
         _counters.TxPayloadBytes += hdr.Len;
-        DeliverTxPacket(copy, chain);
+        DeliverTxPacket(copy, chain, hdr.Len);
     }
 
     private void PublishAndInterrupt(uint index)

@@ -1,0 +1,833 @@
+/*
+ * guest_stack.c — the guest-side virtio-vsock stream stack (see guest_stack.h).
+ */
+#include "guest_stack.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HOST_CID 2u
+#define EVENT_BUFS 8u
+#define EVENT_BUF_SIZE 8u
+#define MAX_PENDING 4096u
+#define MAX_LISTEN 16u
+#define ACCEPT_Q 64u
+
+struct txslot {
+    uint64_t hdr_gpa, pay_gpa;
+    uint8_t *hdr, *pay;
+};
+
+struct rxbuf {
+    uint64_t gpa;
+    uint8_t *p;
+};
+
+struct pending { /* a control packet waiting for a tx slot */
+    struct vsn_virtio_vsock_hdr h;
+};
+
+struct listener {
+    uint32_t port;
+    int q[ACCEPT_Q];
+    uint32_t head, n;
+};
+
+struct gs_stack {
+    gs_config cfg;
+    uint64_t cid;
+    vsn_sim_mem *mem;
+    vsn_device *dev;
+    vsn_sim_queue *rxq, *txq, *evq;
+    struct txslot *tx;
+    uint32_t ntx, *txfree, ntxfree;
+    struct rxbuf *rx;
+    uint32_t nrx, *rxfree, nrxfree, rx_posted;
+    bool rx_hold;
+    uint64_t ev_gpa[EVENT_BUFS];
+    uint8_t *ev_p[EVENT_BUFS];
+    struct pending *pend;
+    uint32_t npend;
+    gs_conn conns[GS_MAX_CONNS];
+    struct listener lst[MAX_LISTEN];
+    uint32_t nlst;
+    uint32_t next_port;
+    gs_pkt log[GS_LOG_SIZE];
+    uint64_t log_seq;
+    gs_stats st;
+    bool trace;
+    bool txq_dirty, rxq_dirty, evq_dirty;
+};
+
+int64_t gs_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *gs_op_name(uint16_t op)
+{
+    static const char *n[] = { "INVALID", "REQUEST", "RESPONSE", "RST", "SHUTDOWN", "RW",
+                               "CREDIT_UPDATE", "CREDIT_REQUEST" };
+    return op < 8 ? n[op] : "?";
+}
+
+void gs_print_pkt(const char *prefix, const gs_pkt *p)
+{
+    fprintf(stderr, "%s #%llu %s type=%u %llu:%u -> %llu:%u len=%u flags=%#x buf_alloc=%u fwd_cnt=%u\n",
+            prefix, (unsigned long long)p->seq, gs_op_name(p->op), p->type,
+            (unsigned long long)p->src_cid, p->src_port, (unsigned long long)p->dst_cid,
+            p->dst_port, p->len, p->flags, p->buf_alloc, p->fwd_cnt);
+}
+
+static void decode(const struct vsn_virtio_vsock_hdr *h, gs_pkt *p)
+{
+    p->src_cid = le64toh(h->src_cid);
+    p->dst_cid = le64toh(h->dst_cid);
+    p->src_port = le32toh(h->src_port);
+    p->dst_port = le32toh(h->dst_port);
+    p->len = le32toh(h->len);
+    p->type = le16toh(h->type);
+    p->op = le16toh(h->op);
+    p->flags = le32toh(h->flags);
+    p->buf_alloc = le32toh(h->buf_alloc);
+    p->fwd_cnt = le32toh(h->fwd_cnt);
+}
+
+static void stderr_log(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    fprintf(stderr, "[vsn %d] %s\n", level, message);
+}
+
+gs_config gs_config_default(void)
+{
+    gs_config c;
+    memset(&c, 0, sizeof c);
+    return c;
+}
+
+vsn_device *gs_device(gs_stack *s) { return s->dev; }
+uint64_t gs_cid(gs_stack *s) { return s->cid; }
+const gs_stats *gs_get_stats(gs_stack *s) { return &s->st; }
+uint64_t gs_log_next(gs_stack *s) { return s->log_seq; }
+
+size_t gs_log_since(gs_stack *s, uint64_t from, gs_pkt *out, size_t max)
+{
+    uint64_t lo = s->log_seq > GS_LOG_SIZE ? s->log_seq - GS_LOG_SIZE : 0;
+    if (from < lo)
+        from = lo;
+    size_t n = 0;
+    for (uint64_t q = from; q < s->log_seq && n < max; q++)
+        out[n++] = s->log[q % GS_LOG_SIZE];
+    return n;
+}
+
+/* ---- creation ---------------------------------------------------------------------------- */
+
+static int alloc_buf(gs_stack *s, uint64_t len, uint64_t *gpa, uint8_t **p)
+{
+    int rc = vsn_sim_mem_alloc(s->mem, len, 64, gpa);
+    if (rc == 0) {
+        void *h;
+        rc = vsn_sim_mem_gpa_to_hva(s->mem, *gpa, len, &h);
+        *p = h;
+    }
+    return rc;
+}
+
+static int sim_notify(void *user, uint16_t queue_index)
+{
+    gs_stack *s = user;
+    return vsn_queue_notify(s->dev, queue_index);
+}
+
+static int make_queue(gs_stack *s, uint16_t size, uint16_t index, uint64_t feat, vsn_sim_queue **q)
+{
+    vsn_sim_queue_config qc;
+    memset(&qc, 0, sizeof qc);
+    qc.struct_size = sizeof qc;
+    qc.queue_size = size;
+    qc.queue_index = index;
+    qc.features = feat;
+    qc.notify = sim_notify;
+    qc.notify_user = s;
+    int rc = vsn_sim_queue_create(s->mem, &qc, q);
+    if (rc != 0)
+        return rc;
+    vsn_sim_queue_layout lay;
+    vsn_sim_queue_layout_get(*q, &lay);
+    vsn_queue_config c;
+    memset(&c, 0, sizeof c);
+    c.struct_size = sizeof c;
+    c.size = lay.queue_size;
+    c.desc_addr = lay.desc_gpa;
+    c.avail_addr = lay.avail_gpa;
+    c.used_addr = lay.used_gpa;
+    c.kick_fd = -1;
+    c.call_fd = -1;
+    return vsn_queue_setup(s->dev, index, &c);
+}
+
+static int post_rx(gs_stack *s, uint32_t i)
+{
+    vsn_sim_buf b = { .gpa = s->rx[i].gpa, .len = s->cfg.rx_buf_size, .writable = true };
+    uint16_t head;
+    int rc = vsn_sim_queue_add_bufs(s->rxq, &b, 1, 0, i, &head);
+    if (rc == 0) {
+        s->rx_posted++;
+        s->rxq_dirty = true;
+    }
+    return rc;
+}
+
+static int post_ev(gs_stack *s, uint32_t i)
+{
+    vsn_sim_buf b = { .gpa = s->ev_gpa[i], .len = EVENT_BUF_SIZE, .writable = true };
+    uint16_t head;
+    memset(s->ev_p[i], 0xA5, EVENT_BUF_SIZE);
+    int rc = vsn_sim_queue_add_bufs(s->evq, &b, 1, 0, i, &head);
+    if (rc == 0)
+        s->evq_dirty = true;
+    return rc;
+}
+
+int gs_create(const gs_config *cfg_in, gs_stack **out)
+{
+    gs_stack *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    s->cfg = *cfg_in;
+    gs_config *cfg = &s->cfg;
+    if (cfg->guest_cid == 0) cfg->guest_cid = 3;
+    if (cfg->rx_qsize == 0) cfg->rx_qsize = 256;
+    if (cfg->tx_qsize == 0) cfg->tx_qsize = 256;
+    if (cfg->rx_buf_size == 0) cfg->rx_buf_size = 4096;
+    if (cfg->rx_bufs == 0 || cfg->rx_bufs > cfg->rx_qsize) cfg->rx_bufs = cfg->rx_qsize;
+    if (cfg->max_pkt == 0) cfg->max_pkt = 65536;
+    if (cfg->guest_buf_alloc == 0) cfg->guest_buf_alloc = 262144;
+    if (cfg->credit_threshold == 0) cfg->credit_threshold = 65536;
+    s->cid = cfg->guest_cid;
+    s->trace = cfg->verbose || getenv("VSN_GS_TRACE") != NULL;
+    s->next_port = 50000;
+    s->nrx = cfg->rx_qsize;
+    s->ntx = cfg->tx_qsize / 2; /* two descriptors per data packet */
+
+    uint64_t need = (uint64_t)s->nrx * (cfg->rx_buf_size + 64) +
+                    (uint64_t)s->ntx * (GS_HDR + 64 + cfg->max_pkt + 64) + (8u << 20);
+    need = (need + 0xFFFFF) & ~0xFFFFFull;
+    vsn_sim_region_spec spec = { .gpa = 0x100000, .size = need };
+    vsn_sim_mem_config mc = { .struct_size = sizeof mc, .nregions = 1, .regions = &spec };
+    int rc = vsn_sim_mem_create(&mc, &s->mem);
+    if (rc != 0)
+        goto fail;
+
+    vsn_device_config dc;
+    memset(&dc, 0, sizeof dc);
+    dc.struct_size = sizeof dc;
+    dc.flags = VSN_DEVICE_F_MANUAL_POLL;
+    dc.guest_cid = s->cid;
+    dc.uds_path = cfg->uds_path;
+    dc.buf_alloc = cfg->dev_buf_alloc;
+    dc.max_connections = cfg->max_connections;
+    if (cfg->device_log || getenv("VSN_SD_LOG") != NULL) {
+        dc.log_fn = stderr_log;
+        dc.log_level = VSN_LOG_DEBUG;
+    }
+    rc = vsn_device_create(&dc, &s->dev);
+    if (rc != 0)
+        goto fail;
+
+    uint32_t nreg = 0;
+    const vsn_sim_region *r = vsn_sim_mem_regions(s->mem, &nreg);
+    vsn_mem_region mr[VSN_SIM_MAX_REGIONS];
+    for (uint32_t i = 0; i < nreg; i++) {
+        mr[i].guest_phys_addr = r[i].gpa;
+        mr[i].size = r[i].size;
+        mr[i].host_addr = r[i].hva;
+    }
+    if ((rc = vsn_device_set_mem_table(s->dev, mr, nreg)) != 0)
+        goto fail;
+    uint64_t offered = 0;
+    vsn_device_get_features(s->dev, &offered);
+    uint64_t want = (1ull << VSN_VIRTIO_F_VERSION_1) | (1ull << VSN_VIRTIO_RING_F_EVENT_IDX) |
+                    (1ull << VSN_VIRTIO_VSOCK_F_STREAM);
+    uint64_t feat = offered & want;
+    if ((rc = vsn_device_set_features(s->dev, feat)) != 0)
+        goto fail;
+    uint64_t ring = (feat & (1ull << VSN_VIRTIO_RING_F_EVENT_IDX)) ? VSN_SIM_FEAT(VIRTIO_RING_F_EVENT_IDX) : 0;
+    if ((rc = make_queue(s, cfg->rx_qsize, VSN_QUEUE_RX, ring, &s->rxq)) != 0 ||
+        (rc = make_queue(s, cfg->tx_qsize, VSN_QUEUE_TX, ring, &s->txq)) != 0 ||
+        (rc = make_queue(s, 16, VSN_QUEUE_EVENT, ring, &s->evq)) != 0)
+        goto fail;
+
+    s->tx = calloc(s->ntx, sizeof *s->tx);
+    s->txfree = calloc(s->ntx, sizeof *s->txfree);
+    s->rx = calloc(s->nrx, sizeof *s->rx);
+    s->rxfree = calloc(s->nrx, sizeof *s->rxfree);
+    s->pend = calloc(MAX_PENDING, sizeof *s->pend);
+    if (!s->tx || !s->txfree || !s->rx || !s->rxfree || !s->pend) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (uint32_t i = 0; i < s->ntx; i++) {
+        if ((rc = alloc_buf(s, GS_HDR, &s->tx[i].hdr_gpa, &s->tx[i].hdr)) != 0 ||
+            (rc = alloc_buf(s, cfg->max_pkt, &s->tx[i].pay_gpa, &s->tx[i].pay)) != 0)
+            goto fail;
+        s->txfree[s->ntxfree++] = s->ntx - 1 - i;
+    }
+    for (uint32_t i = 0; i < s->nrx; i++)
+        if ((rc = alloc_buf(s, cfg->rx_buf_size, &s->rx[i].gpa, &s->rx[i].p)) != 0)
+            goto fail;
+    for (uint32_t i = 0; i < EVENT_BUFS; i++)
+        if ((rc = alloc_buf(s, EVENT_BUF_SIZE, &s->ev_gpa[i], &s->ev_p[i])) != 0)
+            goto fail;
+    for (uint32_t i = 0; i < s->nrx; i++) {
+        if (i < cfg->rx_bufs) {
+            if ((rc = post_rx(s, i)) != 0)
+                goto fail;
+        } else {
+            s->rxfree[s->nrxfree++] = i;
+        }
+    }
+    for (uint32_t i = 0; i < EVENT_BUFS; i++)
+        if ((rc = post_ev(s, i)) != 0)
+            goto fail;
+    if ((rc = vsn_device_start(s->dev)) != 0)
+        goto fail;
+    vsn_sim_queue_kick(s->rxq);
+    vsn_sim_queue_kick(s->evq);
+    s->rxq_dirty = s->evq_dirty = false;
+    *out = s;
+    return 0;
+fail:
+    fprintf(stderr, "gs_create failed: %d (%s)\n", rc,
+            rc < -4095 ? vsn_sim_strerror(rc) : strerror(-rc));
+    gs_destroy(&s);
+    return rc;
+}
+
+void gs_destroy(gs_stack **ps)
+{
+    gs_stack *s = *ps;
+    if (s == NULL)
+        return;
+    if (s->dev != NULL) {
+        vsn_device_stop(s->dev);
+        vsn_device_destroy(s->dev);
+    }
+    vsn_sim_queue_destroy(&s->rxq);
+    vsn_sim_queue_destroy(&s->txq);
+    vsn_sim_queue_destroy(&s->evq);
+    vsn_sim_mem_destroy(&s->mem);
+    for (uint32_t i = 0; i < GS_MAX_CONNS; i++)
+        free(s->conns[i].rxbuf);
+    free(s->tx);
+    free(s->txfree);
+    free(s->rx);
+    free(s->rxfree);
+    free(s->pend);
+    free(s);
+    *ps = NULL;
+}
+
+/* ---- sending ----------------------------------------------------------------------------- */
+
+void gs_hdr(gs_stack *s, const gs_conn *c, struct vsn_virtio_vsock_hdr *h, uint32_t src_port,
+            uint32_t dst_port, uint16_t op, uint32_t len, uint32_t flags)
+{
+    memset(h, 0, sizeof *h);
+    h->src_cid = htole64(s->cid);
+    h->dst_cid = htole64(HOST_CID);
+    h->src_port = htole32(src_port);
+    h->dst_port = htole32(dst_port);
+    h->len = htole32(len);
+    h->type = htole16(VSN_VIRTIO_VSOCK_TYPE_STREAM);
+    h->op = htole16(op);
+    h->flags = htole32(flags);
+    if (c != NULL) {
+        h->buf_alloc = htole32(c->buf_alloc);
+        h->fwd_cnt = htole32(c->fwd_cnt);
+    }
+}
+
+static void trace_tx(gs_stack *s, const struct vsn_virtio_vsock_hdr *h)
+{
+    if (!s->trace)
+        return;
+    gs_pkt p;
+    decode(h, &p);
+    p.seq = s->st.tx_pkts;
+    gs_print_pkt("guest tx", &p);
+}
+
+/* Puts one chain (hdr + optional payload) on the tx queue; -EAGAIN without a free slot. */
+static int tx_chain(gs_stack *s, const struct vsn_virtio_vsock_hdr *h, const void *pay, uint32_t plen)
+{
+    if (s->ntxfree == 0 || plen > s->cfg.max_pkt)
+        return -EAGAIN;
+    uint32_t slot = s->txfree[--s->ntxfree];
+    struct txslot *t = &s->tx[slot];
+    memcpy(t->hdr, h, GS_HDR);
+    vsn_sim_buf b[2] = { { .gpa = t->hdr_gpa, .len = GS_HDR, .writable = false },
+                         { .gpa = t->pay_gpa, .len = plen, .writable = false } };
+    if (plen > 0)
+        memcpy(t->pay, pay, plen);
+    uint16_t head;
+    int rc = vsn_sim_queue_add_bufs(s->txq, b, plen > 0 ? 2 : 1, 0, slot, &head);
+    if (rc != 0) {
+        s->txfree[s->ntxfree++] = slot;
+        return rc == VSN_SIM_E_NO_DESC ? -EAGAIN : rc;
+    }
+    trace_tx(s, h);
+    s->st.tx_pkts++;
+    s->st.tx_payload += plen;
+    s->txq_dirty = true;
+    return 0;
+}
+
+static void kick_dirty(gs_stack *s)
+{
+    if (s->txq_dirty) { vsn_sim_queue_kick(s->txq); s->txq_dirty = false; }
+    if (s->rxq_dirty) { vsn_sim_queue_kick(s->rxq); s->rxq_dirty = false; }
+    if (s->evq_dirty) { vsn_sim_queue_kick(s->evq); s->evq_dirty = false; }
+}
+
+int gs_send_raw(gs_stack *s, const struct vsn_virtio_vsock_hdr *h, const void *payload, uint32_t plen)
+{
+    int rc = tx_chain(s, h, payload, plen);
+    kick_dirty(s);
+    return rc;
+}
+
+/* A control packet (len 0) for a connection: sent now or queued until a slot frees. */
+static void send_ctl(gs_stack *s, gs_conn *c, uint32_t guest_port, uint32_t host_port,
+                     uint16_t op, uint32_t flags)
+{
+    struct vsn_virtio_vsock_hdr h;
+    gs_hdr(s, c, &h, guest_port, host_port, op, 0, flags);
+    if (c != NULL)
+        c->last_fwd_cnt_sent = c->fwd_cnt;
+    if (s->npend == 0 && tx_chain(s, &h, NULL, 0) == 0)
+        return;
+    if (s->npend < MAX_PENDING)
+        s->pend[s->npend++].h = h;
+    else
+        fprintf(stderr, "guest_stack: control backlog full, %s dropped\n", gs_op_name(op));
+}
+
+static void flush_pending(gs_stack *s)
+{
+    uint32_t i = 0;
+    while (i < s->npend && tx_chain(s, &s->pend[i].h, NULL, 0) == 0)
+        i++;
+    if (i > 0) {
+        memmove(s->pend, s->pend + i, (s->npend - i) * sizeof *s->pend);
+        s->npend -= i;
+    }
+}
+
+uint32_t gs_peer_free(const gs_conn *c)
+{
+    uint32_t used = c->tx_cnt - c->peer_fwd_cnt;
+    if (used > c->peer_buf_alloc)
+        return 0;
+    return c->peer_buf_alloc - used;
+}
+
+size_t gs_send(gs_stack *s, gs_conn *c, const void *data, size_t len)
+{
+    size_t done = 0;
+    const uint8_t *d = data;
+    if (c->state != GS_ESTABLISHED || (c->our_shutdown & VSN_VIRTIO_VSOCK_SHUTDOWN_SEND))
+        return 0;
+    flush_pending(s);
+    while (done < len && s->npend == 0) {
+        uint32_t n = gs_peer_free(c);
+        if (n == 0)
+            break;
+        if (n > s->cfg.max_pkt)
+            n = s->cfg.max_pkt;
+        if (n > len - done)
+            n = (uint32_t)(len - done);
+        struct vsn_virtio_vsock_hdr h;
+        gs_hdr(s, c, &h, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_RW, n, 0);
+        if (tx_chain(s, &h, d + done, n) != 0)
+            break;
+        c->last_fwd_cnt_sent = c->fwd_cnt;
+        c->tx_cnt += n;
+        c->bytes_sent += n;
+        done += n;
+    }
+    kick_dirty(s);
+    return done;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+static gs_conn *new_conn(gs_stack *s, uint32_t guest_port, uint32_t host_port)
+{
+    for (int i = 0; i < (int)GS_MAX_CONNS; i++) {
+        gs_conn *c = &s->conns[i];
+        if (c->state != GS_FREE)
+            continue;
+        uint8_t *buf = c->rxbuf;
+        if (buf == NULL && (buf = malloc(s->cfg.guest_buf_alloc)) == NULL)
+            return NULL;
+        memset(c, 0, sizeof *c);
+        c->rxbuf = buf;
+        c->id = i;
+        c->guest_port = guest_port;
+        c->host_port = host_port;
+        c->buf_alloc = s->cfg.guest_buf_alloc;
+        return c;
+    }
+    fprintf(stderr, "guest_stack: no free connection slot\n");
+    return NULL;
+}
+
+void gs_release(gs_stack *s, gs_conn *c)
+{
+    (void)s;
+    c->state = GS_FREE;
+}
+
+gs_conn *gs_connect(gs_stack *s, uint32_t host_port, uint32_t guest_port)
+{
+    if (guest_port == 0)
+        guest_port = s->next_port++;
+    gs_conn *c = new_conn(s, guest_port, host_port);
+    if (c == NULL)
+        return NULL;
+    c->state = GS_CONNECTING;
+    send_ctl(s, c, guest_port, host_port, VSN_VIRTIO_VSOCK_OP_REQUEST, 0);
+    kick_dirty(s);
+    return c;
+}
+
+int gs_listen(gs_stack *s, uint32_t guest_port)
+{
+    if (s->nlst >= MAX_LISTEN)
+        return -ENOSPC;
+    memset(&s->lst[s->nlst], 0, sizeof s->lst[0]);
+    s->lst[s->nlst++].port = guest_port;
+    return 0;
+}
+
+static struct listener *find_listener(gs_stack *s, uint32_t port)
+{
+    for (uint32_t i = 0; i < s->nlst; i++)
+        if (s->lst[i].port == port)
+            return &s->lst[i];
+    return NULL;
+}
+
+gs_conn *gs_accept(gs_stack *s, uint32_t guest_port)
+{
+    struct listener *l = find_listener(s, guest_port);
+    if (l == NULL || l->n == 0)
+        return NULL;
+    int id = l->q[l->head];
+    l->head = (l->head + 1) % ACCEPT_Q;
+    l->n--;
+    return &s->conns[id];
+}
+
+int gs_shutdown(gs_stack *s, gs_conn *c, uint32_t flags)
+{
+    c->our_shutdown |= flags;
+    send_ctl(s, c, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_SHUTDOWN, flags);
+    kick_dirty(s);
+    return 0;
+}
+
+int gs_rst(gs_stack *s, gs_conn *c)
+{
+    send_ctl(s, c, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
+    c->rst_sent = true;
+    c->state = GS_CLOSED;
+    kick_dirty(s);
+    return 0;
+}
+
+int gs_credit_request(gs_stack *s, gs_conn *c)
+{
+    send_ctl(s, c, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0);
+    kick_dirty(s);
+    return 0;
+}
+
+int gs_credit_update(gs_stack *s, gs_conn *c)
+{
+    send_ctl(s, c, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
+    s->st.credit_updates_sent++;
+    kick_dirty(s);
+    return 0;
+}
+
+uint32_t gs_rx_avail(const gs_conn *c) { return c->rx_len; }
+
+/* Linux: both directions shut by the peer and nothing left to read -> RST. */
+static void maybe_close(gs_stack *s, gs_conn *c)
+{
+    if (c->state == GS_ESTABLISHED && c->peer_shutdown == 3u && c->rx_len == 0 && !c->rst_sent)
+        gs_rst(s, c);
+}
+
+size_t gs_recv(gs_stack *s, gs_conn *c, void *buf, size_t cap)
+{
+    uint8_t *d = buf;
+    size_t n = 0;
+    while (n < cap && c->rx_len > 0) {
+        uint32_t chunk = c->buf_alloc - c->rx_head;
+        if (chunk > c->rx_len)
+            chunk = c->rx_len;
+        if (chunk > cap - n)
+            chunk = (uint32_t)(cap - n);
+        memcpy(d + n, c->rxbuf + c->rx_head, chunk);
+        c->rx_head = (c->rx_head + chunk) % c->buf_alloc;
+        c->rx_len -= chunk;
+        n += chunk;
+    }
+    c->fwd_cnt += (uint32_t)n;
+    /* virtio_transport_stream_do_dequeue(): update when the credit freed but not yet reported
+     * leaves less than VIRTIO_VSOCK_MAX_PKT_BUF_SIZE of what the peer last heard. */
+    if (n > 0 && c->state == GS_ESTABLISHED &&
+        c->buf_alloc - (c->fwd_cnt - c->last_fwd_cnt_sent) < s->cfg.credit_threshold) {
+        send_ctl(s, c, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
+        s->st.credit_updates_sent++;
+    }
+    maybe_close(s, c);
+    kick_dirty(s);
+    return n;
+}
+
+/* ---- receiving --------------------------------------------------------------------------- */
+
+static gs_conn *find_conn(gs_stack *s, uint32_t guest_port, uint32_t host_port)
+{
+    gs_conn *old = NULL;
+    for (uint32_t i = 0; i < GS_MAX_CONNS; i++) {
+        gs_conn *c = &s->conns[i];
+        if (c->state == GS_FREE || c->guest_port != guest_port || c->host_port != host_port)
+            continue;
+        if (c->state == GS_CONNECTING || c->state == GS_ESTABLISHED)
+            return c;
+        old = c;
+    }
+    return old;
+}
+
+static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
+{
+    if (p->dst_cid != s->cid || p->src_cid != HOST_CID) {
+        s->st.not_for_us++;
+        return;
+    }
+    gs_conn *c = find_conn(s, p->dst_port, p->src_port);
+    bool live = c != NULL && (c->state == GS_CONNECTING || c->state == GS_ESTABLISHED);
+    if (c != NULL) {
+        if (p->op < 8)
+            c->ops[p->op]++;
+        c->peer_buf_alloc = p->buf_alloc;
+        c->peer_fwd_cnt = p->fwd_cnt;
+        c->peer_credit_known = true;
+    }
+    if (p->op == VSN_VIRTIO_VSOCK_OP_REQUEST && !live) {
+        struct listener *l = find_listener(s, p->dst_port);
+        if (l == NULL || l->n == ACCEPT_Q) {
+            s->st.rst_replies_sent++;
+            send_ctl(s, NULL, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
+            return;
+        }
+        gs_conn *n = new_conn(s, p->dst_port, p->src_port);
+        if (n == NULL) {
+            send_ctl(s, NULL, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
+            return;
+        }
+        n->host_initiated = true;
+        n->ops[p->op]++;
+        n->peer_buf_alloc = p->buf_alloc;
+        n->peer_fwd_cnt = p->fwd_cnt;
+        n->peer_credit_known = true;
+        n->state = GS_ESTABLISHED;
+        send_ctl(s, n, n->guest_port, n->host_port, VSN_VIRTIO_VSOCK_OP_RESPONSE, 0);
+        l->q[(l->head + l->n) % ACCEPT_Q] = n->id;
+        l->n++;
+        return;
+    }
+    if (!live) {
+        s->st.unknown_conn_pkts++;
+        if (p->op != VSN_VIRTIO_VSOCK_OP_RST) {
+            s->st.rst_replies_sent++;
+            send_ctl(s, NULL, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
+        }
+        return;
+    }
+    switch (p->op) {
+    case VSN_VIRTIO_VSOCK_OP_RESPONSE:
+        if (c->state == GS_CONNECTING)
+            c->state = GS_ESTABLISHED;
+        break;
+    case VSN_VIRTIO_VSOCK_OP_RST:
+        c->rst_received = true;
+        c->state = c->state == GS_CONNECTING ? GS_REFUSED : GS_RESET;
+        break;
+    case VSN_VIRTIO_VSOCK_OP_SHUTDOWN:
+        c->peer_shutdown |= p->flags & 3u;
+        maybe_close(s, c);
+        break;
+    case VSN_VIRTIO_VSOCK_OP_RW: {
+        uint32_t advertised = c->buf_alloc - (c->rx_cnt - c->last_fwd_cnt_sent);
+        if (c->peer_shutdown & VSN_VIRTIO_VSOCK_SHUTDOWN_SEND)
+            c->rw_after_shutdown++;
+        if (p->len > advertised)
+            c->credit_violations++;
+        if (p->len > c->buf_alloc - c->rx_len) {
+            fprintf(stderr, "guest_stack: RW of %u bytes does not fit (%u buffered of %u), dropped\n",
+                    p->len, c->rx_len, c->buf_alloc);
+            break;
+        }
+        uint32_t tail = (c->rx_head + c->rx_len) % c->buf_alloc;
+        uint32_t first = c->buf_alloc - tail;
+        if (first > p->len)
+            first = p->len;
+        memcpy(c->rxbuf + tail, payload, first);
+        memcpy(c->rxbuf, payload + first, p->len - first);
+        c->rx_len += p->len;
+        c->rx_cnt += p->len;
+        c->bytes_received += p->len;
+        s->st.rx_payload += p->len;
+        break;
+    }
+    case VSN_VIRTIO_VSOCK_OP_CREDIT_REQUEST:
+        send_ctl(s, c, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
+        s->st.credit_updates_sent++;
+        break;
+    default: /* CREDIT_UPDATE: credit already taken; REQUEST on a live conn: counted only */
+        break;
+    }
+}
+
+static int reap_rx(gs_stack *s)
+{
+    int n = 0;
+    vsn_sim_used u;
+    int rc;
+    while ((rc = vsn_sim_queue_reap(s->rxq, &u, NULL, 0)) == 1) {
+        n++;
+        s->rx_posted--;
+        uint32_t i = (uint32_t)u.token;
+        const uint8_t *b = s->rx[i].p;
+        if (u.len < GS_HDR) {
+            s->st.bad_used_len++;
+            fprintf(stderr, "guest_stack: rx used len %u < header\n", u.len);
+        } else {
+            gs_pkt p;
+            decode((const struct vsn_virtio_vsock_hdr *)b, &p);
+            p.seq = s->log_seq++;
+            s->log[p.seq % GS_LOG_SIZE] = p;
+            s->st.rx_pkts++;
+            if (s->trace)
+                gs_print_pkt("guest rx", &p);
+            if ((uint64_t)GS_HDR + p.len > u.len) {
+                s->st.oversize_pkts++;
+                fprintf(stderr, "guest_stack: hdr.len %u beyond used len %u\n", p.len, u.len);
+            } else {
+                on_packet(s, &p, b + GS_HDR);
+            }
+        }
+        if (s->rx_hold) {
+            s->rxfree[s->nrxfree++] = i;
+        } else if ((rc = post_rx(s, i)) != 0) {
+            return rc;
+        }
+    }
+    return rc < 0 ? rc : n;
+}
+
+static int reap_tx(gs_stack *s)
+{
+    int n = 0;
+    vsn_sim_used u;
+    int rc;
+    while ((rc = vsn_sim_queue_reap(s->txq, &u, NULL, 0)) == 1) {
+        n++;
+        s->txfree[s->ntxfree++] = (uint32_t)u.token;
+    }
+    return rc < 0 ? rc : n;
+}
+
+static int reap_ev(gs_stack *s)
+{
+    int n = 0;
+    vsn_sim_used u;
+    int rc;
+    while ((rc = vsn_sim_queue_reap(s->evq, &u, NULL, 0)) == 1) {
+        n++;
+        uint32_t i = (uint32_t)u.token;
+        uint32_t id;
+        memcpy(&id, s->ev_p[i], 4);
+        id = le32toh(id);
+        s->st.events++;
+        if (s->trace)
+            fprintf(stderr, "guest ev id=%u len=%u\n", id, u.len);
+        if (u.len >= 4 && id == VSN_VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) {
+            s->st.transport_resets++;
+            for (uint32_t k = 0; k < GS_MAX_CONNS; k++) {
+                gs_conn *c = &s->conns[k];
+                if (c->state == GS_CONNECTING || c->state == GS_ESTABLISHED)
+                    c->state = GS_RESET;
+            }
+        }
+        if ((rc = post_ev(s, i)) != 0)
+            return rc;
+    }
+    return rc < 0 ? rc : n;
+}
+
+int gs_pump(gs_stack *s, int timeout_ms)
+{
+    int rc = vsn_device_poll(s->dev, timeout_ms);
+    if (rc < 0)
+        return rc;
+    int total = 0;
+    if ((rc = reap_tx(s)) < 0)
+        return rc;
+    total += rc;
+    flush_pending(s);
+    if ((rc = reap_rx(s)) < 0)
+        return rc;
+    total += rc;
+    if ((rc = reap_ev(s)) < 0)
+        return rc;
+    total += rc;
+    flush_pending(s);
+    kick_dirty(s);
+    return total;
+}
+
+/* ---- rx control -------------------------------------------------------------------------- */
+
+void gs_rx_hold(gs_stack *s, bool hold) { s->rx_hold = hold; }
+uint32_t gs_rx_posted(gs_stack *s) { return s->rx_posted; }
+
+uint32_t gs_rx_post(gs_stack *s, uint32_t n)
+{
+    uint32_t done = 0;
+    while (done < n && s->nrxfree > 0) {
+        uint32_t i = s->rxfree[--s->nrxfree];
+        if (post_rx(s, i) != 0) {
+            s->rxfree[s->nrxfree++] = i;
+            break;
+        }
+        done++;
+    }
+    kick_dirty(s);
+    return done;
+}

@@ -1,0 +1,185 @@
+/*
+ * guest_stack.h — a small guest-side virtio-vsock STREAM stack on top of the driver simulator
+ * (native-tests/sim), bound to a real VsockNative device in manual-poll mode.
+ *
+ * It plays what a Linux guest's vsock driver (virtio_transport + virtio_transport_common) does:
+ *  - connect: REQUEST, then wait for RESPONSE or RST; accept host-initiated REQUESTs on ports
+ *    the test listens on (RESPONSE), RST for REQUESTs to other ports and for packets of unknown
+ *    connections (never for a RST);
+ *  - send data within the device's credit: peer_free = peer_buf_alloc - (tx_cnt - peer_fwd_cnt),
+ *    learned from every header the device sends; packets at most max_pkt bytes;
+ *  - receive data from rx buffers (reposted at once unless held), into a per-connection buffer
+ *    of buf_alloc bytes; the application consumes with gs_recv(); after consuming, a
+ *    CREDIT_UPDATE goes out as Linux's virtio_transport_stream_do_dequeue() decides
+ *    (buf_alloc - (fwd_cnt - last_fwd_cnt_sent) < credit_threshold);
+ *  - SHUTDOWN(RCV/SEND), RST, CREDIT_REQUEST (answered with CREDIT_UPDATE);
+ *  - reads TRANSPORT_RESET from the event queue and resets every connection, as Linux does.
+ *
+ * Nothing runs by itself: gs_pump() polls the device once (vsn_device_poll on the caller's
+ * thread) and processes what came back. Every wait in the tests is a loop of gs_pump() calls
+ * with a deadline. Prefix gs_. Functions return 0 / a count, or a negative errno / vsn_sim_err.
+ */
+#ifndef VSN_GUEST_STACK_H
+#define VSN_GUEST_STACK_H
+
+#include "vsock_native.h"
+#include "vsn_sim.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GS_HDR 44u
+#define GS_MAX_CONNS 64u
+#define GS_LOG_SIZE 8192u /* rx packet log entries kept (a ring) */
+
+typedef struct gs_config {
+    uint64_t guest_cid;        /* 0: 3 */
+    const char *uds_path;      /* device config uds_path (may be NULL) */
+    uint32_t dev_buf_alloc;    /* device config buf_alloc (0: device default) */
+    uint32_t max_connections;  /* device config max_connections (0: device default) */
+    uint16_t rx_qsize;         /* 0: 256 */
+    uint16_t tx_qsize;         /* 0: 256 */
+    uint32_t rx_buf_size;      /* bytes per rx buffer, header included; 0: 4096 */
+    uint32_t rx_bufs;          /* rx buffers posted at start (<= rx_qsize); 0: rx_qsize */
+    uint32_t max_pkt;          /* largest payload per tx packet; 0: 65536 */
+    uint32_t guest_buf_alloc;  /* our buf_alloc per connection; 0: 262144 */
+    uint32_t credit_threshold; /* Linux's VIRTIO_VSOCK_MAX_PKT_BUF_SIZE; 0: 65536 */
+    bool verbose;              /* print every packet (also with env VSN_GS_TRACE) */
+    bool device_log;           /* device log lines to stderr (also with env VSN_SD_LOG) */
+} gs_config;
+
+enum gs_state {
+    GS_FREE = 0,
+    GS_CONNECTING, /* our REQUEST sent, waiting */
+    GS_ESTABLISHED,
+    GS_REFUSED,    /* RST answered our REQUEST */
+    GS_RESET,      /* RST received (or transport reset) after established */
+    GS_CLOSED,     /* we sent RST */
+};
+
+/* One packet the stack received (kept in the log for the tests). */
+typedef struct gs_pkt {
+    uint64_t seq; /* 0, 1, 2 ... in arrival order */
+    uint64_t src_cid, dst_cid;
+    uint32_t src_port, dst_port, len, flags, buf_alloc, fwd_cnt;
+    uint16_t type, op;
+} gs_pkt;
+
+typedef struct gs_conn {
+    int id;                      /* index in the stack */
+    enum gs_state state;
+    uint32_t guest_port, host_port;
+    bool host_initiated;
+    /* send side */
+    uint32_t tx_cnt, peer_buf_alloc, peer_fwd_cnt;
+    bool peer_credit_known;
+    /* receive side */
+    uint32_t buf_alloc, rx_cnt, fwd_cnt, last_fwd_cnt_sent;
+    uint8_t *rxbuf;              /* ring of buf_alloc bytes */
+    uint32_t rx_head, rx_len;
+    /* shutdown flags seen from the device / sent by us */
+    uint32_t peer_shutdown, our_shutdown;
+    bool rst_sent, rst_received;
+    /* per-op counts of packets received on this connection */
+    uint64_t ops[8];
+    uint64_t credit_violations;  /* RW beyond the credit we advertised (device bug) */
+    uint64_t rw_after_shutdown;  /* RW after the device's SHUTDOWN(SEND) (device bug) */
+    uint64_t bytes_received, bytes_sent;
+} gs_conn;
+
+typedef struct gs_stats {
+    uint64_t rx_pkts, tx_pkts, tx_payload, rx_payload;
+    uint64_t credit_updates_sent, unknown_conn_pkts, rst_replies_sent;
+    uint64_t events, transport_resets;
+    uint64_t oversize_pkts;      /* hdr.len larger than the used length allowed */
+    uint64_t bad_used_len;
+    uint64_t not_for_us;         /* dst_cid not our CID / src_cid not host */
+} gs_stats;
+
+typedef struct gs_stack gs_stack;
+
+/** Default config (all zero = defaults). */
+gs_config gs_config_default(void);
+
+/** Creates memory, the device (manual poll), the three queues; posts rx and event buffers;
+ *  starts the device. */
+int gs_create(const gs_config *cfg, gs_stack **out);
+void gs_destroy(gs_stack **s);
+
+vsn_device *gs_device(gs_stack *s);
+uint64_t gs_cid(gs_stack *s);
+const gs_stats *gs_get_stats(gs_stack *s);
+
+/**
+ * One round: vsn_device_poll(timeout_ms), then reap tx (recycle), rx (process, repost),
+ * event; then sends owed control packets.
+ * @return number of used elements processed (>= 0), or a negative error (device or ring).
+ */
+int gs_pump(gs_stack *s, int timeout_ms);
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+/** Sends REQUEST from guest_port (0: an ephemeral one) to host_port; returns the conn (state
+ *  GS_CONNECTING) or NULL. */
+gs_conn *gs_connect(gs_stack *s, uint32_t host_port, uint32_t guest_port);
+
+/** Accept host-initiated REQUESTs to guest_port (answer RESPONSE). */
+int gs_listen(gs_stack *s, uint32_t guest_port);
+/** Pops a connection accepted on a listening port (in order), or NULL. */
+gs_conn *gs_accept(gs_stack *s, uint32_t guest_port);
+
+/** Queues up to len bytes within the device's credit and free tx slots; returns bytes taken. */
+size_t gs_send(gs_stack *s, gs_conn *c, const void *data, size_t len);
+/** Peer credit as the stack sees it now. */
+uint32_t gs_peer_free(const gs_conn *c);
+/** Copies up to cap received bytes out (consumes them; may send CREDIT_UPDATE). */
+size_t gs_recv(gs_stack *s, gs_conn *c, void *buf, size_t cap);
+/** Bytes received and not consumed. */
+uint32_t gs_rx_avail(const gs_conn *c);
+
+int gs_shutdown(gs_stack *s, gs_conn *c, uint32_t flags); /* VSN_VIRTIO_VSOCK_SHUTDOWN_* */
+int gs_rst(gs_stack *s, gs_conn *c);
+int gs_credit_request(gs_stack *s, gs_conn *c);
+int gs_credit_update(gs_stack *s, gs_conn *c);
+/** Frees the slot of a finished connection. */
+void gs_release(gs_stack *s, gs_conn *c);
+
+/* ---- raw packets and rx control ---------------------------------------------------------- */
+
+/** Sends one tx chain: hdr (44 bytes, little-endian, as given) + payload of plen bytes
+ *  (hdr->len is NOT fixed up). */
+int gs_send_raw(gs_stack *s, const struct vsn_virtio_vsock_hdr *hdr, const void *payload,
+                uint32_t plen);
+/** Fills a little-endian header from this stack's CID to the host (buf_alloc/fwd_cnt 0 unless
+ *  a connection is given, then its values). */
+void gs_hdr(gs_stack *s, const gs_conn *c, struct vsn_virtio_vsock_hdr *h, uint32_t src_port,
+            uint32_t dst_port, uint16_t op, uint32_t len, uint32_t flags);
+
+/** Hold rx: reaped rx buffers are not reposted (and gs_rx_post adds them back). */
+void gs_rx_hold(gs_stack *s, bool hold);
+/** Number of rx buffers posted to the device now. */
+uint32_t gs_rx_posted(gs_stack *s);
+/** Takes back nothing; posts up to n of the held buffers. @return buffers posted */
+uint32_t gs_rx_post(gs_stack *s, uint32_t n);
+
+/** The packet log: entries with seq >= from (oldest first), at most max. @return count */
+size_t gs_log_since(gs_stack *s, uint64_t from, gs_pkt *out, size_t max);
+/** The seq the next received packet will get. */
+uint64_t gs_log_next(gs_stack *s);
+
+const char *gs_op_name(uint16_t op);
+void gs_print_pkt(const char *prefix, const gs_pkt *p);
+
+/** Monotonic milliseconds. */
+int64_t gs_now_ms(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VSN_GUEST_STACK_H */

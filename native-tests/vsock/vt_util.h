@@ -1,0 +1,261 @@
+/*
+ * vt_util.h — host-side helpers of the vsock harnesses: Unix sockets (non-blocking, serviced
+ * from the test's own loop), a position-dependent byte pattern (every byte checked, so loss,
+ * duplication and reordering all show), a running checksum, and the WAIT macro (pump the guest
+ * stack until a condition holds or a deadline passes, with a message naming what was awaited).
+ */
+#ifndef VSN_VT_UTIL_H
+#define VSN_VT_UTIL_H
+
+#include "guest_stack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ---- pattern ------------------------------------------------------------------------------ */
+
+static inline uint64_t vt_mix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* Byte o of stream `seed` is byte (o & 7) of vt_mix(seed * 2^40 + o / 8). */
+static inline void vt_pat_fill(uint64_t seed, uint64_t off, uint8_t *buf, size_t n)
+{
+    size_t i = 0;
+    while (i < n && ((off + i) & 7) != 0) {
+        uint64_t w = vt_mix((seed << 40) + ((off + i) >> 3));
+        buf[i] = (uint8_t)(w >> (8 * ((off + i) & 7)));
+        i++;
+    }
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = vt_mix((seed << 40) + ((off + i) >> 3));
+        memcpy(buf + i, &w, 8); /* little-endian host assumed (x86-64 / arm64) */
+    }
+    for (; i < n; i++) {
+        uint64_t w = vt_mix((seed << 40) + ((off + i) >> 3));
+        buf[i] = (uint8_t)(w >> (8 * ((off + i) & 7)));
+    }
+}
+
+/* Returns the index of the first wrong byte, or n when all match. */
+static inline size_t vt_pat_check(uint64_t seed, uint64_t off, const uint8_t *buf, size_t n)
+{
+    uint8_t tmp[4096];
+    size_t done = 0;
+    while (done < n) {
+        size_t k = n - done < sizeof tmp ? n - done : sizeof tmp;
+        vt_pat_fill(seed, off + done, tmp, k);
+        if (memcmp(tmp, buf + done, k) != 0) {
+            for (size_t j = 0; j < k; j++)
+                if (tmp[j] != buf[done + j])
+                    return done + j;
+        }
+        done += k;
+    }
+    return n;
+}
+
+/* Fletcher-style running checksum over a byte stream (order-sensitive). */
+typedef struct vt_sum {
+    uint64_t a, b;
+} vt_sum;
+
+static inline void vt_sum_add(vt_sum *s, const uint8_t *p, size_t n)
+{
+    uint64_t a = s->a, b = s->b;
+    for (size_t i = 0; i < n; i++) {
+        a += p[i];
+        b += a;
+    }
+    s->a = a % 0xFFFFFFFBull;
+    s->b = b % 0xFFFFFFFBull;
+}
+
+/* A pattern stream being received: checks each byte and sums. */
+typedef struct vt_rx {
+    uint64_t seed, got, bad_at;
+    bool bad;
+} vt_rx;
+
+static inline void vt_rx_take(vt_rx *r, const uint8_t *p, size_t n)
+{
+    if (!r->bad) {
+        size_t k = vt_pat_check(r->seed, r->got, p, n);
+        if (k != n) {
+            r->bad = true;
+            r->bad_at = r->got + k;
+            fprintf(stderr, "pattern %llu: wrong byte at offset %llu\n",
+                    (unsigned long long)r->seed, (unsigned long long)r->bad_at);
+        }
+    }
+    r->got += n;
+}
+
+/* ---- fast pattern (for GiB transfers) ---------------------------------------------------
+ * Byte o of the stream is vt_fp[o % VT_FP_LEN]; VT_FP_LEN is a prime above any chunk, so a lost,
+ * repeated or reordered piece shorter than it always shows. vt_fp holds VT_FP_LEN + VT_FP_MAXCHUNK
+ * bytes, so any chunk of at most VT_FP_MAXCHUNK bytes is contiguous at vt_fp_at(o). */
+#define VT_FP_LEN 1048573u
+#define VT_FP_MAXCHUNK 65536u
+
+static inline uint8_t *vt_fp_base(void)
+{
+    static uint8_t *b;
+    if (b == NULL) {
+        b = malloc(VT_FP_LEN + VT_FP_MAXCHUNK);
+        if (b == NULL)
+            abort();
+        vt_pat_fill(977, 0, b, VT_FP_LEN);
+        memcpy(b + VT_FP_LEN, b, VT_FP_MAXCHUNK);
+    }
+    return b;
+}
+
+static inline const uint8_t *vt_fp_at(uint64_t off)
+{
+    return vt_fp_base() + off % VT_FP_LEN;
+}
+
+/* Checks n received bytes at stream offset off; returns the index of the first bad byte or n. */
+static inline size_t vt_fp_check(uint64_t off, const uint8_t *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t k = n - done < VT_FP_MAXCHUNK ? n - done : VT_FP_MAXCHUNK;
+        const uint8_t *e = vt_fp_at(off + done);
+        if (memcmp(e, p + done, k) != 0)
+            for (size_t j = 0; j < k; j++)
+                if (e[j] != p[done + j])
+                    return done + j;
+        done += k;
+    }
+    return n;
+}
+
+/* ---- Unix sockets ------------------------------------------------------------------------- */
+
+static inline int vt_unix_listen(const char *path)
+{
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof a.sun_path)
+        return -ENAMETOOLONG;
+    strcpy(a.sun_path, path);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 16) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+/* Connects (blocking connect, then non-blocking fd). */
+static inline int vt_unix_connect(const char *path)
+{
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    strcpy(a.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+static inline int vt_accept(int lfd)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+/* read(): > 0 bytes, 0 EOF, -EAGAIN nothing now, other -errno. */
+static inline ssize_t vt_read(int fd, void *buf, size_t cap)
+{
+    ssize_t n = read(fd, buf, cap);
+    return n >= 0 ? n : -errno;
+}
+
+static inline ssize_t vt_write(int fd, const void *buf, size_t len)
+{
+    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+    return n >= 0 ? n : -errno;
+}
+
+/* Appends what the fd has now to buf (up to cap; bytes beyond cap are counted in *len but
+ * dropped); sets *eof on end of stream, *err on an error other than EAGAIN. */
+static inline void vt_drain(int fd, uint8_t *buf, size_t cap, size_t *len, bool *eof, int *err)
+{
+    for (;;) {
+        if (*len >= cap) {
+            uint8_t junk[256];
+            ssize_t n = vt_read(fd, junk, sizeof junk);
+            if (n > 0) {
+                *len += (size_t)n; /* over-long: caller sees len > expected */
+                continue;
+            }
+            if (n == 0) *eof = true;
+            else if (n != -EAGAIN) *err = (int)n;
+            return;
+        }
+        ssize_t n = vt_read(fd, buf + *len, cap - *len);
+        if (n > 0) {
+            *len += (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            *eof = true;
+        else if (n != -EAGAIN)
+            *err = (int)n;
+        return;
+    }
+}
+
+/* ---- waiting ------------------------------------------------------------------------------- */
+
+/* Pumps `st` until `cond` holds (evaluated before each pump) or `ms` pass; counts one CHECK.
+ * `ok` (a bool lvalue) receives the outcome. */
+#define VT_WAIT(st, ms, cond, what, ok)                                                         \
+    do {                                                                                        \
+        int64_t vt_dl_ = gs_now_ms() + (ms);                                                    \
+        (ok) = false;                                                                           \
+        for (;;) {                                                                              \
+            if (cond) {                                                                         \
+                (ok) = true;                                                                    \
+                break;                                                                          \
+            }                                                                                   \
+            if (gs_now_ms() > vt_dl_)                                                           \
+                break;                                                                          \
+            int vt_r_ = gs_pump((st), 1);                                                       \
+            if (vt_r_ < 0) {                                                                    \
+                fprintf(stderr, "%s:%d: gs_pump failed: %d\n", __FILE__, __LINE__, vt_r_);      \
+                break;                                                                          \
+            }                                                                                   \
+        }                                                                                       \
+        if (!(ok))                                                                              \
+            fprintf(stderr, "%s:%d: timed out after %d ms waiting for %s\n", __FILE__,          \
+                    __LINE__, (int)(ms), (what));                                               \
+        CHECK(ok);                                                                              \
+    } while (0)
+
+#endif /* VSN_VT_UTIL_H */

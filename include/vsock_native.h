@@ -112,6 +112,42 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_
 #define VSN_ABI_VERSION_MINOR 1u
 /** The version this header describes, (major << 16) | minor. */
 #define VSN_ABI_VERSION 1u
+/** Host-initiated: waiting for the guest's RESPONSE. */
+#define VSN_CONN_STATE_CONNECTING 0u
+/** Guest-initiated: our RESPONSE is owed. */
+#define VSN_CONN_STATE_ACCEPTING 1u
+/** Data flows (one direction may be shut). */
+#define VSN_CONN_STATE_ESTABLISHED 2u
+/** Both directions shut; draining and exchanging RST. */
+#define VSN_CONN_STATE_CLOSING 3u
+/** Our RST is owed to the guest. */
+#define VSN_CONN_STATE_RESETTING 4u
+/** Finished; freed at once. */
+#define VSN_CONN_STATE_CLOSED 5u
+/** Still open. */
+#define VSN_CONN_END_NONE 0u
+/** Both directions shut and the RST exchange completed. */
+#define VSN_CONN_END_GRACEFUL 1u
+/** The guest aborted with RST. */
+#define VSN_CONN_END_GUEST_RESET 2u
+/** The guest refused a host-initiated connection. */
+#define VSN_CONN_END_REFUSED 3u
+/** The guest did not answer a host-initiated REQUEST in time. */
+#define VSN_CONN_END_CONNECT_TIMEOUT 4u
+/** Closing took longer than the close timeout. */
+#define VSN_CONN_END_CLOSE_TIMEOUT 5u
+/** A malformed guest packet reset the connection. */
+#define VSN_CONN_END_MALFORMED 6u
+/** The guest used a socket type the connection does not have. */
+#define VSN_CONN_END_UNSUPPORTED_TYPE 7u
+/** The guest sent more than the credit it was given. */
+#define VSN_CONN_END_CREDIT_VIOLATION 8u
+/** An op not valid in the connection's state. */
+#define VSN_CONN_END_UNEXPECTED_OP 9u
+/** A REQUEST for this existing connection. */
+#define VSN_CONN_END_DUPLICATE_REQUEST 10u
+/** The host socket failed or hung up before the connection was established. */
+#define VSN_CONN_END_HOST_FAILURE 11u
 /** The smallest struct_size accepted: the fields up to and including features. */
 #define VSN_DEVICE_CONFIG_MIN_SIZE 24u
 /**
@@ -368,6 +404,163 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_
 VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 176, "vsn_device_counters size");
 
 /**
+ * Per-connection counters (a snapshot is returned by Counters). "From guest" is the tx queue,
+ * "to guest" the rx queue; bytes are payload bytes (headers excluded).
+ */
+typedef struct vsn_connection_counter_values {
+    /** Packets handed to the connection by the muxer (including the accepted REQUEST). */
+    uint64_t packets_from_guest;
+    /** RW packets from the guest. */
+    uint64_t data_packets_from_guest;
+    /** RW payload bytes from the guest. */
+    uint64_t bytes_from_guest;
+    /** Guest bytes the host stream accepted (what our fwd_cnt counts). */
+    uint64_t bytes_to_host;
+    /** Guest bytes copied into the connection's buffer because the host did not take them at once. */
+    uint64_t bytes_buffered;
+    /**
+     * Guest bytes discarded: the host stream was gone, or the connection was reset with data
+     * buffered.
+     */
+    uint64_t bytes_dropped;
+    /** Host writes that took less than offered (partial or would-block). */
+    uint64_t host_short_writes;
+    /** Packets written into the guest's rx buffers. */
+    uint64_t packets_to_guest;
+    /** RW packets written into the guest's rx buffers. */
+    uint64_t data_packets_to_guest;
+    /** RW payload bytes written into the guest's rx buffers. */
+    uint64_t bytes_to_guest;
+    /** RST packets sent. */
+    uint64_t resets_sent;
+    /** RST packets received. */
+    uint64_t resets_received;
+    /** SHUTDOWN packets sent. */
+    uint64_t shutdowns_sent;
+    /** SHUTDOWN packets received. */
+    uint64_t shutdowns_received;
+    /** CREDIT_UPDATE packets sent (answers and unsolicited). */
+    uint64_t credit_updates_sent;
+    /** CREDIT_REQUEST packets sent. */
+    uint64_t credit_requests_sent;
+    /** CREDIT_UPDATE packets received. */
+    uint64_t credit_updates_received;
+    /** CREDIT_REQUEST packets received. */
+    uint64_t credit_requests_received;
+    /** Guest headers that broke a rule of PacketRules or used a non-stream type. */
+    uint64_t malformed;
+    /** Guest RW packets larger than the credit we advertised. */
+    uint64_t credit_violations;
+    /** Ops not valid in the connection's state (the default arm of the transition switch). */
+    uint64_t unexpected_ops;
+    /** REQUESTs for this already existing connection. */
+    uint64_t duplicate_requests;
+    /** Packets that arrived after the connection was reset or closed, ignored. */
+    uint64_t packets_ignored;
+    /** Host-initiated connects the guest did not answer in time. */
+    uint64_t connect_timeouts;
+    /** Closes that hit the close timeout. */
+    uint64_t close_timeouts;
+    /** Host stream calls that failed (negative errno other than would-block, or a broken contract). */
+    uint64_t host_errors;
+    /** Host hang-ups reported by the muxer. */
+    uint64_t host_hangups;
+} vsn_connection_counter_values;
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, packets_from_guest) == 0, "vsn_connection_counter_values.packets_from_guest offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, data_packets_from_guest) == 8, "vsn_connection_counter_values.data_packets_from_guest offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, bytes_from_guest) == 16, "vsn_connection_counter_values.bytes_from_guest offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, bytes_to_host) == 24, "vsn_connection_counter_values.bytes_to_host offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, bytes_buffered) == 32, "vsn_connection_counter_values.bytes_buffered offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, bytes_dropped) == 40, "vsn_connection_counter_values.bytes_dropped offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, host_short_writes) == 48, "vsn_connection_counter_values.host_short_writes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, packets_to_guest) == 56, "vsn_connection_counter_values.packets_to_guest offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, data_packets_to_guest) == 64, "vsn_connection_counter_values.data_packets_to_guest offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, bytes_to_guest) == 72, "vsn_connection_counter_values.bytes_to_guest offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, resets_sent) == 80, "vsn_connection_counter_values.resets_sent offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, resets_received) == 88, "vsn_connection_counter_values.resets_received offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, shutdowns_sent) == 96, "vsn_connection_counter_values.shutdowns_sent offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, shutdowns_received) == 104, "vsn_connection_counter_values.shutdowns_received offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, credit_updates_sent) == 112, "vsn_connection_counter_values.credit_updates_sent offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, credit_requests_sent) == 120, "vsn_connection_counter_values.credit_requests_sent offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, credit_updates_received) == 128, "vsn_connection_counter_values.credit_updates_received offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, credit_requests_received) == 136, "vsn_connection_counter_values.credit_requests_received offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, malformed) == 144, "vsn_connection_counter_values.malformed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, credit_violations) == 152, "vsn_connection_counter_values.credit_violations offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, unexpected_ops) == 160, "vsn_connection_counter_values.unexpected_ops offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, duplicate_requests) == 168, "vsn_connection_counter_values.duplicate_requests offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, packets_ignored) == 176, "vsn_connection_counter_values.packets_ignored offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, connect_timeouts) == 184, "vsn_connection_counter_values.connect_timeouts offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, close_timeouts) == 192, "vsn_connection_counter_values.close_timeouts offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, host_errors) == 200, "vsn_connection_counter_values.host_errors offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, host_hangups) == 208, "vsn_connection_counter_values.host_hangups offset");
+VSN_STATIC_ASSERT(sizeof(vsn_connection_counter_values) == 216, "vsn_connection_counter_values size");
+
+/**
+ * One connection as vsn_device_get_connections reports it: identity, state, credit in both
+ * directions and the connection's counters. A snapshot taken on the device's lock.
+ */
+typedef struct vsn_connection_info {
+    /** CID of the host end (2, or a sibling guest's CID for a routed connection). */
+    uint64_t host_cid;
+    /** The guest's CID. */
+    uint64_t guest_cid;
+    /** Port of the host end. */
+    uint32_t host_port;
+    /** Port of the guest end. */
+    uint32_t guest_port;
+    /** Socket type: VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET. */
+    uint32_t type;
+    /** VSN_CONN_STATE_*. */
+    uint32_t state;
+    /** 1 when the host side opened the connection (vsn_connect or the hybrid CONNECT), else 0. */
+    uint32_t host_initiated;
+    /** VSN_CONN_END_* once the connection is ending, VSN_CONN_END_NONE while open. */
+    uint32_t end_reason;
+    /** Our buf_alloc: bytes the device buffers for this connection (guest to host). */
+    uint32_t buf_alloc;
+    /** Our fwd_cnt: guest bytes the host socket accepted (free-running, wraps at 2^32). */
+    uint32_t fwd_cnt;
+    /** Guest bytes received (free-running). */
+    uint32_t rx_cnt;
+    /** Bytes the guest may still send as far as it knows. */
+    uint32_t advertised_free;
+    /** The guest's buf_alloc, from its last packet. */
+    uint32_t peer_buf_alloc;
+    /** The guest's fwd_cnt, from its last packet. */
+    uint32_t peer_fwd_cnt;
+    /** Bytes sent to the guest (free-running): our tx_cnt. */
+    uint32_t tx_cnt;
+    /** Bytes we may still send the guest: peer_buf_alloc - (tx_cnt - peer_fwd_cnt). */
+    uint32_t peer_free;
+    /** Guest bytes waiting in the device for the host socket. */
+    uint32_t buffered_to_host;
+    /** Zero. */
+    uint32_t reserved;
+    /** The connection's counters. */
+    vsn_connection_counter_values counters;
+} vsn_connection_info;
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, host_cid) == 0, "vsn_connection_info.host_cid offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, guest_cid) == 8, "vsn_connection_info.guest_cid offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, host_port) == 16, "vsn_connection_info.host_port offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, guest_port) == 20, "vsn_connection_info.guest_port offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, type) == 24, "vsn_connection_info.type offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, state) == 28, "vsn_connection_info.state offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, host_initiated) == 32, "vsn_connection_info.host_initiated offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, end_reason) == 36, "vsn_connection_info.end_reason offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, buf_alloc) == 40, "vsn_connection_info.buf_alloc offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, fwd_cnt) == 44, "vsn_connection_info.fwd_cnt offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, rx_cnt) == 48, "vsn_connection_info.rx_cnt offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, advertised_free) == 52, "vsn_connection_info.advertised_free offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, peer_buf_alloc) == 56, "vsn_connection_info.peer_buf_alloc offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, peer_fwd_cnt) == 60, "vsn_connection_info.peer_fwd_cnt offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, tx_cnt) == 64, "vsn_connection_info.tx_cnt offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, peer_free) == 68, "vsn_connection_info.peer_free offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, buffered_to_host) == 72, "vsn_connection_info.buffered_to_host offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, reserved) == 76, "vsn_connection_info.reserved offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, counters) == 80, "vsn_connection_info.counters offset");
+VSN_STATIC_ASSERT(sizeof(vsn_connection_info) == 296, "vsn_connection_info size");
+
+/**
  * Per-queue counters for diagnosis: plain ulong fields, copied out by Counters, zeroed by
  * Reset.
  */
@@ -510,6 +703,24 @@ int32_t vsn_connect(vsn_device *device, uint32_t guest_port, uint32_t type, int3
  * @return 0; -EBADF.
  */
 int32_t vsn_device_transport_reset(vsn_device *device);
+
+/**
+ * Snapshots the device's open connections (identity, state, credit both ways and the
+ * per-connection counters: packets, bytes, drops, resets) into an array the caller owns, in no
+ * particular order. Thread-safe: takes the device's lock for the copy, so it may be called
+ * from any thread while the device runs (not from the device's own callbacks).
+ * @param device The device.
+ * @param out_infos Receives up to capacity entries, entry_size bytes apart; may be NULL when
+ *     capacity is 0 (to learn the count).
+ * @param capacity Entries out_infos has room for.
+ * @param entry_size sizeof(vsn_connection_info) as the caller compiled it (a multiple of 8, at
+ *     least 8): the library writes at most that many bytes per entry and zeroes fields it
+ *     lacks.
+ * @param out_total Receives how many connections are open (may exceed capacity); may be NULL.
+ * @return The number of entries written; -EINVAL for a bad entry_size or NULL out_infos with a
+ *     non-zero capacity; -EBADF.
+ */
+int32_t vsn_device_get_connections(vsn_device *device, vsn_connection_info *out_infos, uint32_t capacity, uint32_t entry_size, uint32_t *out_total);
 
 /**
  * Creates a device from a config. Thread-safe.

@@ -40,6 +40,8 @@ internal sealed partial class Muxer : IDisposable
         public uint Interest;
         public bool InReadyQueue;
         public bool HostInitiated;
+        /// <summary>The host side opened the connection (stays set; <see cref="HostInitiated"/> clears after the handshake).</summary>
+        public bool OpenedByHost;
     }
 
     public Muxer(ulong guestCid, MuxerOptions options, IPollRegistry poll, Logger log)
@@ -143,7 +145,7 @@ internal sealed partial class Muxer : IDisposable
 
     private Entry Add(Connection connection, FdStream stream, bool hostInitiated, long nowMs)
     {
-        var entry = new Entry(_nextId++, connection, stream) { HostInitiated = hostInitiated };
+        var entry = new Entry(_nextId++, connection, stream) { HostInitiated = hostInitiated, OpenedByHost = hostInitiated };
         if (_nextId == 0) _nextId = 1;
         _byKey[connection.Key] = entry;
         _byId[entry.Id] = entry;

@@ -38,6 +38,12 @@ internal sealed partial class VsockDevice : IPollRegistry
         get { lock (_gate) return _muxer.Counters; }
     }
 
+    /// <summary>Snapshots up to <c>destination.Length</c> connections; returns how many there are.</summary>
+    public int ConnectionSnapshot(Span<ConnectionInfo> destination)
+    {
+        lock (_gate) return _muxer.Snapshot(destination);
+    }
+
     /// <summary>A well-formed tx packet (header copied once, length checked): to its connection.</summary>
     private void DeliverTxPacket(ReadOnlySpan<byte> header, DescriptorChain chain, uint payloadLength)
     {

@@ -2,6 +2,7 @@ namespace VsockNative.Protocol;
 
 /// <summary>Per-connection counters (a snapshot is returned by <see cref="Connection.Counters"/>).
 /// "From guest" is the tx queue, "to guest" the rx queue; bytes are payload bytes (headers excluded).</summary>
+[Interop.CStruct("vsn_connection_counter_values")]
 public struct ConnectionCounters
 {
     /// <summary>Packets handed to the connection by the muxer (including the accepted REQUEST).</summary>

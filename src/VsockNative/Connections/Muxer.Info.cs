@@ -1,0 +1,20 @@
+using System;
+using VsockNative.Protocol;
+
+namespace VsockNative.Connections;
+
+internal sealed partial class Muxer
+{
+    /// <summary>Writes a snapshot of up to <c>destination.Length</c> connections, in no particular
+    /// order, and returns how many connections there are in all.</summary>
+    public int Snapshot(Span<ConnectionInfo> destination)
+    {
+        int i = 0;
+        foreach (var entry in _byKey.Values)
+        {
+            if (i == destination.Length) break;
+            destination[i++] = entry.Connection.Snapshot(entry.OpenedByHost);
+        }
+        return _byKey.Count;
+    }
+}

@@ -192,14 +192,18 @@ typedef void (*vsn_accept_fn)(void *user, uint32_t port, uint32_t guest_port, in
 /**
  * Receives the library's log lines. user is the pointer given with the callback, level one of
  * VSN_LOG_*, message a NUL-terminated UTF-8 line without newline, valid only during the call.
- * Called from the thread that hit the event (an ABI caller or the device's event loop).
+ * Called from the thread that hit the event (an ABI caller or the device's event loop). It may
+ * hold the device's lock: from inside it, call only vsn_queue_notify and the getters (status,
+ * counters, connections) of that device.
  */
 typedef void (*vsn_log_fn)(void *user, int32_t level, const char *message);
 
 /**
  * Receives a queue's interrupts when the queue has no call fd. user is the pointer from
  * vsn_queue_config, queue_index the queue. Called on the thread that processes the queue (the
- * device's event loop, or the caller of vsn_device_poll).
+ * device's event loop, or the caller of vsn_device_poll). It may hold the device's lock: from
+ * inside it, call only vsn_queue_notify and the getters (status, counters, connections) of
+ * that device.
  */
 typedef void (*vsn_interrupt_fn)(void *user, uint32_t queue_index);
 
@@ -737,7 +741,8 @@ int32_t vsn_device_create(const vsn_device_config *config, vsn_device **out_devi
 /**
  * Destroys a device and frees everything it holds. Safe to call twice or with NULL: the second
  * call returns -EBADF and changes nothing. Must not run concurrently with other calls on the
- * same device (like free()).
+ * same device (like free()). Threads: like free(): not concurrently with any other call on the
+ * same device, and never from its callbacks.
  * @param device The device, or NULL.
  * @return 0; 0 for NULL; -EBADF for a handle that is unknown or already destroyed.
  */
@@ -784,7 +789,8 @@ int32_t vsn_set_log_callback(vsn_log_fn fn, void *user, int32_t max_level);
 /**
  * Gives the device the guest's memory (vhost-user SET_MEM_TABLE). Replaces any earlier table;
  * queues already set up move to the new one. Every guest address the device uses is checked
- * against these regions. Needs the device stopped.
+ * against these regions. Needs the device stopped. Threads: any thread; serialized with the
+ * device's other calls by its lock; not from a device callback.
  * @param device The device.
  * @param regions count regions; non-empty, non-overlapping, no wrap-around.
  * @param count 1 to 512.
@@ -795,6 +801,7 @@ int32_t vsn_device_set_mem_table(vsn_device *device, const vsn_mem_region *regio
 /**
  * Records the features the driver accepted (vhost-user SET_FEATURES): a subset of
  * vsn_device_get_features that includes VIRTIO_F_VERSION_1. Set them before the queues.
+ * Threads: any thread; serialized by the device's lock; not from a device callback.
  * @param device The device.
  * @param features The accepted feature mask.
  * @return 0; -EINVAL for features not offered or without VERSION_1; -EBUSY while running or
@@ -805,7 +812,7 @@ int32_t vsn_device_set_features(vsn_device *device, uint64_t features);
 /**
  * Sets a queue up (vhost-user SET_VRING_NUM/ADDR/KICK/CALL in one call): ring addresses are
  * checked against the memory table and their alignment. Needs the memory table and the
- * features.
+ * features. Threads: any thread; serialized by the device's lock; not from a device callback.
  * @param device The device.
  * @param index VSN_QUEUE_RX, VSN_QUEUE_TX or VSN_QUEUE_EVENT.
  * @param config The queue; struct_size must be set.
@@ -817,7 +824,8 @@ int32_t vsn_queue_setup(vsn_device *device, uint32_t index, const vsn_queue_conf
 /**
  * Sets the index of the next available entry the queue will read (vhost-user SET_VRING_BASE),
  * so a stopped queue or a reconnected device resumes without losing or repeating a chain.
- * Needs the device stopped.
+ * Needs the device stopped. Threads: any thread; serialized by the device's lock; not from a
+ * device callback.
  * @param device The device.
  * @param index The queue.
  * @param last_avail_idx The free-running avail index to resume from.
@@ -827,7 +835,7 @@ int32_t vsn_queue_set_base(vsn_device *device, uint32_t index, uint16_t last_ava
 
 /**
  * The index of the next available entry a stopped queue would read (vhost-user GET_VRING_BASE,
- * after vsn_device_stop).
+ * after vsn_device_stop). Threads: any thread; serialized by the device's lock.
  * @param device The device.
  * @param index The queue.
  * @param out_last_avail_idx Receives the index.
@@ -838,7 +846,7 @@ int32_t vsn_queue_get_base(vsn_device *device, uint32_t index, uint16_t *out_las
 /**
  * Kicks a queue that has no kick fd: the host calls this when the driver notifies the queue.
  * Cheap and thread-safe: it marks the queue and wakes the event loop (or the next
- * vsn_device_poll).
+ * vsn_device_poll). Threads: any thread, including the device's own callbacks; lock-free.
  * @param device The device.
  * @param index The queue.
  * @return 0; -EINVAL for a bad index; -EBADF.
@@ -848,6 +856,7 @@ int32_t vsn_queue_notify(vsn_device *device, uint32_t index);
 /**
  * Starts the device: configured queues begin processing, on the device's own event-loop
  * thread, or on the threads that call vsn_device_poll when VSN_DEVICE_F_MANUAL_POLL was given.
+ * Threads: any thread; serialized by the device's lock; not from a device callback.
  * @param device The device.
  * @return 0; -EINVAL without memory table or features, or when the device needs a reset;
  *     -EBUSY when already running; -EBADF.
@@ -857,7 +866,9 @@ int32_t vsn_device_start(vsn_device *device);
 /**
  * Stops the device and waits for its event loop to finish what it was doing; queues keep their
  * state (read it with vsn_queue_get_base). Stopping a stopped device does nothing. Must not be
- * called from an interrupt_fn or log callback.
+ * called from an interrupt_fn or log callback. Threads: any thread except the device's own
+ * callbacks and (manual mode) a thread inside vsn_device_poll of this device: it waits for the
+ * loop.
  * @param device The device.
  * @return 0; -EBADF.
  */
@@ -866,7 +877,7 @@ int32_t vsn_device_stop(vsn_device *device);
 /**
  * Resets the device to its state after creation: stopped, without memory table, features,
  * queues or counters; clears VSN_DEVICE_STATUS_NEEDS_RESET. The config (CID, offered features)
- * stays.
+ * stays. Threads: any thread; serialized by the device's lock; not from a device callback.
  * @param device The device.
  * @return 0; -EBADF.
  */
@@ -874,7 +885,8 @@ int32_t vsn_device_reset(vsn_device *device);
 
 /**
  * Manual mode (VSN_DEVICE_F_MANUAL_POLL): waits up to timeout_ms for kicks and processes them
- * on the calling thread. Must not run concurrently with vsn_device_destroy.
+ * on the calling thread. Must not run concurrently with vsn_device_destroy. Threads: any one
+ * thread at a time (manual mode); callbacks run on it.
  * @param device The device.
  * @param timeout_ms How long to wait; 0 returns at once, -1 waits for an event.
  * @return The number of queues processed (0 on timeout); -EINVAL when not in manual mode or
@@ -883,7 +895,8 @@ int32_t vsn_device_reset(vsn_device *device);
 int32_t vsn_device_poll(vsn_device *device, int32_t timeout_ms);
 
 /**
- * The device status: VSN_DEVICE_STATUS_RUNNING, VSN_DEVICE_STATUS_NEEDS_RESET.
+ * The device status: VSN_DEVICE_STATUS_RUNNING, VSN_DEVICE_STATUS_NEEDS_RESET. Threads: any
+ * thread, including the device's callbacks.
  * @param device The device.
  * @param out_status Receives the bits.
  * @return 0; -EINVAL for NULL; -EBADF.
@@ -891,7 +904,8 @@ int32_t vsn_device_poll(vsn_device *device, int32_t timeout_ms);
 int32_t vsn_device_get_status(vsn_device *device, uint32_t *out_status);
 
 /**
- * A queue's counters: chains, bytes, bad chains by kind, interrupts.
+ * A queue's counters: chains, bytes, bad chains by kind, interrupts. Threads: any thread,
+ * including the device's callbacks (a consistent snapshot under the device's lock).
  * @param device The device.
  * @param index The queue.
  * @param out_counters Its struct_size must be set; at most that many bytes are written.
@@ -900,7 +914,8 @@ int32_t vsn_device_get_status(vsn_device *device, uint32_t *out_status);
 int32_t vsn_queue_get_counters(vsn_device *device, uint32_t index, vsn_queue_counters *out_counters);
 
 /**
- * The device's counters: packets, malformed packets, kicks, interrupts.
+ * The device's counters: packets, malformed packets, kicks, interrupts. Threads: any thread,
+ * including the device's callbacks (a consistent snapshot under the device's lock).
  * @param device The device.
  * @param out_counters Its struct_size must be set; at most that many bytes are written.
  * @return 0; -EINVAL for NULL or a struct_size below 8; -EBADF.

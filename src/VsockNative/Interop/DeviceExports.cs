@@ -40,7 +40,8 @@ internal static unsafe class DeviceExports
 
     /// <summary>Destroys a device and frees everything it holds. Safe to call twice or with NULL: the
     /// second call returns -EBADF and changes nothing. Must not run concurrently with other calls on the
-    /// same device (like free()).</summary>
+    /// same device (like free()).
+    /// Threads: like free(): not concurrently with any other call on the same device, and never from its callbacks.</summary>
     /// <param name="device">The device, or NULL.</param>
     /// <returns>0; 0 for NULL; -EBADF for a handle that is unknown or already destroyed.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_destroy")]

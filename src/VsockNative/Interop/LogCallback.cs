@@ -2,7 +2,9 @@ namespace VsockNative.Interop;
 
 /// <summary>Receives the library's log lines. <c>user</c> is the pointer given with the callback,
 /// <c>level</c> one of VSN_LOG_*, <c>message</c> a NUL-terminated UTF-8 line without newline, valid only
-/// during the call. Called from the thread that hit the event (an ABI caller or the device's event loop).</summary>
+/// during the call. Called from the thread that hit the event (an ABI caller or the device's event loop).
+/// It may hold the device's lock: from inside it, call only vsn_queue_notify and the getters
+/// (status, counters, connections) of that device.</summary>
 [CCallback("vsn_log_fn", "user", "level", "message")]
 internal unsafe struct LogCallback
 {

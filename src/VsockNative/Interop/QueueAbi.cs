@@ -16,7 +16,9 @@ internal unsafe struct MemRegion
 
 /// <summary>Receives a queue's interrupts when the queue has no call fd. <c>user</c> is the
 /// pointer from vsn_queue_config, <c>queue_index</c> the queue. Called on the thread that
-/// processes the queue (the device's event loop, or the caller of vsn_device_poll).</summary>
+/// processes the queue (the device's event loop, or the caller of vsn_device_poll).
+/// It may hold the device's lock: from inside it, call only vsn_queue_notify and the getters
+/// (status, counters, connections) of that device.</summary>
 [CCallback("vsn_interrupt_fn", "user", "queue_index")]
 internal unsafe struct InterruptCallback
 {

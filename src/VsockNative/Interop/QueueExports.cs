@@ -11,7 +11,8 @@ internal static unsafe class QueueExports
 {
     /// <summary>Gives the device the guest's memory (vhost-user SET_MEM_TABLE). Replaces any earlier
     /// table; queues already set up move to the new one. Every guest address the device uses is checked
-    /// against these regions. Needs the device stopped.</summary>
+    /// against these regions. Needs the device stopped.
+    /// Threads: any thread; serialized with the device's other calls by its lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <param name="regions">count regions; non-empty, non-overlapping, no wrap-around.</param>
     /// <param name="count">1 to 512.</param>
@@ -35,7 +36,8 @@ internal static unsafe class QueueExports
     }
 
     /// <summary>Records the features the driver accepted (vhost-user SET_FEATURES): a subset of
-    /// vsn_device_get_features that includes VIRTIO_F_VERSION_1. Set them before the queues.</summary>
+    /// vsn_device_get_features that includes VIRTIO_F_VERSION_1. Set them before the queues.
+    /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <param name="features">The accepted feature mask.</param>
     /// <returns>0; -EINVAL for features not offered or without VERSION_1; -EBUSY while running or when
@@ -53,7 +55,8 @@ internal static unsafe class QueueExports
     }
 
     /// <summary>Sets a queue up (vhost-user SET_VRING_NUM/ADDR/KICK/CALL in one call): ring addresses are
-    /// checked against the memory table and their alignment. Needs the memory table and the features.</summary>
+    /// checked against the memory table and their alignment. Needs the memory table and the features.
+    /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <param name="index">VSN_QUEUE_RX, VSN_QUEUE_TX or VSN_QUEUE_EVENT.</param>
     /// <param name="config">The queue; struct_size must be set.</param>
@@ -77,7 +80,8 @@ internal static unsafe class QueueExports
 
     /// <summary>Sets the index of the next available entry the queue will read (vhost-user
     /// SET_VRING_BASE), so a stopped queue or a reconnected device resumes without losing or
-    /// repeating a chain. Needs the device stopped.</summary>
+    /// repeating a chain. Needs the device stopped.
+    /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <param name="index">The queue.</param>
     /// <param name="last_avail_idx">The free-running avail index to resume from.</param>
@@ -95,7 +99,8 @@ internal static unsafe class QueueExports
     }
 
     /// <summary>The index of the next available entry a stopped queue would read (vhost-user
-    /// GET_VRING_BASE, after vsn_device_stop).</summary>
+    /// GET_VRING_BASE, after vsn_device_stop).
+    /// Threads: any thread; serialized by the device's lock.</summary>
     /// <param name="device">The device.</param>
     /// <param name="index">The queue.</param>
     /// <param name="out_last_avail_idx">Receives the index.</param>
@@ -117,7 +122,8 @@ internal static unsafe class QueueExports
     }
 
     /// <summary>Kicks a queue that has no kick fd: the host calls this when the driver notifies the queue.
-    /// Cheap and thread-safe: it marks the queue and wakes the event loop (or the next vsn_device_poll).</summary>
+    /// Cheap and thread-safe: it marks the queue and wakes the event loop (or the next vsn_device_poll).
+    /// Threads: any thread, including the device's own callbacks; lock-free.</summary>
     /// <param name="device">The device.</param>
     /// <param name="index">The queue.</param>
     /// <returns>0; -EINVAL for a bad index; -EBADF.</returns>
@@ -134,7 +140,8 @@ internal static unsafe class QueueExports
     }
 
     /// <summary>Starts the device: configured queues begin processing, on the device's own event-loop
-    /// thread, or on the threads that call vsn_device_poll when VSN_DEVICE_F_MANUAL_POLL was given.</summary>
+    /// thread, or on the threads that call vsn_device_poll when VSN_DEVICE_F_MANUAL_POLL was given.
+    /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <returns>0; -EINVAL without memory table or features, or when the device needs a reset; -EBUSY
     /// when already running; -EBADF.</returns>
@@ -152,7 +159,8 @@ internal static unsafe class QueueExports
 
     /// <summary>Stops the device and waits for its event loop to finish what it was doing; queues keep
     /// their state (read it with vsn_queue_get_base). Stopping a stopped device does nothing. Must not be
-    /// called from an interrupt_fn or log callback.</summary>
+    /// called from an interrupt_fn or log callback.
+    /// Threads: any thread except the device's own callbacks and (manual mode) a thread inside vsn_device_poll of this device: it waits for the loop.</summary>
     /// <param name="device">The device.</param>
     /// <returns>0; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_stop")]
@@ -168,7 +176,8 @@ internal static unsafe class QueueExports
     }
 
     /// <summary>Resets the device to its state after creation: stopped, without memory table, features,
-    /// queues or counters; clears VSN_DEVICE_STATUS_NEEDS_RESET. The config (CID, offered features) stays.</summary>
+    /// queues or counters; clears VSN_DEVICE_STATUS_NEEDS_RESET. The config (CID, offered features) stays.
+    /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <returns>0; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_reset")]
@@ -186,7 +195,8 @@ internal static unsafe class QueueExports
     }
 
     /// <summary>Manual mode (VSN_DEVICE_F_MANUAL_POLL): waits up to timeout_ms for kicks and processes them
-    /// on the calling thread. Must not run concurrently with vsn_device_destroy.</summary>
+    /// on the calling thread. Must not run concurrently with vsn_device_destroy.
+    /// Threads: any one thread at a time (manual mode); callbacks run on it.</summary>
     /// <param name="device">The device.</param>
     /// <param name="timeout_ms">How long to wait; 0 returns at once, -1 waits for an event.</param>
     /// <returns>The number of queues processed (0 on timeout); -EINVAL when not in manual mode or not
@@ -203,7 +213,8 @@ internal static unsafe class QueueExports
         catch (Exception e) { return Abi.Crash(fn, e); }
     }
 
-    /// <summary>The device status: VSN_DEVICE_STATUS_RUNNING, VSN_DEVICE_STATUS_NEEDS_RESET.</summary>
+    /// <summary>The device status: VSN_DEVICE_STATUS_RUNNING, VSN_DEVICE_STATUS_NEEDS_RESET.
+    /// Threads: any thread, including the device's callbacks.</summary>
     /// <param name="device">The device.</param>
     /// <param name="out_status">Receives the bits.</param>
     /// <returns>0; -EINVAL for NULL; -EBADF.</returns>
@@ -222,7 +233,8 @@ internal static unsafe class QueueExports
         catch (Exception e) { return Abi.Crash(fn, e); }
     }
 
-    /// <summary>A queue's counters: chains, bytes, bad chains by kind, interrupts.</summary>
+    /// <summary>A queue's counters: chains, bytes, bad chains by kind, interrupts.
+    /// Threads: any thread, including the device's callbacks (a consistent snapshot under the device's lock).</summary>
     /// <param name="device">The device.</param>
     /// <param name="index">The queue.</param>
     /// <param name="out_counters">Its struct_size must be set; at most that many bytes are written.</param>
@@ -242,7 +254,8 @@ internal static unsafe class QueueExports
         catch (Exception e) { return Abi.Crash(fn, e); }
     }
 
-    /// <summary>The device's counters: packets, malformed packets, kicks, interrupts.</summary>
+    /// <summary>The device's counters: packets, malformed packets, kicks, interrupts.
+    /// Threads: any thread, including the device's callbacks (a consistent snapshot under the device's lock).</summary>
     /// <param name="device">The device.</param>
     /// <param name="out_counters">Its struct_size must be set; at most that many bytes are written.</param>
     /// <returns>0; -EINVAL for NULL or a struct_size below 8; -EBADF.</returns>

@@ -193,6 +193,11 @@ typedef struct vsn_conn_counter_values {
     uint64_t handshakes_rejected;
     /** Host-initiated connections the guest refused or did not answer in time. */
     uint64_t host_connects_refused;
+    /**
+     * SEQPACKET REQUESTs refused with RST because the driver did not negotiate
+     * VIRTIO_VSOCK_F_SEQPACKET.
+     */
+    uint64_t seqpacket_not_negotiated;
 } vsn_conn_counter_values;
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, connections_opened) == 0, "vsn_conn_counter_values.connections_opened offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, connections_closed) == 8, "vsn_conn_counter_values.connections_closed offset");
@@ -206,7 +211,8 @@ VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, rst_ignored) == 64, "vsn_con
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, resets_dropped) == 72, "vsn_conn_counter_values.resets_dropped offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, handshakes_rejected) == 80, "vsn_conn_counter_values.handshakes_rejected offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, host_connects_refused) == 88, "vsn_conn_counter_values.host_connects_refused offset");
-VSN_STATIC_ASSERT(sizeof(vsn_conn_counter_values) == 96, "vsn_conn_counter_values size");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, seqpacket_not_negotiated) == 96, "vsn_conn_counter_values.seqpacket_not_negotiated offset");
+VSN_STATIC_ASSERT(sizeof(vsn_conn_counter_values) == 104, "vsn_conn_counter_values size");
 
 /** Device-wide counters (per-queue ones live in each queue's QueueCounters). */
 typedef struct vsn_device_counter_values {
@@ -365,7 +371,7 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_c
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 176, "vsn_device_counters size");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 184, "vsn_device_counters size");
 
 /**
  * Per-queue counters for diagnosis: plain ulong fields, copied out by Counters, zeroed by
@@ -468,15 +474,19 @@ VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, values) == 8, "vsn_queue_counters
 VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
 
 /**
- * Listens on a host port: each guest connection to it is handed to fn as a new fd (the
- * program's end of a socketpair), on the device's event-loop thread. Takes precedence over the
- * hybrid socket's "<uds_path>_<port>" for that port.
+ * Listens on a host port: each guest connection of this type to it is handed to fn as a new fd
+ * (the program's end of a socketpair: SOCK_STREAM for stream, SOCK_SEQPACKET for seqpacket,
+ * where each message the guest sent is one message on the fd), on the device's event-loop
+ * thread. Takes precedence over the hybrid socket's "<uds_path>_<port>" for that port. A port
+ * has at most one listener per type.
  * @param device The device.
  * @param port The host port guests connect to.
- * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET (guests reach a
+ *     seqpacket listener only when the driver negotiated VIRTIO_VSOCK_F_SEQPACKET).
  * @param fn Receives each new connection; must not be NULL.
  * @param user Passed to fn.
- * @return 0; -EEXIST when the port has a listener; -EINVAL for NULL fn; -ENOTSUP; -EBADF.
+ * @return 0; -EEXIST when the port has a listener of this type; -EINVAL for NULL fn; -ENOTSUP
+ *     for another type; -EBADF.
  */
 int32_t vsn_listen(vsn_device *device, uint32_t port, uint32_t type, vsn_accept_fn fn, void *user);
 
@@ -485,20 +495,24 @@ int32_t vsn_listen(vsn_device *device, uint32_t port, uint32_t type, vsn_accept_
  * @param device The device.
  * @param port The host port.
  * @param type As given to vsn_listen.
- * @return 0; -ENOENT when the port has no listener; -EBADF.
+ * @return 0; -ENOENT when the port has no listener of this type; -EBADF.
  */
 int32_t vsn_unlisten(vsn_device *device, uint32_t port, uint32_t type);
 
 /**
  * Connects to a port in the guest and returns the program's end of the connection at once
- * (non-blocking, close-on-exec; the caller owns it). Data written before the guest accepts
- * waits; if the guest refuses or does not answer in time the fd reads end of stream.
+ * (non-blocking, close-on-exec; the caller owns it): a SOCK_STREAM socket for stream, a
+ * SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; one larger
+ * than the device's or the guest's buf_alloc resets the connection). Data written before the
+ * guest accepts waits; if the guest refuses or does not answer in time the fd reads end of
+ * stream.
  * @param device The device.
  * @param guest_port The guest port.
- * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM, or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET once the driver
+ *     negotiated VIRTIO_VSOCK_F_SEQPACKET.
  * @param out_fd Receives the fd.
- * @return 0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP;
- *     -EBADF.
+ * @return 0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP
+ *     for another type, or seqpacket without the feature; -EBADF.
  */
 int32_t vsn_connect(vsn_device *device, uint32_t guest_port, uint32_t type, int32_t *out_fd);
 

@@ -75,6 +75,35 @@ internal sealed class TxBuffer
         return written;
     }
 
+    /// <summary>Offers the oldest <paramref name="length"/> bytes to the host as one message (one
+    /// sendmsg); they leave the ring only when the host took the whole message.</summary>
+    public long WriteMessageTo(IHostMessageStream host, int length, bool eor)
+    {
+        Span<IoVec> vecs = stackalloc IoVec[2];
+        int first = Math.Min(length, capacity - head);
+        int n = 0;
+        if (length > 0)
+            vecs[n++] = new IoVec(address + head, (nuint)first);
+        if (length > first)
+            vecs[n++] = new IoVec(address, (nuint)(length - first));
+
+        long written = host.SendMessage(vecs[..n], eor);
+        if (written == length)
+            Consume(length);
+        return written;
+    }
+
+    /// <summary>Forgets the newest <paramref name="n"/> bytes (a message that will never be complete).</summary>
+    public void Truncate(int n)
+    {
+        count -= Math.Min(n, count);
+        if (count == 0)
+        {
+            head = 0;
+            Return();
+        }
+    }
+
     /// <summary>Forgets everything buffered and returns the array. Returns the bytes forgotten.</summary>
     public int Clear()
     {

@@ -73,30 +73,16 @@ static gs_stack *make_stack(bool seqpacket, uint32_t guest_buf_alloc)
     cfg.uds_path = g_uds;
     cfg.seqpacket = seqpacket;
     cfg.guest_buf_alloc = guest_buf_alloc;
-    gs_stack *s = NULL;
-    int rc = gs_create(&cfg, &s);
-    CHECK_EQ(rc, 0);
-    if (rc != 0) {
-        vsn_check_summary("vsock_seqpacket");
-        exit(1);
-    }
-    return s;
+    return vt_create_stack(&cfg, "vsock_seqpacket");
 }
 
+/* A seqpacket connection to "<uds>_port"; the host end takes messages up to the limit. */
 static gs_conn *connect_seq(gs_stack *s, int lfd, uint32_t port, int *hfd)
 {
-    bool ok;
-    gs_conn *c = gs_connect_type(s, port, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
-    CHECK(c != NULL);
-    if (c == NULL)
-        return NULL;
-    *hfd = -1;
-    VT_WAIT(s, T, c->state != GS_CONNECTING && (*hfd >= 0 || (*hfd = vt_accept(lfd)) >= 0),
-            "RESPONSE and the host accept", ok);
-    CHECK_EQ(c->state, GS_ESTABLISHED);
-    if (*hfd >= 0)
+    gs_conn *c = vt_connect_listener(s, lfd, port, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, hfd);
+    if (c != NULL)
         big_sndbuf(*hfd);
-    return ok && c->state == GS_ESTABLISHED ? c : NULL;
+    return c;
 }
 
 /* One message: `size` bytes of pattern `seed`, checked byte by byte and by checksum. */
@@ -116,8 +102,26 @@ static void check_msg(long got, const uint8_t *buf, uint32_t size, uint64_t seed
     CHECK(a.a == b.a && a.b == b.b);
 }
 
-/* Guest sends every size as one message (back to back), the host reads them one recv each. */
-static void guest_to_host(gs_stack *s, gs_conn *c, int hfd, uint64_t seed, bool eor, const char *what)
+/* The host's side of a message: 1 sent, 0 not now, -errno. */
+static int host_send(int fd, const uint8_t *msg, size_t len, bool eor)
+{
+    ssize_t n = send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL | (eor ? MSG_EOR : 0));
+    if (n >= 0)
+        return n == (ssize_t)len ? 1 : -EIO;
+    return errno == EAGAIN ? 0 : -errno;
+}
+
+/* One recv: the next message's length, or -errno (-EAGAIN: none yet). */
+static long host_recv(int fd, uint8_t *buf, size_t cap)
+{
+    ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
+    return n >= 0 ? (long)n : -errno;
+}
+
+/* Every size as one message, back to back (so merged or cut messages would show), pattern
+ * seed + i for message i. g2h: the guest sends (gs_seq_send) and the host reads one recv per
+ * message; otherwise the host sends (one send each) and the guest reads whole messages. */
+static void exchange(gs_stack *s, gs_conn *c, int hfd, bool g2h, uint64_t seed, bool eor, const char *what)
 {
     static uint8_t msg[LIMIT], buf[LIMIT + 1];
     size_t sent = 0, got = 0, done = 0;
@@ -125,51 +129,20 @@ static void guest_to_host(gs_stack *s, gs_conn *c, int hfd, uint64_t seed, bool 
     int64_t dl = gs_now_ms() + 30000;
     while (got < NSIZES && gs_now_ms() < dl) {
         if (sent < NSIZES) {
-            int rc = gs_seq_send(s, c, msg, k_sizes[sent], eor, &done);
+            int rc = g2h ? gs_seq_send(s, c, msg, k_sizes[sent], eor, &done)
+                         : host_send(hfd, msg, k_sizes[sent], eor);
             CHECK(rc >= 0);
-            if (rc < 0)
+            if (rc < 0) {
+                fprintf(stderr, "%s: sending message %zu: %s\n", what, sent, strerror(-rc));
                 break;
+            }
             if (rc == 1 && ++sent < NSIZES) {
                 done = 0;
                 vt_pat_fill(seed + sent, 0, msg, k_sizes[sent]);
             }
         }
-        ssize_t n = recv(hfd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n >= 0 || errno != EAGAIN) {
-            check_msg(n, buf, k_sizes[got], seed + got, what);
-            got++;
-        }
-        if (gs_pump(s, 0) < 0)
-            break;
-    }
-    if (got < NSIZES)
-        fprintf(stderr, "%s: guest->host stalled: sent %zu, host got %zu of %zu messages\n", what, sent, got, NSIZES);
-    CHECK_EQ(got, NSIZES);
-    CHECK_EQ(c->credit_violations, 0);
-}
-
-/* The host sends every size (one send each), the guest reads whole messages. */
-static void host_to_guest(gs_stack *s, gs_conn *c, int hfd, uint64_t seed, const char *what)
-{
-    static uint8_t msg[LIMIT], buf[LIMIT + 1];
-    size_t sent = 0, got = 0;
-    vt_pat_fill(seed, 0, msg, k_sizes[0]);
-    int64_t dl = gs_now_ms() + 30000;
-    while (got < NSIZES && gs_now_ms() < dl) {
-        if (sent < NSIZES) {
-            ssize_t n = send(hfd, msg, k_sizes[sent], MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n >= 0) {
-                CHECK_EQ(n, k_sizes[sent]);
-                if (++sent < NSIZES)
-                    vt_pat_fill(seed + sent, 0, msg, k_sizes[sent]);
-            } else if (errno != EAGAIN) {
-                fprintf(stderr, "%s: host send: %s\n", what, strerror(errno));
-                CHECK(!"host send");
-                break;
-            }
-        }
-        bool eor;
-        long n = gs_seq_recv(s, c, buf, sizeof buf, &eor);
+        bool e;
+        long n = g2h ? host_recv(hfd, buf, sizeof buf) : gs_seq_recv(s, c, buf, sizeof buf, &e);
         if (n != -EAGAIN) {
             check_msg(n, buf, k_sizes[got], seed + got, what);
             got++;
@@ -178,7 +151,7 @@ static void host_to_guest(gs_stack *s, gs_conn *c, int hfd, uint64_t seed, const
             break;
     }
     if (got < NSIZES)
-        fprintf(stderr, "%s: host->guest stalled: sent %zu, guest got %zu of %zu\n", what, sent, got, NSIZES);
+        fprintf(stderr, "%s: stalled: sent %zu, received %zu of %zu messages\n", what, sent, got, NSIZES);
     CHECK_EQ(got, NSIZES);
     CHECK_EQ(c->credit_violations, 0);
     CHECK_EQ(c->bad_flags, 0);
@@ -200,9 +173,9 @@ static void test_unix_listener(gs_stack *s)
     socklen_t tl = sizeof type;
     getsockopt(hfd, SOL_SOCKET, SO_TYPE, &type, &tl);
     CHECK_EQ(type, SOCK_SEQPACKET);
-    guest_to_host(s, c, hfd, 100, false, "unix g2h");
+    exchange(s, c, hfd, true, 100, false, "unix g2h");
     uint64_t from = gs_log_next(s);
-    host_to_guest(s, c, hfd, 200, "unix h2g");
+    exchange(s, c, hfd, false, 200, false, "unix h2g");
     /* the 64 KiB message crossed several 4 KiB rx buffers: EOM on its last packet only, and
      * every message ends with exactly one EOM */
     static gs_pkt p[GS_LOG_SIZE];
@@ -228,33 +201,21 @@ static void test_unix_listener(gs_stack *s)
     }
     CHECK_EQ(eoms, NSIZES);
     CHECK(saw64k);
-    /* EOR: the guest's record ends reach the host as MSG_EOR sendmsg calls; messages arrive intact */
-    guest_to_host(s, c, hfd, 300, true, "unix g2h EOR");
+    /* EOR: the guest's record ends go to the host as MSG_EOR sendmsg calls, and host MSG_EOR sends
+     * are taken; AF_UNIX keeps no record marks (BEHAVIOUR.md), the messages arrive intact */
+    exchange(s, c, hfd, true, 300, true, "unix g2h EOR");
+    exchange(s, c, hfd, false, 350, true, "unix h2g MSG_EOR");
     close(hfd);
     bool ok;
     VT_WAIT(s, T, c->peer_shutdown == 3 && c->rst_sent, "SHUTDOWN(RCV|SEND) after the host closed", ok);
-}
-
-struct accepted {
-    int fd, n;
-    uint32_t port, guest_port;
-};
-
-static void on_accept(void *user, uint32_t port, uint32_t guest_port, int32_t fd)
-{
-    struct accepted *a = user;
-    a->fd = fd;
-    a->port = port;
-    a->guest_port = guest_port;
-    a->n++;
 }
 
 static void test_fd_api(gs_stack *s)
 {
     bool ok;
     /* vsn_listen: a guest seqpacket connection arrives as a SOCK_SEQPACKET fd */
-    static struct accepted a = { .fd = -1 };
-    CHECK_EQ(vsn_listen(gs_device(s), 6001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, on_accept, &a), 0);
+    static vt_accepted a = { .fd = -1 };
+    CHECK_EQ(vsn_listen(gs_device(s), 6001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, vt_on_accept, &a), 0);
     gs_conn *c = gs_connect_type(s, 6001, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
     VT_WAIT(s, T, c->state != GS_CONNECTING && a.fd >= 0, "RESPONSE and the accept callback", ok);
     CHECK_EQ(c->state, GS_ESTABLISHED);
@@ -269,8 +230,8 @@ static void test_fd_api(gs_stack *s)
         getsockopt(a.fd, SOL_SOCKET, SO_TYPE, &type, &tl);
         CHECK_EQ(type, SOCK_SEQPACKET);
         big_sndbuf(a.fd);
-        guest_to_host(s, c, a.fd, 400, false, "vsn_listen g2h");
-        host_to_guest(s, c, a.fd, 500, "vsn_listen h2g");
+        exchange(s, c, a.fd, true, 400, false, "vsn_listen g2h");
+        exchange(s, c, a.fd, false, 500, false, "vsn_listen h2g");
         close(a.fd);
     }
     CHECK_EQ(vsn_unlisten(gs_device(s), 6001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET), 0);
@@ -299,8 +260,8 @@ static void test_fd_api(gs_stack *s)
     CHECK(n == 5 && memcmp(m, "early", 5) == 0);
     VT_WAIT(s, T, (n = gs_seq_recv(s, g, m, sizeof m, &eor)) != -EAGAIN, "the second early message", ok);
     CHECK(n == 4 && memcmp(m, "bird", 4) == 0);
-    guest_to_host(s, g, fd, 600, false, "vsn_connect g2h");
-    host_to_guest(s, g, fd, 700, "vsn_connect h2g");
+    exchange(s, g, fd, true, 600, false, "vsn_connect g2h");
+    exchange(s, g, fd, false, 700, false, "vsn_connect h2g");
     close(fd);
     VT_WAIT(s, T, g->peer_shutdown == 3, "SHUTDOWN after the program closed", ok);
 }

@@ -1,6 +1,4 @@
 using System;
-using System.Buffers;
-using System.Runtime.InteropServices;
 using VsockNative.Wire;
 
 namespace VsockNative.Protocol;
@@ -13,29 +11,27 @@ namespace VsockNative.Protocol;
 /// </summary>
 internal sealed class HostMessageBuffer
 {
-    private byte[]? array;
-    private GCHandle pin;
+    private readonly PinnedRental rental = new();
     private int offset;
     private int length;
 
     /// <summary>Bytes of the message still to send.</summary>
     public int Remaining => length - offset;
 
-    public bool IsEmpty => array is null;
+    public bool IsEmpty => rental.Array is null;
 
     /// <summary>Whether the message carries a record end (sent with the last piece).</summary>
     public bool Eor { get; private set; }
 
-    public bool HoldsArray => array is not null;
+    public bool HoldsArray => rental.Array is not null;
 
     /// <summary>Rents room for <paramref name="size"/> bytes (at least 1) and returns it as one IoVec.</summary>
     public IoVec Rent(int size)
     {
-        array = ArrayPool<byte>.Shared.Rent(size);
-        pin = GCHandle.Alloc(array, GCHandleType.Pinned);
+        rental.Rent(size);
         offset = 0;
         length = size;
-        return new IoVec(pin.AddrOfPinnedObject(), (nuint)size);
+        return new IoVec(rental.Address, (nuint)size);
     }
 
     /// <summary>After the read: how many bytes really arrived, and the record flag.</summary>
@@ -51,7 +47,7 @@ internal sealed class HostMessageBuffer
     /// <paramref name="at"/>; returns the array when the message is done.</summary>
     public void CopyTo(ReadOnlySpan<IoVec> destination, int at, int n)
     {
-        ScatterIo.Scatter(destination, at, array.AsSpan(offset, n));
+        ScatterIo.Scatter(destination, at, rental.Array.AsSpan(offset, n));
         offset += n;
         if (offset == length)
             Return();
@@ -60,18 +56,14 @@ internal sealed class HostMessageBuffer
     /// <summary>Forgets the message; returns the bytes that were not sent.</summary>
     public int Clear()
     {
-        int dropped = array is null ? 0 : Remaining;
+        int dropped = rental.Array is null ? 0 : Remaining;
         Return();
         return dropped;
     }
 
     private void Return()
     {
-        if (array is null)
-            return;
-        pin.Free();
-        ArrayPool<byte>.Shared.Return(array);
-        array = null;
+        rental.Return();
         offset = length = 0;
         Eor = false;
     }

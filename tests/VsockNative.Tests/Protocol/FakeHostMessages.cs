@@ -30,6 +30,14 @@ internal sealed class FakeHostMessages : FakeHostStream, IHostMessageStream
 
     public int Peeks { get; private set; }
 
+    /// <summary>When set, and <see cref="Inbound"/> is empty, the host always has another message of
+    /// the next of these sizes, filled from <see cref="TestPattern"/> (no allocation per message).</summary>
+    public int[]? EndlessSizes { get; set; }
+
+    public long MessagesSent { get; private set; }
+
+    private int endlessNext;
+
     public long SendMessage(ReadOnlySpan<IoVec> data, bool endOfRecord)
     {
         Alive();
@@ -40,6 +48,9 @@ internal sealed class FakeHostMessages : FakeHostStream, IHostMessageStream
             return EMsgSize;
         if (Blocked)
             return HostStreamResult.WouldBlock;
+        MessagesSent++;
+        if (!Record)
+            return length;
         var copy = new byte[length];
         ScatterIo.Gather(data, 0, copy);
         Sent.Add((copy, endOfRecord));
@@ -52,6 +63,8 @@ internal sealed class FakeHostMessages : FakeHostStream, IHostMessageStream
         Peeks++;
         if (Inbound.Count > 0)
             return Inbound.Peek().Data.Length;
+        if (EndlessSizes is not null)
+            return EndlessSizes[endlessNext % EndlessSizes.Length];
         return InboundEof ? HostStreamResult.EndOfStream : HostStreamResult.WouldBlock;
     }
 
@@ -59,6 +72,13 @@ internal sealed class FakeHostMessages : FakeHostStream, IHostMessageStream
     {
         Alive();
         endOfRecord = false;
+        if (Inbound.Count == 0 && EndlessSizes is not null)
+        {
+            int size = EndlessSizes[endlessNext++ % EndlessSizes.Length];
+            TestPattern.CopyTo(into, 0, (long)Math.Min((ulong)size, ScatterIo.TotalLength(into)));
+            return size;
+        }
+
         if (Inbound.Count == 0)
             return InboundEof ? HostStreamResult.EndOfStream : HostStreamResult.WouldBlock;
         (byte[] data, bool eor) = Inbound.Dequeue();

@@ -476,9 +476,9 @@ VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
 /**
  * Listens on a host port: each guest connection of this type to it is handed to fn as a new fd
  * (the program's end of a socketpair: SOCK_STREAM for stream, SOCK_SEQPACKET for seqpacket,
- * where each message the guest sent is one message on the fd), on the device's event-loop
- * thread. Takes precedence over the hybrid socket's "<uds_path>_<port>" for that port. A port
- * has at most one listener per type.
+ * where each message the guest sent is one message on the fd, and whose send buffer takes a
+ * message of buf_alloc bytes), on the device's event-loop thread. Takes precedence over the
+ * hybrid socket's "<uds_path>_<port>" for that port. A port has at most one listener per type.
  * @param device The device.
  * @param port The host port guests connect to.
  * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET (guests reach a
@@ -502,10 +502,10 @@ int32_t vsn_unlisten(vsn_device *device, uint32_t port, uint32_t type);
 /**
  * Connects to a port in the guest and returns the program's end of the connection at once
  * (non-blocking, close-on-exec; the caller owns it): a SOCK_STREAM socket for stream, a
- * SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; one larger
- * than the device's or the guest's buf_alloc resets the connection). Data written before the
- * guest accepts waits; if the guest refuses or does not answer in time the fd reads end of
- * stream.
+ * SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; its send
+ * buffer takes a message of buf_alloc bytes; one larger than the device's or the guest's
+ * buf_alloc resets the connection). Data written before the guest accepts waits; if the guest
+ * refuses or does not answer in time the fd reads end of stream.
  * @param device The device.
  * @param guest_port The guest port.
  * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM, or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET once the driver

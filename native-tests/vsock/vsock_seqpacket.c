@@ -9,7 +9,7 @@
  * listener and the fd API (vsn_listen and vsn_connect); a message split across several rx buffers
  * (EOM only on its last packet); EOR; refusal (no listener, a stream listener, feature not
  * negotiated); half-close both ways (an empty host message is not an end of stream); oversize
- * messages both ways (RST, nothing partial delivered).
+ * messages both ways (RST, nothing partial delivered); the connection limit and TRANSPORT_RESET.
  */
 #include "guest_stack.h"
 #include "vsn_check.h"
@@ -67,12 +67,13 @@ static void big_sndbuf(int fd)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
 }
 
-static gs_stack *make_stack(bool seqpacket, uint32_t guest_buf_alloc)
+static gs_stack *make_stack(bool seqpacket, uint32_t guest_buf_alloc, uint32_t max_conns)
 {
     gs_config cfg = gs_config_default();
     cfg.uds_path = g_uds;
     cfg.seqpacket = seqpacket;
     cfg.guest_buf_alloc = guest_buf_alloc;
+    cfg.max_connections = max_conns;
     return vt_create_stack(&cfg, "vsock_seqpacket");
 }
 
@@ -228,8 +229,7 @@ static void test_fd_api(gs_stack *s)
         int type = 0;
         socklen_t tl = sizeof type;
         getsockopt(a.fd, SOL_SOCKET, SO_TYPE, &type, &tl);
-        CHECK_EQ(type, SOCK_SEQPACKET);
-        big_sndbuf(a.fd);
+        CHECK_EQ(type, SOCK_SEQPACKET); /* its send buffer takes the limit without help */
         exchange(s, c, a.fd, true, 400, false, "vsn_listen g2h");
         exchange(s, c, a.fd, false, 500, false, "vsn_listen h2g");
         close(a.fd);
@@ -243,7 +243,6 @@ static void test_fd_api(gs_stack *s)
     CHECK_EQ(vsn_connect(gs_device(s), 7001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &fd), 0);
     if (fd < 0)
         return;
-    big_sndbuf(fd);
     CHECK_EQ(send(fd, "early", 5, MSG_DONTWAIT), 5);
     CHECK_EQ(send(fd, "bird", 4, MSG_DONTWAIT), 4);
     gs_conn *g = NULL;
@@ -294,7 +293,7 @@ static void test_refused(gs_stack *s)
 static void test_not_negotiated(void)
 {
     bool ok;
-    gs_stack *s = make_stack(false, 0);
+    gs_stack *s = make_stack(false, 0, 0);
     uint64_t features = 0;
     CHECK_EQ(vsn_device_get_features(gs_device(s), &features), 0);
     CHECK(features & (1ull << VSN_VIRTIO_VSOCK_F_SEQPACKET)); /* offered all the same */
@@ -408,7 +407,7 @@ static void test_oversize(gs_stack *s)
     VT_WAIT(s, T, c->rst_sent, "the close of the second connection", ok);
 
     /* host->guest: a guest with a 64 KiB buf_alloc takes a 64 KiB message, a larger one resets */
-    gs_stack *small = make_stack(true, 65536);
+    gs_stack *small = make_stack(true, 65536, 0);
     c = connect_seq(small, g_lfd, 6000, &hfd);
     if (c != NULL) {
         CHECK_EQ(send(hfd, big, 65536, MSG_DONTWAIT), 65536);
@@ -429,6 +428,53 @@ static void test_oversize(gs_stack *s)
     gs_destroy(&small);
 }
 
+/* The connection limit and TRANSPORT_RESET treat seqpacket connections as streams. */
+static void test_limit_and_transport_reset(void)
+{
+    bool ok;
+    gs_stack *s = make_stack(true, 0, 2);
+    int h1, h2 = -1;
+    gs_conn *c1 = connect_seq(s, g_lfd, 6000, &h1);
+    gs_listen(s, 7002);
+    CHECK_EQ(vsn_connect(gs_device(s), 7002, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &h2), 0);
+    gs_conn *c2 = NULL;
+    VT_WAIT(s, T, (c2 = gs_accept(s, 7002)) != NULL, "the guest to accept vsn_connect", ok);
+    uint64_t refused = conn_counters(s).refused_limit;
+    gs_conn *c3 = gs_connect_type(s, 6000, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
+    VT_WAIT(s, T, c3->state != GS_CONNECTING, "an answer to a 3rd REQUEST", ok);
+    CHECK_EQ(c3->state, GS_REFUSED);
+    CHECK_EQ(conn_counters(s).refused_limit, refused + 1);
+    int vfd = -1;
+    CHECK_EQ(vsn_connect(gs_device(s), 7002, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &vfd), -EAGAIN);
+    if (c1 == NULL || c2 == NULL) {
+        gs_destroy(&s);
+        return;
+    }
+    CHECK_EQ(vsn_device_transport_reset(gs_device(s)), 0);
+    VT_WAIT(s, T, gs_get_stats(s)->transport_resets == 1, "the TRANSPORT_RESET event", ok);
+    CHECK_EQ(c1->state, GS_RESET);
+    CHECK_EQ(c2->state, GS_RESET);
+    uint8_t b[8];
+    ssize_t r1 = -2, r2 = -2;
+    VT_WAIT(s, T, (r1 = recv(h1, b, sizeof b, MSG_DONTWAIT)) >= 0, "EOF on the <uds>_P socket", ok);
+    VT_WAIT(s, T, (r2 = recv(h2, b, sizeof b, MSG_DONTWAIT)) >= 0, "EOF on the vsn_connect fd", ok);
+    CHECK_EQ(r1, 0);
+    CHECK_EQ(r2, 0);
+    close(h1);
+    close(h2);
+    /* the guest connects again afterwards, and messages flow */
+    gs_conn *c4 = connect_seq(s, g_lfd, 6000, &h1);
+    if (c4 != NULL) {
+        size_t done = 0;
+        CHECK_EQ(gs_seq_send(s, c4, "again", 5, false, &done), 1);
+        ssize_t r = -2;
+        VT_WAIT(s, T, (r = recv(h1, b, sizeof b, MSG_DONTWAIT)) >= 0, "a message after the transport reset", ok);
+        CHECK_EQ(r, 5);
+        close(h1);
+    }
+    gs_destroy(&s);
+}
+
 int main(void)
 {
     strcpy(g_dir, "/tmp/vsn_seqXXXXXX");
@@ -439,7 +485,7 @@ int main(void)
     snprintf(g_uds, sizeof g_uds, "%s/vsock", g_dir);
     g_lfd = seq_listen(6000);
 
-    gs_stack *s = make_stack(true, 0);
+    gs_stack *s = make_stack(true, 0, 0);
     test_unix_listener(s);
     test_fd_api(s);
     test_refused(s);
@@ -451,6 +497,7 @@ int main(void)
     CHECK_EQ(st->not_for_us, 0);
     gs_destroy(&s);
     test_not_negotiated();
+    test_limit_and_transport_reset();
 
     close(g_lfd);
     char p[160];

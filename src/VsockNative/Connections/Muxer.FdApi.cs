@@ -34,6 +34,7 @@ internal sealed partial class Muxer
             return true;
         }
         var stream = NewStream(mine, type);
+        if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
         Add(Connection.AcceptFromGuest(key, h, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
         listener.Callback.Fn((void*)listener.User, h.DstPort, h.SrcPort, theirs);
         return true;
@@ -47,6 +48,7 @@ internal sealed partial class Muxer
         int rc = SocketCalls.Pair(SocketTypeOf(type), out int mine, out int theirs);
         if (rc < 0) return rc;
         var stream = NewStream(mine, type);
+        if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
         if (!ConnectToGuest(guestPort, stream, nowMs, out _, greet: false, type))
         {
             stream.Close();

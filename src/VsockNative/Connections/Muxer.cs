@@ -141,15 +141,18 @@ internal sealed partial class Muxer : IDisposable
     private static int SocketTypeOf(VirtioVsockType type) =>
         type == VirtioVsockType.Seqpacket ? SocketCalls.SOCK_SEQPACKET : SocketCalls.SOCK_STREAM;
 
-    /// <summary>The host stream over a connected fd. A SEQPACKET socket gets a send buffer that takes a
-    /// message of buf_alloc bytes (the kernel refuses larger messages than it with EMSGSIZE; it
-    /// doubles the value and caps it at net.core.wmem_max).</summary>
+    /// <summary>The host stream over a connected fd (a SEQPACKET one sized by <see cref="RoomForMessages"/>).</summary>
     private FdStream NewStream(int fd, VirtioVsockType type)
     {
-        if (type == VirtioVsockType.Seqpacket)
-            SocketCalls.SetInt(fd, SocketCalls.SOL_SOCKET, SocketCalls.SO_SNDBUF, (int)Math.Min(_options.Limits.BufAlloc + 4096u, int.MaxValue / 2));
+        if (type == VirtioVsockType.Seqpacket) RoomForMessages(fd);
         return new FdStream(fd, _poll);
     }
+
+    /// <summary>A SEQPACKET socket's send buffer is made to take a message of buf_alloc bytes: the
+    /// kernel refuses a larger message than it with EMSGSIZE (it doubles the value set and caps it at
+    /// 2 x net.core.wmem_max).</summary>
+    private void RoomForMessages(int fd) =>
+        SocketCalls.SetInt(fd, SocketCalls.SOL_SOCKET, SocketCalls.SO_SNDBUF, (int)Math.Min(_options.Limits.BufAlloc + 4096u, int.MaxValue / 2));
 
     /// <summary>Opens a host-initiated connection to a guest port over <paramref name="stream"/>: a REQUEST
     /// goes to the guest. False (and the stream untouched) when no host port or connection slot is free.</summary>

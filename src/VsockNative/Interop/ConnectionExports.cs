@@ -9,7 +9,8 @@ internal static unsafe class ConnectionExports
 {
     /// <summary>Listens on a host port: each guest connection of this type to it is handed to fn as a
     /// new fd (the program's end of a socketpair: SOCK_STREAM for stream, SOCK_SEQPACKET for seqpacket,
-    /// where each message the guest sent is one message on the fd), on the device's event-loop thread.
+    /// where each message the guest sent is one message on the fd, and whose send buffer takes a
+    /// message of buf_alloc bytes), on the device's event-loop thread.
     /// Takes precedence over the hybrid socket's "&lt;uds_path&gt;_&lt;port&gt;" for that port. A port
     /// has at most one listener per type.</summary>
     /// <param name="device">The device.</param>
@@ -53,8 +54,9 @@ internal static unsafe class ConnectionExports
 
     /// <summary>Connects to a port in the guest and returns the program's end of the connection at once
     /// (non-blocking, close-on-exec; the caller owns it): a SOCK_STREAM socket for stream, a
-    /// SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; one larger than
-    /// the device's or the guest's buf_alloc resets the connection). Data written before the guest
+    /// SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; its send buffer
+    /// takes a message of buf_alloc bytes; one larger than the device's or the guest's buf_alloc
+    /// resets the connection). Data written before the guest
     /// accepts waits; if the guest refuses or does not answer in time the fd reads end of stream.</summary>
     /// <param name="device">The device.</param>
     /// <param name="guest_port">The guest port.</param>

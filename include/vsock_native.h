@@ -148,6 +148,13 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_
 #define VSN_CONN_END_DUPLICATE_REQUEST 10u
 /** The host socket failed or hung up before the connection was established. */
 #define VSN_CONN_END_HOST_FAILURE 11u
+/**
+ * Seqpacket: a message larger than the buffers on its way (guest's or ours, or the host
+ * socket's).
+ */
+#define VSN_CONN_END_OVERSIZE_MESSAGE 12u
+/** Seqpacket: too many guest messages waiting for the host socket. */
+#define VSN_CONN_END_MESSAGE_QUEUE_OVERFLOW 13u
 /** The smallest struct_size accepted: the fields up to and including features. */
 #define VSN_DEVICE_CONFIG_MIN_SIZE 24u
 /**
@@ -233,6 +240,11 @@ typedef struct vsn_conn_counter_values {
     uint64_t handshakes_rejected;
     /** Host-initiated connections the guest refused or did not answer in time. */
     uint64_t host_connects_refused;
+    /**
+     * SEQPACKET REQUESTs refused with RST because the driver did not negotiate
+     * VIRTIO_VSOCK_F_SEQPACKET.
+     */
+    uint64_t seqpacket_not_negotiated;
 } vsn_conn_counter_values;
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, connections_opened) == 0, "vsn_conn_counter_values.connections_opened offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, connections_closed) == 8, "vsn_conn_counter_values.connections_closed offset");
@@ -246,7 +258,8 @@ VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, rst_ignored) == 64, "vsn_con
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, resets_dropped) == 72, "vsn_conn_counter_values.resets_dropped offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, handshakes_rejected) == 80, "vsn_conn_counter_values.handshakes_rejected offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, host_connects_refused) == 88, "vsn_conn_counter_values.host_connects_refused offset");
-VSN_STATIC_ASSERT(sizeof(vsn_conn_counter_values) == 96, "vsn_conn_counter_values size");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, seqpacket_not_negotiated) == 96, "vsn_conn_counter_values.seqpacket_not_negotiated offset");
+VSN_STATIC_ASSERT(sizeof(vsn_conn_counter_values) == 104, "vsn_conn_counter_values size");
 
 /** Device-wide counters (per-queue ones live in each queue's QueueCounters). */
 typedef struct vsn_device_counter_values {
@@ -405,7 +418,7 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_c
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 176, "vsn_device_counters size");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 184, "vsn_device_counters size");
 
 /**
  * Per-connection counters (a snapshot is returned by Counters). "From guest" is the tx queue,
@@ -469,6 +482,22 @@ typedef struct vsn_connection_counter_values {
     uint64_t host_errors;
     /** Host hang-ups reported by the muxer. */
     uint64_t host_hangups;
+    /** Seqpacket: whole guest messages the host socket took (one sendmsg each). */
+    uint64_t messages_to_host;
+    /** Seqpacket: guest messages that carried a record end (EOR), passed on as MSG_EOR. */
+    uint64_t record_ends_to_host;
+    /** Seqpacket: whole host messages delivered to the guest (EOM written). */
+    uint64_t messages_to_guest;
+    /** Seqpacket: host messages delivered with a record end (EOR). */
+    uint64_t record_ends_to_guest;
+    /**
+     * Seqpacket: messages that could never be delivered whole (guest message beyond buf_alloc or
+     * refused by the host socket as too large; host message beyond either side's buf_alloc). Each
+     * resets.
+     */
+    uint64_t oversize_messages;
+    /** Seqpacket: more than MessageQueue.Capacity guest messages waiting for the host. Resets. */
+    uint64_t message_queue_overflows;
 } vsn_connection_counter_values;
 VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, packets_from_guest) == 0, "vsn_connection_counter_values.packets_from_guest offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, data_packets_from_guest) == 8, "vsn_connection_counter_values.data_packets_from_guest offset");
@@ -497,7 +526,13 @@ VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, connect_timeouts) == 1
 VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, close_timeouts) == 192, "vsn_connection_counter_values.close_timeouts offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, host_errors) == 200, "vsn_connection_counter_values.host_errors offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, host_hangups) == 208, "vsn_connection_counter_values.host_hangups offset");
-VSN_STATIC_ASSERT(sizeof(vsn_connection_counter_values) == 216, "vsn_connection_counter_values size");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, messages_to_host) == 216, "vsn_connection_counter_values.messages_to_host offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, record_ends_to_host) == 224, "vsn_connection_counter_values.record_ends_to_host offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, messages_to_guest) == 232, "vsn_connection_counter_values.messages_to_guest offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, record_ends_to_guest) == 240, "vsn_connection_counter_values.record_ends_to_guest offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, oversize_messages) == 248, "vsn_connection_counter_values.oversize_messages offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, message_queue_overflows) == 256, "vsn_connection_counter_values.message_queue_overflows offset");
+VSN_STATIC_ASSERT(sizeof(vsn_connection_counter_values) == 264, "vsn_connection_counter_values size");
 
 /**
  * One connection as vsn_device_get_connections reports it: identity, state, credit in both
@@ -562,7 +597,7 @@ VSN_STATIC_ASSERT(offsetof(vsn_connection_info, peer_free) == 68, "vsn_connectio
 VSN_STATIC_ASSERT(offsetof(vsn_connection_info, buffered_to_host) == 72, "vsn_connection_info.buffered_to_host offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_info, reserved) == 76, "vsn_connection_info.reserved offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_info, counters) == 80, "vsn_connection_info.counters offset");
-VSN_STATIC_ASSERT(sizeof(vsn_connection_info) == 296, "vsn_connection_info size");
+VSN_STATIC_ASSERT(sizeof(vsn_connection_info) == 344, "vsn_connection_info size");
 
 /**
  * Per-queue counters for diagnosis: plain ulong fields, copied out by Counters, zeroed by
@@ -665,15 +700,19 @@ VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, values) == 8, "vsn_queue_counters
 VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
 
 /**
- * Listens on a host port: each guest connection to it is handed to fn as a new fd (the
- * program's end of a socketpair), on the device's event-loop thread. Takes precedence over the
- * hybrid socket's "<uds_path>_<port>" for that port.
+ * Listens on a host port: each guest connection of this type to it is handed to fn as a new fd
+ * (the program's end of a socketpair: SOCK_STREAM for stream, SOCK_SEQPACKET for seqpacket,
+ * where each message the guest sent is one message on the fd, and whose send buffer takes a
+ * message of buf_alloc bytes), on the device's event-loop thread. Takes precedence over the
+ * hybrid socket's "<uds_path>_<port>" for that port. A port has at most one listener per type.
  * @param device The device.
  * @param port The host port guests connect to.
- * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET (guests reach a
+ *     seqpacket listener only when the driver negotiated VIRTIO_VSOCK_F_SEQPACKET).
  * @param fn Receives each new connection; must not be NULL.
  * @param user Passed to fn.
- * @return 0; -EEXIST when the port has a listener; -EINVAL for NULL fn; -ENOTSUP; -EBADF.
+ * @return 0; -EEXIST when the port has a listener of this type; -EINVAL for NULL fn; -ENOTSUP
+ *     for another type; -EBADF.
  */
 int32_t vsn_listen(vsn_device *device, uint32_t port, uint32_t type, vsn_accept_fn fn, void *user);
 
@@ -682,20 +721,24 @@ int32_t vsn_listen(vsn_device *device, uint32_t port, uint32_t type, vsn_accept_
  * @param device The device.
  * @param port The host port.
  * @param type As given to vsn_listen.
- * @return 0; -ENOENT when the port has no listener; -EBADF.
+ * @return 0; -ENOENT when the port has no listener of this type; -EBADF.
  */
 int32_t vsn_unlisten(vsn_device *device, uint32_t port, uint32_t type);
 
 /**
  * Connects to a port in the guest and returns the program's end of the connection at once
- * (non-blocking, close-on-exec; the caller owns it). Data written before the guest accepts
- * waits; if the guest refuses or does not answer in time the fd reads end of stream.
+ * (non-blocking, close-on-exec; the caller owns it): a SOCK_STREAM socket for stream, a
+ * SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; its send
+ * buffer takes a message of buf_alloc bytes; one larger than the device's or the guest's
+ * buf_alloc resets the connection). Data written before the guest accepts waits; if the guest
+ * refuses or does not answer in time the fd reads end of stream.
  * @param device The device.
  * @param guest_port The guest port.
- * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM, or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET once the driver
+ *     negotiated VIRTIO_VSOCK_F_SEQPACKET.
  * @param out_fd Receives the fd.
- * @return 0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP;
- *     -EBADF.
+ * @return 0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP
+ *     for another type, or seqpacket without the feature; -EBADF.
  */
 int32_t vsn_connect(vsn_device *device, uint32_t guest_port, uint32_t type, int32_t *out_fd);
 

@@ -256,7 +256,8 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     uint64_t offered = 0;
     vsn_device_get_features(s->dev, &offered);
     uint64_t want = (1ull << VSN_VIRTIO_F_VERSION_1) | (1ull << VSN_VIRTIO_RING_F_EVENT_IDX) |
-                    (1ull << VSN_VIRTIO_VSOCK_F_STREAM);
+                    (1ull << VSN_VIRTIO_VSOCK_F_STREAM) |
+                    (cfg->seqpacket ? 1ull << VSN_VIRTIO_VSOCK_F_SEQPACKET : 0);
     uint64_t feat = offered & want;
     if ((rc = vsn_device_set_features(s->dev, feat)) != 0)
         goto fail;
@@ -325,8 +326,10 @@ void gs_destroy(gs_stack **ps)
     vsn_sim_queue_destroy(&s->txq);
     vsn_sim_queue_destroy(&s->evq);
     vsn_sim_mem_destroy(&s->mem);
-    for (uint32_t i = 0; i < GS_MAX_CONNS; i++)
+    for (uint32_t i = 0; i < GS_MAX_CONNS; i++) {
         free(s->conns[i].rxbuf);
+        free(s->conns[i].msgs);
+    }
     free(s->tx);
     free(s->txfree);
     free(s->rx);
@@ -351,6 +354,7 @@ void gs_hdr(gs_stack *s, const gs_conn *c, struct vsn_virtio_vsock_hdr *h, uint3
     h->op = htole16(op);
     h->flags = htole32(flags);
     if (c != NULL) {
+        h->type = htole16(c->type);
         h->buf_alloc = htole32(c->buf_alloc);
         h->fwd_cnt = htole32(c->fwd_cnt);
     }
@@ -406,11 +410,13 @@ int gs_send_raw(gs_stack *s, const struct vsn_virtio_vsock_hdr *h, const void *p
 }
 
 /* A control packet (len 0) for a connection: sent now or queued until a slot frees. */
-static void send_ctl(gs_stack *s, gs_conn *c, uint32_t guest_port, uint32_t host_port,
-                     uint16_t op, uint32_t flags)
+static void send_ctl_type(gs_stack *s, gs_conn *c, uint16_t type, uint32_t guest_port,
+                          uint32_t host_port, uint16_t op, uint32_t flags)
 {
     struct vsn_virtio_vsock_hdr h;
     gs_hdr(s, c, &h, guest_port, host_port, op, 0, flags);
+    if (c == NULL)
+        h.type = htole16(type);
     if (c != NULL)
         c->last_fwd_cnt_sent = c->fwd_cnt;
     if (s->npend == 0 && tx_chain(s, &h, NULL, 0) == 0)
@@ -419,6 +425,12 @@ static void send_ctl(gs_stack *s, gs_conn *c, uint32_t guest_port, uint32_t host
         s->pend[s->npend++].h = h;
     else
         fprintf(stderr, "guest_stack: control backlog full, %s dropped\n", gs_op_name(op));
+}
+
+static void send_ctl(gs_stack *s, gs_conn *c, uint32_t guest_port, uint32_t host_port,
+                     uint16_t op, uint32_t flags)
+{
+    send_ctl_type(s, c, VSN_VIRTIO_VSOCK_TYPE_STREAM, guest_port, host_port, op, flags);
 }
 
 static void flush_pending(gs_stack *s)
@@ -444,7 +456,8 @@ size_t gs_send(gs_stack *s, gs_conn *c, const void *data, size_t len)
 {
     size_t done = 0;
     const uint8_t *d = data;
-    if (c->state != GS_ESTABLISHED || (c->our_shutdown & VSN_VIRTIO_VSOCK_SHUTDOWN_SEND))
+    if (c->state != GS_ESTABLISHED || (c->our_shutdown & VSN_VIRTIO_VSOCK_SHUTDOWN_SEND) ||
+        c->type != VSN_VIRTIO_VSOCK_TYPE_STREAM)
         return 0;
     flush_pending(s);
     while (done < len && s->npend == 0) {
@@ -477,10 +490,16 @@ static gs_conn *new_conn(gs_stack *s, uint32_t guest_port, uint32_t host_port)
         if (c->state != GS_FREE)
             continue;
         uint8_t *buf = c->rxbuf;
+        gs_msg *msgs = c->msgs;
         if (buf == NULL && (buf = malloc(s->cfg.guest_buf_alloc)) == NULL)
+            return NULL;
+        c->rxbuf = buf;
+        if (msgs == NULL && (msgs = calloc(GS_MAX_MSGS, sizeof *msgs)) == NULL)
             return NULL;
         memset(c, 0, sizeof *c);
         c->rxbuf = buf;
+        c->msgs = msgs;
+        c->type = VSN_VIRTIO_VSOCK_TYPE_STREAM;
         c->id = i;
         c->guest_port = guest_port;
         c->host_port = host_port;
@@ -499,11 +518,17 @@ void gs_release(gs_stack *s, gs_conn *c)
 
 gs_conn *gs_connect(gs_stack *s, uint32_t host_port, uint32_t guest_port)
 {
+    return gs_connect_type(s, host_port, guest_port, VSN_VIRTIO_VSOCK_TYPE_STREAM);
+}
+
+gs_conn *gs_connect_type(gs_stack *s, uint32_t host_port, uint32_t guest_port, uint16_t type)
+{
     if (guest_port == 0)
         guest_port = s->next_port++;
     gs_conn *c = new_conn(s, guest_port, host_port);
     if (c == NULL)
         return NULL;
+    c->type = type;
     c->state = GS_CONNECTING;
     send_ctl(s, c, guest_port, host_port, VSN_VIRTIO_VSOCK_OP_REQUEST, 0);
     kick_dirty(s);
@@ -579,22 +604,29 @@ static void maybe_close(gs_stack *s, gs_conn *c)
         gs_rst(s, c);
 }
 
+/* Takes n bytes out of the receive ring, copying at most cap of them to d (the rest is discarded). */
+static void ring_take(gs_conn *c, uint8_t *d, size_t cap, uint32_t n)
+{
+    uint32_t done = 0;
+    while (done < n) {
+        uint32_t chunk = c->buf_alloc - c->rx_head;
+        if (chunk > n - done)
+            chunk = n - done;
+        if (done < cap)
+            memcpy(d + done, c->rxbuf + c->rx_head, chunk < cap - done ? chunk : (uint32_t)(cap - done));
+        c->rx_head = (c->rx_head + chunk) % c->buf_alloc;
+        done += chunk;
+    }
+    c->rx_len -= n;
+    c->fwd_cnt += n;
+}
+
 size_t gs_recv(gs_stack *s, gs_conn *c, void *buf, size_t cap)
 {
-    uint8_t *d = buf;
-    size_t n = 0;
-    while (n < cap && c->rx_len > 0) {
-        uint32_t chunk = c->buf_alloc - c->rx_head;
-        if (chunk > c->rx_len)
-            chunk = c->rx_len;
-        if (chunk > cap - n)
-            chunk = (uint32_t)(cap - n);
-        memcpy(d + n, c->rxbuf + c->rx_head, chunk);
-        c->rx_head = (c->rx_head + chunk) % c->buf_alloc;
-        c->rx_len -= chunk;
-        n += chunk;
-    }
-    c->fwd_cnt += (uint32_t)n;
+    if (c->type != VSN_VIRTIO_VSOCK_TYPE_STREAM)
+        return 0;
+    size_t n = cap < c->rx_len ? cap : c->rx_len;
+    ring_take(c, buf, cap, (uint32_t)n);
     /* virtio_transport_stream_do_dequeue(): update when the credit freed but not yet reported
      * leaves less than VIRTIO_VSOCK_MAX_PKT_BUF_SIZE of what the peer last heard. */
     if (n > 0 && c->state == GS_ESTABLISHED &&
@@ -605,6 +637,65 @@ size_t gs_recv(gs_stack *s, gs_conn *c, void *buf, size_t cap)
     maybe_close(s, c);
     kick_dirty(s);
     return n;
+}
+
+/* virtio_transport_seqpacket_enqueue(): -EMSGSIZE beyond the peer's buf_alloc, then the stream
+ * path, which marks the packet carrying the message's end with SEQ_EOM (and SEQ_EOR for MSG_EOR). */
+int gs_seq_send(gs_stack *s, gs_conn *c, const void *msg, size_t len, bool eor, size_t *done)
+{
+    const uint8_t *d = msg;
+    if (c->type != VSN_VIRTIO_VSOCK_TYPE_SEQPACKET || c->state != GS_ESTABLISHED ||
+        (c->our_shutdown & VSN_VIRTIO_VSOCK_SHUTDOWN_SEND))
+        return -EINVAL;
+    if (len > c->peer_buf_alloc)
+        return -EMSGSIZE;
+    flush_pending(s);
+    int rc = 0;
+    while (s->npend == 0) {
+        size_t rest = len - *done;
+        uint32_t n = gs_peer_free(c);
+        if (n > s->cfg.max_pkt)
+            n = s->cfg.max_pkt;
+        if (n > rest)
+            n = (uint32_t)rest;
+        if (n == 0 && rest > 0)
+            break; /* no credit now */
+        uint32_t flags = n == rest ? VSN_VIRTIO_VSOCK_SEQ_EOM | (eor ? VSN_VIRTIO_VSOCK_SEQ_EOR : 0) : 0;
+        struct vsn_virtio_vsock_hdr h;
+        gs_hdr(s, c, &h, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_RW, n, flags);
+        if (tx_chain(s, &h, d + *done, n) != 0)
+            break;
+        c->last_fwd_cnt_sent = c->fwd_cnt;
+        c->tx_cnt += n;
+        c->bytes_sent += n;
+        *done += n;
+        if (flags != 0) {
+            rc = 1;
+            break;
+        }
+    }
+    kick_dirty(s);
+    return rc;
+}
+
+/* virtio_transport_seqpacket_do_dequeue(): one whole message (the part beyond the reader's
+ * buffer is discarded), all its bytes freed, then always a CREDIT_UPDATE. */
+long gs_seq_recv(gs_stack *s, gs_conn *c, void *buf, size_t cap, bool *eor)
+{
+    if (c->type != VSN_VIRTIO_VSOCK_TYPE_SEQPACKET || c->msg_n == 0)
+        return -EAGAIN;
+    gs_msg m = c->msgs[c->msg_head];
+    c->msg_head = (c->msg_head + 1) % GS_MAX_MSGS;
+    c->msg_n--;
+    ring_take(c, buf, cap, m.len);
+    *eor = m.eor;
+    if (c->state == GS_ESTABLISHED) {
+        send_ctl(s, c, c->guest_port, c->host_port, VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
+        s->st.credit_updates_sent++;
+    }
+    maybe_close(s, c);
+    kick_dirty(s);
+    return m.len;
 }
 
 /* ---- receiving --------------------------------------------------------------------------- */
@@ -640,16 +731,19 @@ static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
     }
     if (p->op == VSN_VIRTIO_VSOCK_OP_REQUEST && !live) {
         struct listener *l = find_listener(s, p->dst_port);
-        if (l == NULL || l->n == ACCEPT_Q) {
+        bool type_ok = p->type == VSN_VIRTIO_VSOCK_TYPE_STREAM ||
+                       (p->type == VSN_VIRTIO_VSOCK_TYPE_SEQPACKET && s->cfg.seqpacket);
+        if (l == NULL || l->n == ACCEPT_Q || !type_ok) {
             s->st.rst_replies_sent++;
-            send_ctl(s, NULL, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
+            send_ctl_type(s, NULL, p->type, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
             return;
         }
         gs_conn *n = new_conn(s, p->dst_port, p->src_port);
         if (n == NULL) {
-            send_ctl(s, NULL, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
+            send_ctl_type(s, NULL, p->type, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
             return;
         }
+        n->type = p->type;
         n->host_initiated = true;
         n->ops[p->op]++;
         n->peer_buf_alloc = p->buf_alloc;
@@ -665,10 +759,12 @@ static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
         s->st.unknown_conn_pkts++;
         if (p->op != VSN_VIRTIO_VSOCK_OP_RST) {
             s->st.rst_replies_sent++;
-            send_ctl(s, NULL, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
+            send_ctl_type(s, NULL, p->type, p->dst_port, p->src_port, VSN_VIRTIO_VSOCK_OP_RST, 0);
         }
         return;
     }
+    if (p->type != c->type)
+        c->bad_flags++;
     switch (p->op) {
     case VSN_VIRTIO_VSOCK_OP_RESPONSE:
         if (c->state == GS_CONNECTING)
@@ -683,6 +779,10 @@ static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
         maybe_close(s, c);
         break;
     case VSN_VIRTIO_VSOCK_OP_RW: {
+        uint32_t allowed = c->type == VSN_VIRTIO_VSOCK_TYPE_SEQPACKET
+                               ? VSN_VIRTIO_VSOCK_SEQ_EOM | VSN_VIRTIO_VSOCK_SEQ_EOR : 0;
+        if (p->flags & ~allowed)
+            c->bad_flags++;
         uint32_t advertised = c->buf_alloc - (c->rx_cnt - c->last_fwd_cnt_sent);
         if (c->peer_shutdown & VSN_VIRTIO_VSOCK_SHUTDOWN_SEND)
             c->rw_after_shutdown++;
@@ -703,6 +803,21 @@ static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
         c->rx_cnt += p->len;
         c->bytes_received += p->len;
         s->st.rx_payload += p->len;
+        if (c->type == VSN_VIRTIO_VSOCK_TYPE_SEQPACKET) {
+            c->msg_cur += p->len;
+            if (p->flags & VSN_VIRTIO_VSOCK_SEQ_EOM) {
+                if (c->msg_n == GS_MAX_MSGS) {
+                    fprintf(stderr, "guest_stack: more than %u messages waiting\n", GS_MAX_MSGS);
+                    abort();
+                }
+                gs_msg *m = &c->msgs[(c->msg_head + c->msg_n++) % GS_MAX_MSGS];
+                m->len = c->msg_cur;
+                m->eor = (p->flags & VSN_VIRTIO_VSOCK_SEQ_EOR) != 0;
+                c->msg_cur = 0;
+                c->msgs_received++;
+                c->eor_received += m->eor;
+            }
+        }
         break;
     }
     case VSN_VIRTIO_VSOCK_OP_CREDIT_REQUEST:

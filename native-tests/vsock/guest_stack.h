@@ -1,6 +1,6 @@
 /*
- * guest_stack.h — a small guest-side virtio-vsock STREAM stack on top of the driver simulator
- * (native-tests/sim), bound to a real VsockNative device in manual-poll mode.
+ * guest_stack.h — a small guest-side virtio-vsock STREAM and SEQPACKET stack on top of the driver
+ * simulator (native-tests/sim), bound to a real VsockNative device in manual-poll mode.
  *
  * It plays what a Linux guest's vsock driver (virtio_transport + virtio_transport_common) does:
  *  - connect: REQUEST, then wait for RESPONSE or RST; accept host-initiated REQUESTs on ports
@@ -13,7 +13,12 @@
  *    CREDIT_UPDATE goes out as Linux's virtio_transport_stream_do_dequeue() decides
  *    (buf_alloc - (fwd_cnt - last_fwd_cnt_sent) < credit_threshold);
  *  - SHUTDOWN(RCV/SEND), RST, CREDIT_REQUEST (answered with CREDIT_UPDATE);
- *  - reads TRANSPORT_RESET from the event queue and resets every connection, as Linux does.
+ *  - reads TRANSPORT_RESET from the event queue and resets every connection, as Linux does;
+ *  - SEQPACKET (when gs_config.seqpacket negotiates VIRTIO_VSOCK_F_SEQPACKET), as Linux's
+ *    virtio_transport_seqpacket_enqueue/do_dequeue: a message is refused with -EMSGSIZE beyond the
+ *    device's buf_alloc, sent in packets within credit with SEQ_EOM on the last (and SEQ_EOR when
+ *    asked); received messages are kept with their boundaries and read whole (the rest of a
+ *    message longer than the reader's buffer is discarded), then a CREDIT_UPDATE goes out.
  *
  * Nothing runs by itself: gs_pump() polls the device once (vsn_device_poll on the caller's
  * thread) and processes what came back. Every wait in the tests is a loop of gs_pump() calls
@@ -49,6 +54,7 @@ typedef struct gs_config {
     uint32_t max_pkt;          /* largest payload per tx packet; 0: 65536 */
     uint32_t guest_buf_alloc;  /* our buf_alloc per connection; 0: 262144 */
     uint32_t credit_threshold; /* Linux's VIRTIO_VSOCK_MAX_PKT_BUF_SIZE; 0: 65536 */
+    bool seqpacket;            /* negotiate VIRTIO_VSOCK_F_SEQPACKET */
     bool verbose;              /* print every packet (also with env VSN_GS_TRACE) */
     bool device_log;           /* device log lines to stderr (also with env VSN_SD_LOG) */
 } gs_config;
@@ -70,9 +76,18 @@ typedef struct gs_pkt {
     uint16_t type, op;
 } gs_pkt;
 
+/* A complete received seqpacket message: its length and SEQ_EOR. */
+typedef struct gs_msg {
+    uint32_t len;
+    bool eor;
+} gs_msg;
+
+#define GS_MAX_MSGS 4096u /* complete messages kept per connection */
+
 typedef struct gs_conn {
     int id;                      /* index in the stack */
     enum gs_state state;
+    uint16_t type;               /* VSN_VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET */
     uint32_t guest_port, host_port;
     bool host_initiated;
     /* send side */
@@ -89,6 +104,11 @@ typedef struct gs_conn {
     uint64_t ops[8];
     uint64_t credit_violations;  /* RW beyond the credit we advertised (device bug) */
     uint64_t rw_after_shutdown;  /* RW after the device's SHUTDOWN(SEND) (device bug) */
+    uint64_t bad_flags;          /* RW flags not allowed for the type, or a packet of another type (device bug) */
+    /* seqpacket receive side: complete messages (a ring) and the one being received */
+    gs_msg *msgs;
+    uint32_t msg_head, msg_n, msg_cur;
+    uint64_t msgs_received, eor_received;
     uint64_t bytes_received, bytes_sent;
 } gs_conn;
 
@@ -132,6 +152,18 @@ gs_conn *gs_connect(gs_stack *s, uint32_t host_port, uint32_t guest_port);
 int gs_listen(gs_stack *s, uint32_t guest_port);
 /** Pops a connection accepted on a listening port (in order), or NULL. */
 gs_conn *gs_accept(gs_stack *s, uint32_t guest_port);
+
+/** As gs_connect, for a socket type (VSN_VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET). */
+gs_conn *gs_connect_type(gs_stack *s, uint32_t host_port, uint32_t guest_port, uint16_t type);
+
+/** Seqpacket: sends the message msg[0..len) from *done on, within credit and free tx slots;
+ *  SEQ_EOM (and SEQ_EOR when eor) on the packet that carries its end. Call again with the same
+ *  arguments until it returns 1 (the whole message is out); 0: more later; -EMSGSIZE when len is
+ *  beyond the device's buf_alloc (as Linux); -EINVAL for a stream or closed connection. */
+int gs_seq_send(gs_stack *s, gs_conn *c, const void *msg, size_t len, bool eor, size_t *done);
+/** Seqpacket: reads the next complete message: copies up to cap bytes (the rest of a longer
+ *  message is discarded), sets *eor; returns its real length, or -EAGAIN when none is complete. */
+long gs_seq_recv(gs_stack *s, gs_conn *c, void *buf, size_t cap, bool *eor);
 
 /** Queues up to len bytes within the device's credit and free tx slots; returns bytes taken. */
 size_t gs_send(gs_stack *s, gs_conn *c, const void *data, size_t len);

@@ -147,29 +147,13 @@ static gs_stack *make_stack(uint32_t max_conns, uint32_t rx_bufs)
     cfg.uds_path = g_uds;
     cfg.max_connections = max_conns;
     cfg.rx_bufs = rx_bufs;
-    gs_stack *s = NULL;
-    int rc = gs_create(&cfg, &s);
-    CHECK_EQ(rc, 0);
-    if (rc != 0) {
-        vsn_check_summary("vsock_stream");
-        exit(1);
-    }
-    return s;
+    return vt_create_stack(&cfg, "vsock_stream");
 }
 
 /* Guest connects to "<uds>_port" served by listener lfd; returns the conn, *hfd the host end. */
 static gs_conn *connect_to_listener(gs_stack *s, int lfd, uint32_t port, int *hfd)
 {
-    bool ok;
-    gs_conn *c = gs_connect(s, port, 0);
-    CHECK(c != NULL);
-    if (c == NULL)
-        return NULL;
-    *hfd = -1;
-    VT_WAIT(s, T, c->state != GS_CONNECTING && (*hfd >= 0 || (*hfd = vt_accept(lfd)) >= 0),
-            "RESPONSE and the host accept", ok);
-    CHECK_EQ(c->state, GS_ESTABLISHED);
-    return ok ? c : NULL;
+    return vt_connect_listener(s, lfd, port, VSN_VIRTIO_VSOCK_TYPE_STREAM, hfd);
 }
 
 /* ---- sections ------------------------------------------------------------------------------ */
@@ -288,26 +272,12 @@ static void test_vsn_connect(gs_stack *s)
     VT_WAIT(s, T, c->peer_shutdown == 3, "SHUTDOWN after the host closed", ok);
 }
 
-struct accepted {
-    int fd, n;
-    uint32_t port, guest_port;
-};
-
-static void on_accept(void *user, uint32_t port, uint32_t guest_port, int32_t fd)
-{
-    struct accepted *a = user;
-    a->fd = fd;
-    a->port = port;
-    a->guest_port = guest_port;
-    a->n++;
-}
-
 static void test_vsn_listen(gs_stack *s)
 {
     bool ok;
-    static struct accepted a = { .fd = -1 };
-    CHECK_EQ(vsn_listen(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM, on_accept, &a), 0);
-    CHECK_EQ(vsn_listen(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM, on_accept, &a), -EEXIST);
+    static vt_accepted a = { .fd = -1 };
+    CHECK_EQ(vsn_listen(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM, vt_on_accept, &a), 0);
+    CHECK_EQ(vsn_listen(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM, vt_on_accept, &a), -EEXIST);
     gs_conn *c = gs_connect(s, 6000, 0);
     VT_WAIT(s, T, c->state != GS_CONNECTING && a.fd >= 0, "RESPONSE and the accept callback", ok);
     CHECK_EQ(c->state, GS_ESTABLISHED);
@@ -518,7 +488,8 @@ static void test_malformed(gs_stack *s)
         CHECK_EQ(len, 0);
         close(hfd);
     }
-    /* (c) the stream-only device: a seqpacket or dgram REQUEST to a listening port gets RST */
+    /* (c) this stack does not negotiate VIRTIO_VSOCK_F_SEQPACKET and DGRAM is never offered: a
+     * seqpacket or dgram REQUEST to a listening port gets RST */
     for (uint16_t type = 2; type <= 3; type++) {
         uint32_t gp = 41000 + type;
         uint64_t from = send_raw(s, gs_cid(s), gp, 5000, type, VSN_VIRTIO_VSOCK_OP_REQUEST, 0, 0, 0, NULL);

@@ -8,6 +8,7 @@
 #define VSN_VT_UTIL_H
 
 #include "guest_stack.h"
+#include "vsn_check.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -231,6 +232,23 @@ static inline void vt_drain(int fd, uint8_t *buf, size_t cap, size_t *len, bool 
     }
 }
 
+/* ---- fd API ------------------------------------------------------------------------------- */
+
+/* What a vsn_listen callback (vt_on_accept) saw: the last fd and ports, and how many calls. */
+typedef struct vt_accepted {
+    int fd, n;
+    uint32_t port, guest_port;
+} vt_accepted;
+
+static inline void vt_on_accept(void *user, uint32_t port, uint32_t guest_port, int32_t fd)
+{
+    vt_accepted *a = user;
+    a->fd = fd;
+    a->port = port;
+    a->guest_port = guest_port;
+    a->n++;
+}
+
 /* ---- waiting ------------------------------------------------------------------------------- */
 
 /* Pumps `st` until `cond` holds (evaluated before each pump) or `ms` pass; counts one CHECK.
@@ -257,5 +275,36 @@ static inline void vt_drain(int fd, uint8_t *buf, size_t cap, size_t *len, bool 
                     __LINE__, (int)(ms), (what));                                               \
         CHECK(ok);                                                                              \
     } while (0)
+
+/* ---- setup --------------------------------------------------------------------------------- */
+
+/* gs_create, or the summary of `test` and exit(1). */
+static inline gs_stack *vt_create_stack(const gs_config *cfg, const char *test)
+{
+    gs_stack *s = NULL;
+    int rc = gs_create(cfg, &s);
+    CHECK_EQ(rc, 0);
+    if (rc != 0) {
+        vsn_check_summary(test);
+        exit(1);
+    }
+    return s;
+}
+
+/* The guest connects (socket `type`) to "<uds>_port" served by listener lfd; returns the
+ * established conn (NULL on failure), *hfd the host end. */
+static inline gs_conn *vt_connect_listener(gs_stack *s, int lfd, uint32_t port, uint16_t type, int *hfd)
+{
+    bool ok;
+    gs_conn *c = gs_connect_type(s, port, 0, type);
+    CHECK(c != NULL);
+    if (c == NULL)
+        return NULL;
+    *hfd = -1;
+    VT_WAIT(s, 5000, c->state != GS_CONNECTING && (*hfd >= 0 || (*hfd = vt_accept(lfd)) >= 0),
+            "RESPONSE and the host accept", ok);
+    CHECK_EQ(c->state, GS_ESTABLISHED);
+    return ok && c->state == GS_ESTABLISHED ? c : NULL;
+}
 
 #endif /* VSN_VT_UTIL_H */

@@ -3,6 +3,7 @@ using VsockNative.Endpoints;
 using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Protocol;
+using VsockNative.Wire;
 
 namespace VsockNative.Connections;
 
@@ -11,39 +12,44 @@ namespace VsockNative.Connections;
 // socketpair: the device keeps one end as the connection's host stream, the program gets the other.
 internal sealed partial class Muxer
 {
-    private readonly Dictionary<uint, FdListener> _fdListeners = new();
+    private readonly Dictionary<(uint Port, VirtioVsockType Type), FdListener> _fdListeners = new();
 
-    /// <summary>Guest connections to <paramref name="port"/> go to <paramref name="listener"/> (it takes
-    /// precedence over the hybrid socket). False when the port already has a listener.</summary>
-    public bool Listen(uint port, FdListener listener) => _fdListeners.TryAdd(port, listener);
+    /// <summary>Guest connections of <paramref name="type"/> to <paramref name="port"/> go to
+    /// <paramref name="listener"/> (it takes precedence over "&lt;uds_path&gt;_&lt;port&gt;"). A port
+    /// may have one listener per type. False when it already has one for this type.</summary>
+    public bool Listen(uint port, VirtioVsockType type, FdListener listener) => _fdListeners.TryAdd((port, type), listener);
 
-    public bool Unlisten(uint port) => _fdListeners.Remove(port);
+    public bool Unlisten(uint port, VirtioVsockType type) => _fdListeners.Remove((port, type));
 
     /// <summary>Guest REQUEST to a port with an fd listener: a socketpair, one end handed over.</summary>
     private unsafe bool TryAcceptOnFdListener(ConnKey key, in PacketHeader h, long nowMs)
     {
-        if (!_fdListeners.TryGetValue(h.DstPort, out var listener)) return false;
-        int rc = SocketCalls.Pair(SocketCalls.SOCK_STREAM, out int mine, out int theirs);
+        var type = (VirtioVsockType)h.Type;
+        if (!_fdListeners.TryGetValue((h.DstPort, type), out var listener)) return false;
+        int rc = SocketCalls.Pair(SocketTypeOf(type), out int mine, out int theirs);
         if (rc < 0)
         {
             _log.Error($"guest port {h.SrcPort} -> host port {h.DstPort}: socketpair failed (errno {-rc}); RST");
             QueueReset(h);
             return true;
         }
-        var stream = new FdStream(mine, _poll);
+        var stream = NewStream(mine, type);
+        if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
         Add(Connection.AcceptFromGuest(key, h, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
         listener.Callback.Fn((void*)listener.User, h.DstPort, h.SrcPort, theirs);
         return true;
     }
 
-    /// <summary>Opens a connection to a guest port over a new socketpair; the program's end is returned.</summary>
-    public int ConnectFd(uint guestPort, long nowMs, out int fd)
+    /// <summary>Opens a connection of <paramref name="type"/> (STREAM or SEQPACKET) to a guest port over
+    /// a new socketpair of the matching socket type; the program's end is returned.</summary>
+    public int ConnectFd(uint guestPort, VirtioVsockType type, long nowMs, out int fd)
     {
         fd = -1;
-        int rc = SocketCalls.Pair(SocketCalls.SOCK_STREAM, out int mine, out int theirs);
+        int rc = SocketCalls.Pair(SocketTypeOf(type), out int mine, out int theirs);
         if (rc < 0) return rc;
-        var stream = new FdStream(mine, _poll);
-        if (!ConnectToGuest(guestPort, stream, nowMs, out _, greet: false))
+        var stream = NewStream(mine, type);
+        if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
+        if (!ConnectToGuest(guestPort, stream, nowMs, out _, greet: false, type))
         {
             stream.Close();
             Libc.Close(theirs);

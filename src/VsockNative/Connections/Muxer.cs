@@ -53,6 +53,9 @@ internal sealed partial class Muxer : IDisposable
     }
 
     public MuxerCounters Counters => _counters;
+
+    /// <summary>The driver accepted VIRTIO_VSOCK_F_SEQPACKET: SEQPACKET connections may be made.</summary>
+    public bool SeqpacketNegotiated { get; set; }
     public int ConnectionCount => _byKey.Count;
 
     /// <summary>One packet from the tx queue: header (a private copy) and payload (guest memory).</summary>
@@ -108,15 +111,23 @@ internal sealed partial class Muxer : IDisposable
             QueueReset(h);
             return;
         }
-        if ((VirtioVsockType)h.Type == VirtioVsockType.Stream && TryAcceptOnFdListener(key, h, nowMs)) return;
-        if ((VirtioVsockType)h.Type != VirtioVsockType.Stream || _options.UdsPath is null)
+        var type = (VirtioVsockType)h.Type;
+        if (type == VirtioVsockType.Seqpacket && !SeqpacketNegotiated)
+        {
+            _counters.SeqpacketNotNegotiated++;
+            if (_log.Enabled(LogLevel.Warn)) _log.Warn($"guest port {h.SrcPort} -> host port {h.DstPort}: SEQPACKET REQUEST but VIRTIO_VSOCK_F_SEQPACKET was not negotiated; RST");
+            QueueReset(h);
+            return;
+        }
+        if (TryAcceptOnFdListener(key, h, nowMs)) return;
+        if (type is not (VirtioVsockType.Stream or VirtioVsockType.Seqpacket) || _options.UdsPath is null)
         {
             _counters.RefusedNoListener++;
             QueueReset(h);
             return;
         }
         string path = _options.UdsPath + "_" + h.DstPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        int fd = SocketCalls.ConnectUnix(path, SocketCalls.SOCK_STREAM);
+        int fd = SocketCalls.ConnectUnix(path, SocketTypeOf(type));
         if (fd < 0)
         {
             _counters.RefusedNoListener++;
@@ -124,20 +135,39 @@ internal sealed partial class Muxer : IDisposable
             QueueReset(h);
             return;
         }
-        var stream = new FdStream(fd, _poll);
+        var stream = NewStream(fd, type);
         var connection = Connection.AcceptFromGuest(key, h, stream, _options.Limits, nowMs);
         Add(connection, stream, hostInitiated: false, nowMs);
     }
 
+    private static int SocketTypeOf(VirtioVsockType type) =>
+        type == VirtioVsockType.Seqpacket ? SocketCalls.SOCK_SEQPACKET : SocketCalls.SOCK_STREAM;
+
+    /// <summary>The host stream over a connected fd (a SEQPACKET one sized by <see cref="RoomForMessages"/>).</summary>
+    private FdStream NewStream(int fd, VirtioVsockType type)
+    {
+        if (type == VirtioVsockType.Seqpacket) RoomForMessages(fd);
+        return new FdStream(fd, _poll);
+    }
+
+    /// <summary>A SEQPACKET socket's send buffer is made to take a message of buf_alloc bytes: the
+    /// kernel refuses a larger message than it with EMSGSIZE (it doubles the value set and caps it at
+    /// 2 x net.core.wmem_max).</summary>
+    private void RoomForMessages(int fd) =>
+        SocketCalls.SetInt(fd, SocketCalls.SOL_SOCKET, SocketCalls.SO_SNDBUF, (int)Math.Min(_options.Limits.BufAlloc + 4096u, int.MaxValue / 2));
+
     /// <summary>Opens a host-initiated connection to a guest port over <paramref name="stream"/>: a REQUEST
     /// goes to the guest. False (and the stream untouched) when no host port or connection slot is free.</summary>
-    public bool ConnectToGuest(uint guestPort, FdStream stream, long nowMs, out uint hostPort, bool greet = true)
+    public bool ConnectToGuest(uint guestPort, FdStream stream, long nowMs, out uint hostPort, bool greet = true,
+        VirtioVsockType type = VirtioVsockType.Stream)
     {
         hostPort = 0;
         if (_byKey.Count >= _options.MaxConnections) return false;
         if (!_ports.TryAllocate(p => _byKey.ContainsKey(new ConnKey(HostCid, p, _guestCid, guestPort)), out hostPort)) return false;
         var key = new ConnKey(HostCid, hostPort, _guestCid, guestPort);
-        var connection = Connection.ConnectToGuest(key, stream, _options.Limits, nowMs);
+        var connection = type == VirtioVsockType.Seqpacket
+            ? Connection.ConnectToGuestSeqpacket(key, stream, _options.Limits, nowMs)
+            : Connection.ConnectToGuest(key, stream, _options.Limits, nowMs);
         var entry = Add(connection, stream, hostInitiated: true, nowMs);
         if (greet) entry.Stream.SetGreeting(System.Text.Encoding.ASCII.GetBytes($"OK {hostPort}\n"));
         return true;

@@ -28,4 +28,6 @@ public struct MuxerCounters
     public ulong HandshakesRejected;
     /// <summary>Host-initiated connections the guest refused or did not answer in time.</summary>
     public ulong HostConnectsRefused;
+    /// <summary>SEQPACKET REQUESTs refused with RST because the driver did not negotiate VIRTIO_VSOCK_F_SEQPACKET.</summary>
+    public ulong SeqpacketNotNegotiated;
 }

@@ -63,15 +63,14 @@ internal sealed partial class VsockDevice
         PublishAndInterrupt(QueueIndex.Event);
     }
 
-    /// <summary>Guest connections to a host port go to a program's callback as new fds.</summary>
+    /// <summary>Guest connections of a type (STREAM or SEQPACKET) to a host port go to a program's
+    /// callback as new fds (SOCK_STREAM or SOCK_SEQPACKET socketpair ends).</summary>
     public int Listen(uint port, uint type, FdListener listener, out string error)
     {
         lock (_gate)
         {
-            if (type != (uint)VirtioVsockType.Stream)
-                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) listeners are implemented so far");
-            error = "";
-            return _muxer.Listen(port, listener) ? 0 : Fail(out error, -Errno.EEXIST, $"port {port} already has a listener");
+            if (!ConnectionType(type, out error)) return -Errno.ENOTSUP;
+            return _muxer.Listen(port, (VirtioVsockType)type, listener) ? 0 : Fail(out error, -Errno.EEXIST, $"port {port} already has a listener of type {type}");
         }
     }
 
@@ -80,8 +79,16 @@ internal sealed partial class VsockDevice
         lock (_gate)
         {
             error = "";
-            return _muxer.Unlisten(port) ? 0 : Fail(out error, -Errno.ENOENT, $"port {port} has no listener");
+            return _muxer.Unlisten(port, (VirtioVsockType)type) ? 0 : Fail(out error, -Errno.ENOENT, $"port {port} has no listener of type {type}");
         }
+    }
+
+    /// <summary>Types the fd API serves: STREAM (1) and SEQPACKET (2).</summary>
+    private static bool ConnectionType(uint type, out string error)
+    {
+        error = type is (uint)VirtioVsockType.Stream or (uint)VirtioVsockType.Seqpacket
+            ? "" : $"type {type}: only stream (1) and seqpacket (2) connections exist";
+        return error.Length == 0;
     }
 
     /// <summary>Opens a connection to a guest port; the program gets its end of a socketpair at once
@@ -91,9 +98,10 @@ internal sealed partial class VsockDevice
         fd = -1;
         lock (_gate)
         {
-            if (type != (uint)VirtioVsockType.Stream)
-                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) connections are implemented so far");
-            int rc = _muxer.ConnectFd(guestPort, NowMs, out fd);
+            if (!ConnectionType(type, out error)) return -Errno.ENOTSUP;
+            if (type == (uint)VirtioVsockType.Seqpacket && !_muxer.SeqpacketNegotiated)
+                return Fail(out error, -Errno.ENOTSUP, "seqpacket: the driver has not negotiated VIRTIO_VSOCK_F_SEQPACKET");
+            int rc = _muxer.ConnectFd(guestPort, (VirtioVsockType)type, NowMs, out fd);
             if (rc < 0) return Fail(out error, rc, $"cannot open a connection to guest port {guestPort} (errno {-rc})");
             error = "";
         }

@@ -89,6 +89,7 @@ internal sealed partial class VsockDevice
             _memory = null;
             _featuresSet = false;
             _driverFeatures = 0;
+            _muxer.SeqpacketNegotiated = false;
             _needsReset = false;
             _counters = default;
             _rxHeld = false;

@@ -125,6 +125,7 @@ internal sealed partial class VsockDevice : IDisposable
                 return Fail(out error, -Errno.EBUSY, "queues are already set up with other features: reset the device first");
             _driverFeatures = features;
             _featuresSet = true;
+            _muxer.SeqpacketNegotiated = (features & VirtioVsockFeatures.Seqpacket) != 0;
             return 0;
         }
     }

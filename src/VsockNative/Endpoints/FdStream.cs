@@ -13,7 +13,7 @@ namespace VsockNative.Endpoints;
 /// before any stream data. Close deregisters the fd from the event loop before closing it, so a
 /// reused fd number is never confused with this one.
 /// </summary>
-internal sealed class FdStream : IHostStream
+internal sealed class FdStream : IHostMessageStream
 {
     private readonly IPollRegistry? _poll;
     private byte[]? _pending;
@@ -77,6 +77,17 @@ internal sealed class FdStream : IHostStream
         _pendingOffset += n;
         if (_pendingOffset == _pending.Length) _pending = null;
         return n;
+    }
+
+    public long SendMessage(ReadOnlySpan<IoVec> data, bool endOfRecord) =>
+        Fd < 0 ? -Interop.Errno.EBADF : SocketCalls.SendMessage(Fd, data, endOfRecord);
+
+    public long PeekMessage() => Fd < 0 ? -Interop.Errno.EBADF : SocketCalls.PeekMessage(Fd);
+
+    public long ReceiveMessage(ReadOnlySpan<IoVec> into, out bool endOfRecord)
+    {
+        endOfRecord = false;
+        return Fd < 0 ? -Interop.Errno.EBADF : SocketCalls.ReceiveMessage(Fd, into, out endOfRecord);
     }
 
     public int Shutdown(bool read, bool write)

@@ -17,6 +17,15 @@ internal static unsafe partial class SocketCalls
     public const int SOCK_CLOEXEC = 0x80000;
     public const int MSG_NOSIGNAL = 0x4000;
     public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_EOR = 0x80;
+    public const int MSG_TRUNC = 0x20;
+    public const int MSG_PEEK = 0x2;
+    public const int SOL_SOCKET = 1;
+    public const int SO_SNDBUF = 7;
+    public const int SO_PASSCRED = 16;
+    /// <summary>CMSG_SPACE(sizeof(struct ucred)): room for SCM_CREDENTIALS and nothing else, so file
+    /// descriptors a peer passes (SCM_RIGHTS) are never installed in this process.</summary>
+    private const int CredentialsSpace = 32;
     public const int SHUT_RD = 0;
     public const int SHUT_WR = 1;
     public const int SHUT_RDWR = 2;
@@ -54,6 +63,8 @@ internal static unsafe partial class SocketCalls
     private static partial int ShutdownCall(int fd, int how);
     [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true)]
     private static partial int Unlink(byte* path);
+    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    private static partial int SetSockOpt(int fd, int level, int name, int* value, uint length);
     [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
     private static partial int SocketPair(int domain, int type, int protocol, int* fds);
 
@@ -80,6 +91,7 @@ internal static unsafe partial class SocketCalls
         if (!Address(path, addr, out uint len)) return -Interop.Errno.ENAMETOOLONG;
         int fd = Socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) return -Libc.LastErrno;
+        if (type == SOCK_SEQPACKET) SetInt(fd, SOL_SOCKET, SO_PASSCRED, 1);  // before any message can arrive
         fixed (byte* a = addr)
         {
             if (Connect(fd, a, len) < 0)
@@ -141,14 +153,63 @@ internal static unsafe partial class SocketCalls
 
     public static int Shutdown(int fd, int how) => Errno(ShutdownCall(fd, how));
 
-    /// <summary>A connected pair of non-blocking, close-on-exec sockets (for the fd-level API).</summary>
+    /// <summary>setsockopt of an int option; 0 or -errno.</summary>
+    public static int SetInt(int fd, int level, int name, int value) => Errno(SetSockOpt(fd, level, name, &value, sizeof(int)));
+
+    /// <summary>One whole message on a SOCK_SEQPACKET socket (sendmsg, MSG_NOSIGNAL, MSG_EOR when asked):
+    /// its length, or -errno (-EAGAIN: not now; -EMSGSIZE: never, too large for the socket).</summary>
+    public static long SendMessage(int fd, ReadOnlySpan<Wire.IoVec> data, bool eor)
+    {
+        if (data.Length > IOV_MAX) return -Interop.Errno.EMSGSIZE;  // cannot go whole in one call
+        fixed (Wire.IoVec* iov = data)
+        {
+            var msg = new MsgHdr { Iov = iov, IovLen = (nuint)data.Length };
+            nint n = SendMsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT | (eor ? MSG_EOR : 0));
+            return n < 0 ? -Libc.LastErrno : n;
+        }
+    }
+
+    /// <summary>recvmsg of the next message of a SOCK_SEQPACKET socket that has SO_PASSCRED set (with
+    /// MSG_TRUNC the result is the message's real length). A read of 0 bytes is an empty message when
+    /// it brought credentials, and the end of the stream when it did not (there was no message).</summary>
+    private static long ReceiveMessage(int fd, ReadOnlySpan<Wire.IoVec> into, int flags, out bool eor)
+    {
+        eor = false;
+        if (into.Length > IOV_MAX) into = into.Slice(0, IOV_MAX);
+        byte* control = stackalloc byte[CredentialsSpace];
+        fixed (Wire.IoVec* iov = into)
+        {
+            var msg = new MsgHdr { Iov = iov, IovLen = (nuint)into.Length, Control = control, ControlLen = CredentialsSpace };
+            nint n = RecvMsg(fd, &msg, flags | MSG_TRUNC | MSG_DONTWAIT);
+            if (n < 0) return -Libc.LastErrno;
+            if (n == 0 && msg.ControlLen == 0) return Protocol.HostStreamResult.EndOfStream;
+            eor = (msg.Flags & MSG_EOR) != 0;
+            return n;
+        }
+    }
+
+    /// <summary>The length of the next message without taking it, or as <see cref="ReceiveMessage(int, ReadOnlySpan{Wire.IoVec}, out bool)"/>.</summary>
+    public static long PeekMessage(int fd) => ReceiveMessage(fd, default, MSG_PEEK, out _);
+
+    /// <summary>Takes the next message: its real length (more than <paramref name="into"/> holds when
+    /// truncated), <c>HostStreamResult.EndOfStream</c>, or -errno.</summary>
+    public static long ReceiveMessage(int fd, ReadOnlySpan<Wire.IoVec> into, out bool eor) => ReceiveMessage(fd, into, 0, out eor);
+
+    /// <summary>A connected pair of non-blocking, close-on-exec sockets (for the fd-level API); <paramref name="a"/>
+    /// is the device's end (SO_PASSCRED on it for SOCK_SEQPACKET).</summary>
     public static int Pair(int type, out int a, out int b)
     {
         int* fds = stackalloc int[2];
         int rc = SocketPair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds);
+        if (rc < 0)
+        {
+            a = b = -1;
+            return -Libc.LastErrno;
+        }
         a = fds[0];
         b = fds[1];
-        return rc < 0 ? -Libc.LastErrno : 0;
+        if (type == SOCK_SEQPACKET) SetInt(a, SOL_SOCKET, SO_PASSCRED, 1);  // the device's end (see ReceiveMessage)
+        return 0;
     }
 
     public static void RemovePath(string path)

@@ -46,4 +46,8 @@ internal static class EndReasonAbi
     [CDefine("VSN_CONN_END_DUPLICATE_REQUEST")] public const uint DuplicateRequest = (uint)EndReason.DuplicateRequest;
     /// <summary>The host socket failed or hung up before the connection was established.</summary>
     [CDefine("VSN_CONN_END_HOST_FAILURE")] public const uint HostFailure = (uint)EndReason.HostFailure;
+    /// <summary>Seqpacket: a message larger than the buffers on its way (guest's or ours, or the host socket's).</summary>
+    [CDefine("VSN_CONN_END_OVERSIZE_MESSAGE")] public const uint OversizeMessage = (uint)EndReason.OversizeMessage;
+    /// <summary>Seqpacket: too many guest messages waiting for the host socket.</summary>
+    [CDefine("VSN_CONN_END_MESSAGE_QUEUE_OVERFLOW")] public const uint MessageQueueOverflow = (uint)EndReason.MessageQueueOverflow;
 }

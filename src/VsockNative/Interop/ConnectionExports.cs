@@ -7,15 +7,20 @@ namespace VsockNative.Interop;
 /// <summary>Exports of the fd-level connection API and TRANSPORT_RESET. Thread-safe.</summary>
 internal static unsafe class ConnectionExports
 {
-    /// <summary>Listens on a host port: each guest connection to it is handed to fn as a new fd (the
-    /// program's end of a socketpair), on the device's event-loop thread. Takes precedence over the
-    /// hybrid socket's "&lt;uds_path&gt;_&lt;port&gt;" for that port.</summary>
+    /// <summary>Listens on a host port: each guest connection of this type to it is handed to fn as a
+    /// new fd (the program's end of a socketpair: SOCK_STREAM for stream, SOCK_SEQPACKET for seqpacket,
+    /// where each message the guest sent is one message on the fd, and whose send buffer takes a
+    /// message of buf_alloc bytes), on the device's event-loop thread.
+    /// Takes precedence over the hybrid socket's "&lt;uds_path&gt;_&lt;port&gt;" for that port. A port
+    /// has at most one listener per type.</summary>
     /// <param name="device">The device.</param>
     /// <param name="port">The host port guests connect to.</param>
-    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET (guests reach a
+    /// seqpacket listener only when the driver negotiated VIRTIO_VSOCK_F_SEQPACKET).</param>
     /// <param name="fn">Receives each new connection; must not be NULL.</param>
     /// <param name="user">Passed to fn.</param>
-    /// <returns>0; -EEXIST when the port has a listener; -EINVAL for NULL fn; -ENOTSUP; -EBADF.</returns>
+    /// <returns>0; -EEXIST when the port has a listener of this type; -EINVAL for NULL fn; -ENOTSUP for
+    /// another type; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_listen")]
     public static int Listen(DeviceHandle device, uint port, uint type, AcceptCallback fn, void* user)
     {
@@ -34,7 +39,7 @@ internal static unsafe class ConnectionExports
     /// <param name="device">The device.</param>
     /// <param name="port">The host port.</param>
     /// <param name="type">As given to vsn_listen.</param>
-    /// <returns>0; -ENOENT when the port has no listener; -EBADF.</returns>
+    /// <returns>0; -ENOENT when the port has no listener of this type; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_unlisten")]
     public static int Unlisten(DeviceHandle device, uint port, uint type)
     {
@@ -48,13 +53,18 @@ internal static unsafe class ConnectionExports
     }
 
     /// <summary>Connects to a port in the guest and returns the program's end of the connection at once
-    /// (non-blocking, close-on-exec; the caller owns it). Data written before the guest accepts waits;
-    /// if the guest refuses or does not answer in time the fd reads end of stream.</summary>
+    /// (non-blocking, close-on-exec; the caller owns it): a SOCK_STREAM socket for stream, a
+    /// SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; its send buffer
+    /// takes a message of buf_alloc bytes; one larger than the device's or the guest's buf_alloc
+    /// resets the connection). Data written before the guest
+    /// accepts waits; if the guest refuses or does not answer in time the fd reads end of stream.</summary>
     /// <param name="device">The device.</param>
     /// <param name="guest_port">The guest port.</param>
-    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM, or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET once the driver
+    /// negotiated VIRTIO_VSOCK_F_SEQPACKET.</param>
     /// <param name="out_fd">Receives the fd.</param>
-    /// <returns>0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP; -EBADF.</returns>
+    /// <returns>0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP for
+    /// another type, or seqpacket without the feature; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_connect")]
     public static int Connect(DeviceHandle device, uint guest_port, uint type, int* out_fd)
     {

@@ -41,7 +41,7 @@ public sealed partial class Connection
             return;
         }
 
-        Drop(txBuffer.Clear()); // cannot be delivered any more
+        Drop(ClearToHost()); // cannot be delivered any more
         if (!G2hClosed)
         {
             localShutdown |= ShutRcv;
@@ -120,6 +120,12 @@ public sealed partial class Connection
     /// <summary>One writev of everything buffered.</summary>
     private void FlushTx(long nowMs)
     {
+        if (messages is not null)
+        {
+            FlushMessages(nowMs);
+            return;
+        }
+
         if (txBuffer.IsEmpty || hostClosed || (localShutdown & ShutRcv) != 0)
             return;
         int before = txBuffer.Count;
@@ -146,7 +152,7 @@ public sealed partial class Connection
     private void HostWriteFailed(long nowMs)
     {
         counters.HostErrors++;
-        Drop(txBuffer.Clear());
+        Drop(ClearToHost());
         if ((localShutdown & ShutRcv) == 0)
         {
             localShutdown |= ShutRcv;
@@ -163,7 +169,7 @@ public sealed partial class Connection
         if (failed)
         {
             counters.HostErrors++;
-            Drop(txBuffer.Clear());
+            Drop(ClearToHost());
             localShutdown |= ShutRcv;
         }
 
@@ -249,7 +255,8 @@ public sealed partial class Connection
 
     private void CloseHost()
     {
-        Drop(txBuffer.Clear());
+        Drop(ClearToHost());
+        h2gRest.Clear();
         hostReadable = false;
         if (hostClosed)
             return;

@@ -10,7 +10,7 @@ public sealed partial class Connection
         GuestCid = Key.GuestCid,
         HostPort = Key.HostPort,
         GuestPort = Key.GuestPort,
-        Type = (uint)Wire.VirtioVsockType.Stream,
+        Type = (uint)type,
         State = (uint)state,
         HostInitiated = hostInitiated ? 1u : 0u,
         EndReason = (uint)endReason,

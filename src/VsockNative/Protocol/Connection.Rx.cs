@@ -29,7 +29,7 @@ public sealed partial class Connection
         if (!CanSendData || room == HeaderSize)
             return 0;
 
-        uint sent = ReadHostInto(rxBuffer, room, nowMs);
+        uint sent = messages is null ? ReadHostInto(rxBuffer, room, nowMs) : ReadHostMessageInto(rxBuffer, room, nowMs);
         if (sent != 0)
             return sent;
 
@@ -111,14 +111,7 @@ public sealed partial class Connection
             ArrayPool<IoVec>.Shared.Return(rented);
 
         if (n > 0 && (ulong)n <= limit)
-        {
-            uint len = (uint)n;
-            WriteHeader(rxBuffer, VirtioVsockOp.Rw, len, 0);
-            txCnt = unchecked(txCnt + len);
-            counters.DataPacketsToGuest++;
-            counters.BytesToGuest += len;
-            return HeaderSize + len;
-        }
+            return SentData(rxBuffer, (uint)n, 0, false);
 
         if (n == HostStreamResult.WouldBlock)
             hostReadable = false;
@@ -127,10 +120,24 @@ public sealed partial class Connection
         return 0;
     }
 
+    /// <summary>The RW header for <paramref name="len"/> bytes already behind it; returns the packet size.</summary>
+    private uint SentData(ReadOnlySpan<IoVec> rxBuffer, uint len, uint flags, bool endOfMessage)
+    {
+        WriteHeader(rxBuffer, VirtioVsockOp.Rw, len, flags);
+        txCnt = unchecked(txCnt + len);
+        counters.DataPacketsToGuest++;
+        counters.BytesToGuest += len;
+        if (endOfMessage)
+            counters.MessagesToGuest++;
+        if ((flags & (uint)VirtioVsockRw.Eor) != 0)
+            counters.RecordEndsToGuest++;
+        return HeaderSize + len;
+    }
+
     /// <summary>Every packet we send carries our buf_alloc and fwd_cnt; the guest now knows fwd_cnt.</summary>
     private void WriteHeader(ReadOnlySpan<IoVec> rxBuffer, VirtioVsockOp op, uint len, uint flags)
     {
-        new PacketHeader(Key.HostCid, Key.GuestCid, Key.HostPort, Key.GuestPort, len, (ushort)VirtioVsockType.Stream,
+        new PacketHeader(Key.HostCid, Key.GuestCid, Key.HostPort, Key.GuestPort, len, (ushort)type,
             (ushort)op, flags, bufAlloc, fwdCnt).Write(rxBuffer);
         lastSentFwdCnt = fwdCnt;
         counters.PacketsToGuest++;

@@ -29,7 +29,7 @@ public sealed partial class Connection
             return;
         }
 
-        if (h.Type != (ushort)VirtioVsockType.Stream)
+        if (h.Type != (ushort)type)
         {
             WrongType();
             return;
@@ -60,7 +60,7 @@ public sealed partial class Connection
                 deadline = long.MaxValue;
                 break;
             case (ConnState.Established or ConnState.Closing, VirtioVsockOp.Rw):
-                OnGuestData(h.Len, payload, nowMs);
+                OnGuestData(h.Len, h.Flags, payload, nowMs);
                 break;
             case (ConnState.Established or ConnState.Closing, VirtioVsockOp.Shutdown):
                 OnGuestShutdown(h.Flags, nowMs);
@@ -121,7 +121,7 @@ public sealed partial class Connection
         }
     }
 
-    private void OnGuestData(uint len, ReadOnlySpan<IoVec> payload, long nowMs)
+    private void OnGuestData(uint len, uint flags, ReadOnlySpan<IoVec> payload, long nowMs)
     {
         counters.DataPacketsFromGuest++;
         counters.BytesFromGuest += len;
@@ -131,6 +131,8 @@ public sealed partial class Connection
             return;
         }
 
+        if (OversizeFromGuest(len))
+            return;
         if (len > AdvertisedFree)
         {
             counters.CreditViolations++;
@@ -145,7 +147,10 @@ public sealed partial class Connection
             return;
         }
 
-        WriteToHost(payload, len, nowMs);
+        if (messages is null)
+            WriteToHost(payload, len, nowMs);
+        else
+            OnGuestMessageData(len, flags, payload, nowMs);
         OfferCreditIfLow();
     }
 
@@ -157,6 +162,7 @@ public sealed partial class Connection
         if ((added & ShutRcv) != 0)
         {
             hostReadable = false;
+            h2gRest.Clear(); // the guest takes no more
             if (!hostClosed && !hostReadShut)
             {
                 hostReadShut = true;
@@ -165,7 +171,10 @@ public sealed partial class Connection
         }
 
         if ((added & ShutSend) != 0)
+        {
+            DropPartialMessage(); // seqpacket: a message without its EOM will never be complete
             ShutHostWriteIfDrained();
+        }
         DirectionsChanged(byGuest: true, nowMs);
     }
 

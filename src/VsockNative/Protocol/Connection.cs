@@ -10,7 +10,9 @@ namespace VsockNative.Protocol;
 // posted on the rx queue. A connection is named by (host cid, host port, guest cid, guest port).
 //
 //  - Connect: one side sends REQUEST; the other answers RESPONSE (accepted) or RST (refused).
-//  - Data: RW packets, in order, no loss, no message boundaries (stream).
+//  - Data: RW packets, in order, no loss, no message boundaries (stream). SEQPACKET (the same machine
+//    and credit) keeps boundaries: flag EOM on the last RW of a message, EOR on a record end
+//    (Connection.Seqpacket.cs).
 //  - Close: SHUTDOWN with flags RCV (bit 0: "I will receive no more") and/or SEND (bit 1: "I will send
 //    no more"), cumulative. Once both directions are shut, one side sends RST and the connection is
 //    gone. RST also aborts at any time and refuses a REQUEST.
@@ -31,7 +33,7 @@ namespace VsockNative.Protocol;
 // Every rule the spec leaves open is decided in BEHAVIOUR.md beside this file.
 
 /// <summary>
-/// The host side of one stream connection: one state (<see cref="ConnState"/>), one transition switch
+/// The host side of one stream or seqpacket connection: one state (<see cref="ConnState"/>), one transition switch
 /// on (state, op), control replies owed as a set (<see cref="PendingReply"/>, RST first), credit in
 /// both directions. Single-threaded: the muxer calls it from its event loop. It never throws on guest
 /// or host input; every failure bumps a counter and sets <see cref="EndReason"/>.
@@ -43,6 +45,7 @@ public sealed partial class Connection
     private const uint ShutSend = (uint)VirtioVsockShutdown.Send;
 
     private readonly IHostStream host;
+    private readonly VirtioVsockType type;
     private readonly ConnectionLimits limits;
     private readonly uint bufAlloc;
     private readonly uint creditThreshold;
@@ -81,12 +84,14 @@ public sealed partial class Connection
     private bool hostWriteShut;
     private bool rstOnDrain;
 
-    private Connection(ConnKey key, IHostStream host, ConnectionLimits limits, uint initialCount)
+    private Connection(ConnKey key, IHostStream host, ConnectionLimits limits, uint initialCount, VirtioVsockType type = VirtioVsockType.Stream)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(limits);
         Key = key;
         this.host = host;
+        this.type = type;
+        messages = type == VirtioVsockType.Seqpacket ? host as IHostMessageStream : null;
         this.limits = limits;
         bufAlloc = limits.BufAlloc;
         creditThreshold = limits.CreditUpdateThreshold;
@@ -95,8 +100,10 @@ public sealed partial class Connection
     }
 
     /// <summary>Guest-initiated: the muxer got a REQUEST and opened the host stream. A RESPONSE is
-    /// owed (state <see cref="ConnState.Accepting"/>). A REQUEST that is malformed or not of type
-    /// stream gives a connection that only owes an RST (state <see cref="ConnState.Resetting"/>).</summary>
+    /// owed (state <see cref="ConnState.Accepting"/>). The connection takes the REQUEST's type:
+    /// STREAM, or SEQPACKET when <paramref name="host"/> keeps message boundaries
+    /// (<see cref="IHostMessageStream"/>). A REQUEST that is malformed or of another type gives a
+    /// connection that only owes an RST (state <see cref="ConnState.Resetting"/>).</summary>
     /// <param name="key">The connection's identity.</param>
     /// <param name="request">The guest's REQUEST header (its buf_alloc and fwd_cnt are the initial credit).</param>
     /// <param name="host">The host stream; the connection owns it from now on and closes it.</param>
@@ -109,7 +116,11 @@ public sealed partial class Connection
     /// <paramref name="initialCount"/> (tests use it to cross 2^32 without moving 4 GiB).</summary>
     internal static Connection AcceptFromGuest(ConnKey key, in PacketHeader request, IHostStream host, ConnectionLimits limits, long nowMs, uint initialCount)
     {
-        var c = new Connection(key, host, limits, initialCount) { state = ConnState.Accepting };
+        bool seqpacket = request.Type == (ushort)VirtioVsockType.Seqpacket && host is IHostMessageStream;
+        var c = new Connection(key, host, limits, initialCount, seqpacket ? VirtioVsockType.Seqpacket : VirtioVsockType.Stream)
+        {
+            state = ConnState.Accepting,
+        };
         c.counters.PacketsFromGuest++;
         c.TakePeerCredit(request);
         PacketFault fault = PacketRules.Check(request, request.Len);
@@ -117,7 +128,7 @@ public sealed partial class Connection
             c.Malformed(fault);
         else if (request.Op != (ushort)VirtioVsockOp.Request)
             c.Unexpected();
-        else if (request.Type != (ushort)VirtioVsockType.Stream)
+        else if (request.Type != (ushort)c.type)
             c.WrongType();
         else
             c.pending = PendingReply.Response;
@@ -135,9 +146,19 @@ public sealed partial class Connection
     public static Connection ConnectToGuest(ConnKey key, IHostStream host, ConnectionLimits limits, long nowMs) =>
         ConnectToGuest(key, host, limits, nowMs, 0);
 
-    /// <summary>As the public overload, with every free-running counter starting at <paramref name="initialCount"/>.</summary>
-    internal static Connection ConnectToGuest(ConnKey key, IHostStream host, ConnectionLimits limits, long nowMs, uint initialCount) =>
-        new(key, host, limits, initialCount)
+    /// <summary>Host-initiated SEQPACKET connection over a host stream that keeps message boundaries;
+    /// otherwise as <see cref="ConnectToGuest(ConnKey, IHostStream, ConnectionLimits, long)"/>.</summary>
+    /// <param name="key">The connection's identity.</param>
+    /// <param name="host">The host message stream; the connection owns it from now on and closes it.</param>
+    /// <param name="limits">Sizes and timeouts.</param>
+    /// <param name="nowMs">Monotonic time in milliseconds.</param>
+    public static Connection ConnectToGuestSeqpacket(ConnKey key, IHostMessageStream host, ConnectionLimits limits, long nowMs) =>
+        ConnectToGuest(key, host, limits, nowMs, 0, VirtioVsockType.Seqpacket);
+
+    /// <summary>As the public overloads, with every free-running counter starting at <paramref name="initialCount"/>.</summary>
+    internal static Connection ConnectToGuest(ConnKey key, IHostStream host, ConnectionLimits limits, long nowMs, uint initialCount,
+        VirtioVsockType type = VirtioVsockType.Stream) =>
+        new(key, host, limits, initialCount, type)
         {
             state = ConnState.Connecting,
             pending = PendingReply.Request,
@@ -146,6 +167,9 @@ public sealed partial class Connection
 
     /// <summary>The connection's identity.</summary>
     public ConnKey Key { get; }
+
+    /// <summary>STREAM, or SEQPACKET (message boundaries kept both ways).</summary>
+    public VirtioVsockType Type => type;
 
     /// <summary>The current state.</summary>
     public ConnState State => state;
@@ -173,7 +197,7 @@ public sealed partial class Connection
         state == ConnState.Established && !hostReadable && !hostClosed && !H2gClosed && PeerFree > 0;
 
     /// <summary>Epoll write interest: guest data is buffered for the host.</summary>
-    public bool WantsHostWrite => !txBuffer.IsEmpty && !hostClosed && !hostHungUp;
+    public bool WantsHostWrite => QueuedToHost && !hostClosed && !hostHungUp;
 
     /// <summary>When <see cref="OnTimer"/> must be called; <see cref="long.MaxValue"/> = no timer.</summary>
     public long DeadlineMs => deadline;
@@ -206,10 +230,13 @@ public sealed partial class Connection
     private bool H2gClosed => ((guestShutdown & ShutRcv) | (localShutdown & ShutSend)) != 0;
 
     private bool CanSendData =>
-        state == ConnState.Established && hostReadable && !hostClosed && !H2gClosed && PeerFree > 0;
+        state == ConnState.Established && HostDataWaiting && !hostClosed && !H2gClosed && PeerFree > 0;
 
     private bool NeedCreditRequest =>
-        state == ConnState.Established && hostReadable && !hostClosed && !H2gClosed && !creditRequested && PeerFree == 0;
+        state == ConnState.Established && HostDataWaiting && !hostClosed && !H2gClosed && !creditRequested && PeerFree == 0;
+
+    /// <summary>The host is readable, or the rest of a host message waits in the device.</summary>
+    private bool HostDataWaiting => hostReadable || !h2gRest.IsEmpty;
 
     private bool ShutdownSentInFull => sentShutdown == (ShutRcv | ShutSend);
 

@@ -63,4 +63,18 @@ public struct ConnectionCounters
     public ulong HostErrors;
     /// <summary>Host hang-ups reported by the muxer.</summary>
     public ulong HostHangups;
+
+    /// <summary>Seqpacket: whole guest messages the host socket took (one sendmsg each).</summary>
+    public ulong MessagesToHost;
+    /// <summary>Seqpacket: guest messages that carried a record end (EOR), passed on as MSG_EOR.</summary>
+    public ulong RecordEndsToHost;
+    /// <summary>Seqpacket: whole host messages delivered to the guest (EOM written).</summary>
+    public ulong MessagesToGuest;
+    /// <summary>Seqpacket: host messages delivered with a record end (EOR).</summary>
+    public ulong RecordEndsToGuest;
+    /// <summary>Seqpacket: messages that could never be delivered whole (guest message beyond buf_alloc
+    /// or refused by the host socket as too large; host message beyond either side's buf_alloc). Each resets.</summary>
+    public ulong OversizeMessages;
+    /// <summary>Seqpacket: more than <c>MessageQueue.Capacity</c> guest messages waiting for the host. Resets.</summary>
+    public ulong MessageQueueOverflows;
 }

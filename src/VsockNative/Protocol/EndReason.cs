@@ -25,7 +25,7 @@ public enum EndReason
     /// <summary>A guest header broke a rule of <see cref="PacketRules"/> (see <see cref="Connection.LastFault"/>).</summary>
     Malformed,
 
-    /// <summary>The guest used a socket type other than stream on this connection.</summary>
+    /// <summary>The guest used a socket type other than the connection's on it.</summary>
     UnsupportedType,
 
     /// <summary>The guest sent more RW payload than the credit we advertised.</summary>
@@ -39,4 +39,10 @@ public enum EndReason
 
     /// <summary>The host stream failed or hung up before the connection was established.</summary>
     HostFailure,
+
+    /// <summary>Seqpacket: a message could never be delivered whole (see <see cref="ConnectionCounters.OversizeMessages"/>).</summary>
+    OversizeMessage,
+
+    /// <summary>Seqpacket: the guest queued more messages than the device holds for a host that does not take them.</summary>
+    MessageQueueOverflow,
 }

@@ -1,6 +1,4 @@
 using System;
-using System.Buffers;
-using System.Runtime.InteropServices;
 using VsockNative.Wire;
 
 namespace VsockNative.Protocol;
@@ -15,9 +13,7 @@ namespace VsockNative.Protocol;
 internal sealed class TxBuffer
 {
     private readonly int capacity;
-    private byte[]? array;
-    private GCHandle pin;
-    private nint address;
+    private readonly PinnedRental rental = new();
     private int head;
     private int count;
 
@@ -35,7 +31,7 @@ internal sealed class TxBuffer
     public int Free => capacity - count;
 
     /// <summary>Whether an array is currently rented (for tests).</summary>
-    public bool HoldsArray => array is not null;
+    public bool HoldsArray => rental.Array is not null;
 
     /// <summary>Copies <paramref name="length"/> bytes of <paramref name="source"/>, starting at
     /// <paramref name="offset"/>, to the end of the ring. The caller guarantees they fit (credit).</summary>
@@ -45,8 +41,9 @@ internal sealed class TxBuffer
             ThrowOverflow();
         if (length == 0)
             return;
-        if (array is null)
-            Rent();
+        if (rental.Array is null)
+            rental.Rent(capacity);
+        byte[] array = rental.Array!;
 
         int tail = (head + count) % capacity;
         int first = Math.Min(length, capacity - tail);
@@ -64,15 +61,44 @@ internal sealed class TxBuffer
             return 0;
         Span<IoVec> vecs = stackalloc IoVec[2];
         int first = Math.Min(count, capacity - head);
-        vecs[0] = new IoVec(address + head, (nuint)first);
+        vecs[0] = new IoVec(rental.Address + head, (nuint)first);
         int n = 1;
         if (count > first)
-            vecs[n++] = new IoVec(address, (nuint)(count - first));
+            vecs[n++] = new IoVec(rental.Address, (nuint)(count - first));
 
         long written = host.Write(vecs[..n]);
         if (written > 0)
             Consume((int)Math.Min(written, count));
         return written;
+    }
+
+    /// <summary>Offers the oldest <paramref name="length"/> bytes to the host as one message (one
+    /// sendmsg); they leave the ring only when the host took the whole message.</summary>
+    public long WriteMessageTo(IHostMessageStream host, int length, bool eor)
+    {
+        Span<IoVec> vecs = stackalloc IoVec[2];
+        int first = Math.Min(length, capacity - head);
+        int n = 0;
+        if (length > 0)
+            vecs[n++] = new IoVec(rental.Address + head, (nuint)first);
+        if (length > first)
+            vecs[n++] = new IoVec(rental.Address, (nuint)(length - first));
+
+        long written = host.SendMessage(vecs[..n], eor);
+        if (written == length)
+            Consume(length);
+        return written;
+    }
+
+    /// <summary>Forgets the newest <paramref name="n"/> bytes (a message that will never be complete).</summary>
+    public void Truncate(int n)
+    {
+        count -= Math.Min(n, count);
+        if (count == 0)
+        {
+            head = 0;
+            Return();
+        }
     }
 
     /// <summary>Forgets everything buffered and returns the array. Returns the bytes forgotten.</summary>
@@ -96,22 +122,7 @@ internal sealed class TxBuffer
         }
     }
 
-    private void Rent()
-    {
-        array = ArrayPool<byte>.Shared.Rent(capacity);
-        pin = GCHandle.Alloc(array, GCHandleType.Pinned);
-        address = pin.AddrOfPinnedObject();
-    }
-
-    private void Return()
-    {
-        if (array is null)
-            return;
-        pin.Free();
-        ArrayPool<byte>.Shared.Return(array);
-        array = null;
-        address = 0;
-    }
+    private void Return() => rental.Return();
 
     private static void ThrowOverflow() =>
         throw new InvalidOperationException("tx buffer overflow: credit accounting is broken");

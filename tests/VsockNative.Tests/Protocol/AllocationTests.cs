@@ -64,4 +64,55 @@ public class AllocationTests
                 g.Learn(PacketHeader.Read(buffer));
         }
     }
+
+    /// <summary>Seqpacket steady state — messages in one packet straight to the host, messages gathered
+    /// from pieces, messages queued while the host would block, host messages split across rx
+    /// buffers through the rest buffer — allocates nothing after warm-up.</summary>
+    [Fact]
+    public void Steady_state_seqpacket_transfer_allocates_nothing()
+    {
+        var host = new FakeHostMessages { Record = false, EndlessSizes = new[] { 100, 6000, 20_000, 0 } };
+        using GuestSim g = GuestSim.Seqpacket(host: host);
+        IoVec[] rx = g.Memory.Split(4096 + 44, 20);
+        var payload = new IoVec[1];
+        long position = 0;
+        RunSeqpacket(g, rx, payload, ref position, 20_000);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        RunSeqpacket(g, rx, payload, ref position, 20_000);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.Equal(ConnState.Established, g.Conn.State);
+        Assert.True(g.Conn.Counters.BytesBuffered > 0);
+        Assert.True(g.Conn.Counters.MessagesToGuest > 1000);
+        Assert.True(host.MessagesSent > 1000);
+    }
+
+    private static void RunSeqpacket(GuestSim g, IoVec[] rx, IoVec[] payload, ref long position, int rounds)
+    {
+        Connection c = g.Conn;
+        var host = (FakeHostMessages)g.Host;
+        for (int i = 0; i < rounds; i++)
+        {
+            uint n = Math.Min(g.PeerFree, (uint)(500 + (i % 5) * 700));
+            host.Blocked = (i % 11) < 3; // now and then the host takes nothing for a while
+            if (n > 0)
+            {
+                payload[0] = TestPattern.At(position, (int)n);
+                uint flags = (i % 3) == 0 ? 0u : (uint)VirtioVsockRw.Eom; // every third piece continues a message
+                c.OnGuestPacket(g.Header(VirtioVsockOp.Rw, n, flags), payload, g.Now);
+                g.TxCnt += n;
+                g.LastFwdSent = g.FwdCnt;
+                position += n;
+            }
+
+            host.Blocked = false;
+            if (c.WantsHostWrite)
+                c.OnHostWritable(g.Now);
+            if (c.WantsHostRead)
+                c.OnHostReadable(g.Now);
+            if (c.FillRx(rx, g.Now) != 0)
+                g.Learn(PacketHeader.Read(rx));
+        }
+    }
 }

@@ -13,7 +13,7 @@ namespace VsockNative.Tests.Protocol;
 /// then would-block, or EOF when <see cref="Eof"/>, or <see cref="ReadError"/>. Records shutdowns and
 /// closes, and fails the test on any call after Close.
 /// </summary>
-internal sealed class FakeHostStream : IHostStream
+internal class FakeHostStream : IHostStream
 {
     public const long EPipe = -32;
     public const long EConnReset = -104;
@@ -113,7 +113,7 @@ internal sealed class FakeHostStream : IHostStream
         Closes++;
     }
 
-    private void Alive()
+    protected void Alive()
     {
         if (Closed)
             throw new InvalidOperationException("host stream used after Close");

@@ -88,8 +88,24 @@ internal sealed class GuestSim : IDisposable
         return g;
     }
 
-    public PacketHeader Header(VirtioVsockOp op, uint len = 0, uint flags = 0, ushort type = (ushort)VirtioVsockType.Stream) =>
-        new(Key.GuestCid, Key.HostCid, Key.GuestPort, Key.HostPort, len, type, (ushort)op, flags, BufAlloc, FwdCnt);
+    /// <summary>Guest-initiated SEQPACKET connection over a message host, established.</summary>
+    public static GuestSim Seqpacket(ConnectionLimits? limits = null, FakeHostMessages? host = null, uint bufAlloc = 256 * 1024)
+    {
+        var g = new GuestSim(host ?? new FakeHostMessages(), 0) { Type = (ushort)VirtioVsockType.Seqpacket, BufAlloc = bufAlloc };
+        g.Conn = Connection.AcceptFromGuest(Key, g.Header(VirtioVsockOp.Request), g.Host, limits ?? ConnectionLimits.Default, g.Now);
+        Assert.Equal(VirtioVsockOp.Response, g.Receive()!.Op);
+        Assert.Equal(VirtioVsockType.Seqpacket, g.Conn.Type);
+        return g;
+    }
+
+    /// <summary>The socket type of this guest's packets (and of the device's, checked on receipt).</summary>
+    public ushort Type { get; private set; } = (ushort)VirtioVsockType.Stream;
+
+    /// <summary>The host as a message socket (seqpacket guests).</summary>
+    public FakeHostMessages Messages => (FakeHostMessages)Host;
+
+    public PacketHeader Header(VirtioVsockOp op, uint len = 0, uint flags = 0, ushort? type = null) =>
+        new(Key.GuestCid, Key.HostCid, Key.GuestPort, Key.HostPort, len, type ?? Type, (ushort)op, flags, BufAlloc, FwdCnt);
 
     /// <summary>A control packet (no payload).</summary>
     public void Send(VirtioVsockOp op, uint flags = 0)
@@ -105,6 +121,15 @@ internal sealed class GuestSim : IDisposable
     {
         IoVec[] payload = Memory.From(data, cuts);
         Conn.OnGuestPacket(Header(VirtioVsockOp.Rw, (uint)data.Length), payload, Now);
+        LastFwdSent = FwdCnt;
+        TxCnt = unchecked(TxCnt + (uint)data.Length);
+    }
+
+    /// <summary>One RW of a seqpacket message (flags: EOM on the last piece, EOR too when asked).</summary>
+    public void SendPiece(ReadOnlySpan<byte> data, uint flags)
+    {
+        IoVec[] payload = Memory.From(data);
+        Conn.OnGuestPacket(Header(VirtioVsockOp.Rw, (uint)data.Length, flags), payload, Now);
         LastFwdSent = FwdCnt;
         TxCnt = unchecked(TxCnt + (uint)data.Length);
     }
@@ -158,7 +183,7 @@ internal sealed class GuestSim : IDisposable
         Assert.Equal(Key.GuestCid, h.DstCid);
         Assert.Equal(Key.HostPort, h.SrcPort);
         Assert.Equal(Key.GuestPort, h.DstPort);
-        Assert.Equal((ushort)VirtioVsockType.Stream, h.Type);
+        Assert.Equal(Type, h.Type);
         Learn(h);
     }
 

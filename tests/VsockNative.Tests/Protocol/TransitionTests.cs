@@ -248,7 +248,7 @@ public class TransitionTests
     }
 
     [Theory]
-    [InlineData((ushort)VirtioVsockType.Seqpacket, (ushort)VirtioVsockOp.Request, 0u, EndReason.UnsupportedType)] // seqpacket: not this connection's job
+    [InlineData((ushort)VirtioVsockType.Seqpacket, (ushort)VirtioVsockOp.Request, 0u, EndReason.UnsupportedType)] // seqpacket over a host stream that keeps no message boundaries
     [InlineData((ushort)VirtioVsockType.Stream, (ushort)VirtioVsockOp.Request, 1u, EndReason.Malformed)]         // REQUEST with flags
     [InlineData((ushort)VirtioVsockType.Stream, (ushort)VirtioVsockOp.Rw, 0u, EndReason.UnexpectedOp)]           // not a REQUEST at all
     public void A_bad_request_gives_a_connection_that_only_owes_rst(ushort type, ushort op, uint flags, EndReason reason)

@@ -39,10 +39,11 @@ internal sealed partial class VsockDevice : IPollRegistry
     }
 
     /// <summary>A well-formed tx packet (header copied once, length checked): to its connection.</summary>
-    private void DeliverTxPacket(ReadOnlySpan<byte> header, DescriptorChain chain, uint payloadLength)
+    private void DeliverTxPacket(ReadOnlySpan<byte> header, DescriptorChain chain, uint payloadLength, uint slot)
     {
         var h = PacketHeader.Read(header);
         int n = IoVecRange.Take(chain.Readable, VirtioVsockHdr.Size, payloadLength, _payload);
+        if (RouteDatagram(h, _payload.AsSpan(0, n), slot)) return;
         _muxer.OnGuestPacket(h, _payload.AsSpan(0, n), NowMs);
     }
 
@@ -53,15 +54,15 @@ internal sealed partial class VsockDevice : IPollRegistry
     /// <summary>Fills rx buffers while the muxer has packets for the guest.</summary>
     private void ProcessRx()
     {
-        if (!_configured[QueueIndex.Rx] || !_muxer.HasPendingRx) return;
+        if (!_configured[QueueIndex.Rx] || !(_muxer.HasPendingRx || SharedDatagramsPending)) return;
         var queue = _queues[QueueIndex.Rx];
         long now = NowMs;
         int sincePublish = 0;
-        while (_muxer.HasPendingRx)
+        while (_muxer.HasPendingRx || SharedDatagramsPending)
         {
             if (!_rxHeld && !PopRx(queue)) break;
             _rxHeld = true;
-            uint written = _muxer.FillRx(_rxChain.Writable, now);
+            uint written = FillSharedRx(_rxChain.Writable, now);
             if (written == 0) break;  // keep the buffer for the next packet
             _rxHeld = false;
             queue.PushUsed(_rxChain.HeadIndex, written);
@@ -77,20 +78,23 @@ internal sealed partial class VsockDevice : IPollRegistry
     }
 
     /// <summary>Pops the next good rx chain into _rxChain; false when there is none (or the queue broke).</summary>
-    private bool PopRx(SplitQueue queue)
+    private bool PopRx(SplitQueue queue) => PopWritable(queue, _rxChain, QueueSlot.Rx);
+
+    /// <summary>Pops the next good chain of a device-writable queue into <paramref name="chain"/>.</summary>
+    private bool PopWritable(SplitQueue queue, DescriptorChain chain, uint slot)
     {
         while (true)
         {
-            var result = queue.Pop(_rxChain);
+            var result = queue.Pop(chain);
             if (result == PopResult.Chain) return true;
             if (result == PopResult.BadChain)
             {
-                if (_rxChain.Error == ChainError.HeadOutOfRange)
+                if (chain.Error == ChainError.HeadOutOfRange)
                 {
-                    MarkNeedsReset(QueueIndex.Rx, $"avail ring names descriptor {_rxChain.HeadIndex}, beyond the queue");
+                    MarkNeedsReset(slot, $"avail ring names descriptor {chain.HeadIndex}, beyond the queue");
                     return false;
                 }
-                queue.PushUsed(_rxChain.HeadIndex, 0);
+                queue.PushUsed(chain.HeadIndex, 0);
                 continue;
             }
             if (result == PopResult.Empty)
@@ -99,7 +103,7 @@ internal sealed partial class VsockDevice : IPollRegistry
                 if (queue.EnableKicks()) continue;
                 return false;
             }
-            if (result == PopResult.Broken) MarkNeedsReset(QueueIndex.Rx, $"queue fault {queue.Fault}");
+            if (result == PopResult.Broken) MarkNeedsReset(slot, $"queue fault {queue.Fault}");
             return false;
         }
     }
@@ -116,7 +120,7 @@ internal sealed partial class VsockDevice : IPollRegistry
     /// <summary>epoll timeout: the caller's, shortened to the muxer's next deadline.</summary>
     private int WaitTimeout(int timeoutMs)
     {
-        long deadline = _muxer.NextDeadlineMs;
+        long deadline = Math.Min(_muxer.NextDeadlineMs, _dgram.NextDeadlineMs);
         if (deadline == long.MaxValue) return timeoutMs;
         long untilDeadline = Math.Max(0, deadline - NowMs);
         return timeoutMs < 0 ? (int)Math.Min(untilDeadline, int.MaxValue) : (int)Math.Min(untilDeadline, timeoutMs);

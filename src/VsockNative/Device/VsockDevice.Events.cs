@@ -20,6 +20,7 @@ internal sealed partial class VsockDevice
         {
             error = "";
             _muxer.DropConnections();
+            _dgram.DropTraffic();
             _transportResetPending = true;
             _counters.TransportResets++;
             Log.Info("TRANSPORT_RESET: all connections dropped; event queued for the driver");
@@ -68,8 +69,9 @@ internal sealed partial class VsockDevice
     {
         lock (_gate)
         {
+            if (type == (uint)VirtioVsockType.Dgram) return ListenDatagrams(port, listener, out error);
             if (type != (uint)VirtioVsockType.Stream)
-                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) listeners are implemented so far");
+                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) and datagram (3) listeners are implemented so far");
             error = "";
             return _muxer.Listen(port, listener) ? 0 : Fail(out error, -Errno.EEXIST, $"port {port} already has a listener");
         }
@@ -80,6 +82,7 @@ internal sealed partial class VsockDevice
         lock (_gate)
         {
             error = "";
+            if (type == (uint)VirtioVsockType.Dgram) return UnlistenDatagrams(port, out error);
             return _muxer.Unlisten(port) ? 0 : Fail(out error, -Errno.ENOENT, $"port {port} has no listener");
         }
     }
@@ -91,8 +94,14 @@ internal sealed partial class VsockDevice
         fd = -1;
         lock (_gate)
         {
+            if (type == (uint)VirtioVsockType.Dgram)
+            {
+                int drc = ConnectDatagrams(guestPort, out fd, out error);
+                if (drc < 0) return drc;
+                return 0;
+            }
             if (type != (uint)VirtioVsockType.Stream)
-                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) connections are implemented so far");
+                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) and datagram (3) connections are implemented so far");
             int rc = _muxer.ConnectFd(guestPort, NowMs, out fd);
             if (rc < 0) return Fail(out error, rc, $"cannot open a connection to guest port {guestPort} (errno {-rc})");
             error = "";

@@ -9,13 +9,19 @@ internal static unsafe class ConnectionExports
 {
     /// <summary>Listens on a host port: each guest connection to it is handed to fn as a new fd (the
     /// program's end of a socketpair), on the device's event-loop thread. Takes precedence over the
-    /// hybrid socket's "&lt;uds_path&gt;_&lt;port&gt;" for that port.</summary>
+    /// hybrid socket's "&lt;uds_path&gt;_&lt;port&gt;" for that port.
+    /// VSN_VIRTIO_VSOCK_TYPE_DGRAM: at the first guest datagram to the port, fn gets one SOCK_DGRAM fd
+    /// (guest_port: that first sender) that carries every datagram of the port, each preceded by a
+    /// struct vsn_dgram_addr (port: the guest port it came from; writing: the guest port it goes to,
+    /// reserved 0). A datagram is read or written whole (at most 65536 bytes after the prefix); when the
+    /// guest is slow, writes fail with EAGAIN. If the program closes the fd, the next datagram makes a new one.</summary>
     /// <param name="device">The device.</param>
     /// <param name="port">The host port guests connect to.</param>
-    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_DGRAM (others: -ENOTSUP).</param>
     /// <param name="fn">Receives each new connection; must not be NULL.</param>
     /// <param name="user">Passed to fn.</param>
-    /// <returns>0; -EEXIST when the port has a listener; -EINVAL for NULL fn; -ENOTSUP; -EBADF.</returns>
+    /// <returns>0; -EEXIST when the port has a listener; -EINVAL for NULL fn; -ENOTSUP (also DGRAM when
+    /// VIRTIO_VSOCK_F_DGRAM is not offered); -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_listen")]
     public static int Listen(DeviceHandle device, uint port, uint type, AcceptCallback fn, void* user)
     {
@@ -49,12 +55,17 @@ internal static unsafe class ConnectionExports
 
     /// <summary>Connects to a port in the guest and returns the program's end of the connection at once
     /// (non-blocking, close-on-exec; the caller owns it). Data written before the guest accepts waits;
-    /// if the guest refuses or does not answer in time the fd reads end of stream.</summary>
+    /// if the guest refuses or does not answer in time the fd reads end of stream.
+    /// VSN_VIRTIO_VSOCK_TYPE_DGRAM: a SOCK_DGRAM fd bound to (a host port the device picks, guest_port),
+    /// no prefix: each datagram written goes whole to guest_port (at most 65536 bytes; EAGAIN while the
+    /// guest is slow); each datagram guest_port sends to that host port can be read. Datagrams are
+    /// dropped while VIRTIO_VSOCK_F_DGRAM is not negotiated (counted).</summary>
     /// <param name="device">The device.</param>
     /// <param name="guest_port">The guest port.</param>
-    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP for now).</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_DGRAM (others: -ENOTSUP).</param>
     /// <param name="out_fd">Receives the fd.</param>
-    /// <returns>0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP; -EBADF.</returns>
+    /// <returns>0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit (DGRAM: max_dgram_sockets)
+    /// is reached; -ENOTSUP (also DGRAM when VIRTIO_VSOCK_F_DGRAM is not offered); -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_connect")]
     public static int Connect(DeviceHandle device, uint guest_port, uint type, int* out_fd)
     {

@@ -607,7 +607,9 @@ VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
  * carries every datagram of the port, each preceded by a struct vsn_dgram_addr (port: the
  * guest port it came from; writing: the guest port it goes to, reserved 0). A datagram is read
  * or written whole (at most 65536 bytes after the prefix); when the guest is slow, writes fail
- * with EAGAIN. If the program closes the fd, the next datagram makes a new one.
+ * with EAGAIN. If the program closes the fd, the next datagram makes a new one. Threads:
+ * callable from any thread (it takes the device's lock); fn runs on the event-loop thread (or
+ * the thread in vsn_device_poll) and must not stop or destroy the device.
  * @param device The device.
  * @param port The host port guests connect to.
  * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_DGRAM (others: -ENOTSUP).
@@ -619,7 +621,8 @@ VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
 int32_t vsn_listen(vsn_device *device, uint32_t port, uint32_t type, vsn_accept_fn fn, void *user);
 
 /**
- * Stops listening on a host port (connections already made stay).
+ * Stops listening on a host port (connections already made stay; DGRAM: the device's end of
+ * the fd handed out is closed). Callable from any thread, but not from inside fn.
  * @param device The device.
  * @param port The host port.
  * @param type As given to vsn_listen.
@@ -634,7 +637,8 @@ int32_t vsn_unlisten(vsn_device *device, uint32_t port, uint32_t type);
  * VSN_VIRTIO_VSOCK_TYPE_DGRAM: a SOCK_DGRAM fd bound to (a host port the device picks,
  * guest_port), no prefix: each datagram written goes whole to guest_port (at most 65536 bytes;
  * EAGAIN while the guest is slow); each datagram guest_port sends to that host port can be
- * read. Datagrams are dropped while VIRTIO_VSOCK_F_DGRAM is not negotiated (counted).
+ * read. Datagrams are dropped while VIRTIO_VSOCK_F_DGRAM is not negotiated (counted). Threads:
+ * callable from any thread (it takes the device's lock).
  * @param device The device.
  * @param guest_port The guest port.
  * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_DGRAM (others: -ENOTSUP).

@@ -160,6 +160,23 @@ static int alloc_buf(gs_stack *s, uint64_t len, uint64_t *gpa, uint8_t **p)
     return rc;
 }
 
+/* n transmit slots (a header and a max_pkt payload buffer each), all free. */
+static int alloc_tx_slots(gs_stack *s, uint32_t n, struct txslot **slots, uint32_t **freelist, uint32_t *nfree)
+{
+    *slots = calloc(n, sizeof **slots);
+    *freelist = calloc(n, sizeof **freelist);
+    if (*slots == NULL || *freelist == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        int rc;
+        if ((rc = alloc_buf(s, GS_HDR, &(*slots)[i].hdr_gpa, &(*slots)[i].hdr)) != 0 ||
+            (rc = alloc_buf(s, s->cfg.max_pkt, &(*slots)[i].pay_gpa, &(*slots)[i].pay)) != 0)
+            return rc;
+        (*freelist)[(*nfree)++] = n - 1 - i;
+    }
+    return 0;
+}
+
 static int sim_notify(void *user, uint16_t queue_index)
 {
     gs_stack *s = user;
@@ -302,18 +319,10 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     if (s->five) {
         s->ndgrx = cfg->rx_qsize;
         s->ndgtx = cfg->tx_qsize / 2;
-        s->dgrx = calloc(s->ndgrx, sizeof *s->dgrx);
-        s->dgtx = calloc(s->ndgtx, sizeof *s->dgtx);
-        s->dgtxfree = calloc(s->ndgtx, sizeof *s->dgtxfree);
-        if (!s->dgrx || !s->dgtx || !s->dgtxfree) {
-            rc = -ENOMEM;
+        if ((s->dgrx = calloc(s->ndgrx, sizeof *s->dgrx)) == NULL ||
+            (rc = alloc_tx_slots(s, s->ndgtx, &s->dgtx, &s->dgtxfree, &s->ndgtxfree)) != 0) {
+            rc = rc != 0 ? rc : -ENOMEM;
             goto fail;
-        }
-        for (uint32_t i = 0; i < s->ndgtx; i++) {
-            if ((rc = alloc_buf(s, GS_HDR, &s->dgtx[i].hdr_gpa, &s->dgtx[i].hdr)) != 0 ||
-                (rc = alloc_buf(s, cfg->max_pkt, &s->dgtx[i].pay_gpa, &s->dgtx[i].pay)) != 0)
-                goto fail;
-            s->dgtxfree[s->ndgtxfree++] = s->ndgtx - 1 - i;
         }
         for (uint32_t i = 0; i < s->ndgrx; i++)
             if ((rc = alloc_buf(s, cfg->rx_buf_size, &s->dgrx[i].gpa, &s->dgrx[i].p)) != 0 ||
@@ -321,21 +330,15 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
                 goto fail;
     }
 
-    s->tx = calloc(s->ntx, sizeof *s->tx);
-    s->txfree = calloc(s->ntx, sizeof *s->txfree);
     s->rx = calloc(s->nrx, sizeof *s->rx);
     s->rxfree = calloc(s->nrx, sizeof *s->rxfree);
     s->pend = calloc(MAX_PENDING, sizeof *s->pend);
-    if (!s->tx || !s->txfree || !s->rx || !s->rxfree || !s->pend) {
+    if (!s->rx || !s->rxfree || !s->pend) {
         rc = -ENOMEM;
         goto fail;
     }
-    for (uint32_t i = 0; i < s->ntx; i++) {
-        if ((rc = alloc_buf(s, GS_HDR, &s->tx[i].hdr_gpa, &s->tx[i].hdr)) != 0 ||
-            (rc = alloc_buf(s, cfg->max_pkt, &s->tx[i].pay_gpa, &s->tx[i].pay)) != 0)
-            goto fail;
-        s->txfree[s->ntxfree++] = s->ntx - 1 - i;
-    }
+    if ((rc = alloc_tx_slots(s, s->ntx, &s->tx, &s->txfree, &s->ntxfree)) != 0)
+        goto fail;
     for (uint32_t i = 0; i < s->nrx; i++)
         if ((rc = alloc_buf(s, cfg->rx_buf_size, &s->rx[i].gpa, &s->rx[i].p)) != 0)
             goto fail;

@@ -51,34 +51,40 @@ internal sealed partial class VsockDevice : IPollRegistry
     /// instead of returning a zero-length buffer to the driver.</summary>
     private bool _rxHeld;
 
-    /// <summary>Fills rx buffers while the muxer has packets for the guest.</summary>
+    /// <summary>Fills rx buffers while the muxer (or, on the shared queue, the datagram layer) has packets for the guest.</summary>
     private void ProcessRx()
     {
-        if (!_configured[QueueIndex.Rx] || !(_muxer.HasPendingRx || SharedDatagramsPending)) return;
-        var queue = _queues[QueueIndex.Rx];
+        if (_configured[QueueIndex.Rx] && RxPending(QueueSlot.Rx)) FillRxQueue(QueueSlot.Rx, _rxChain, ref _rxHeld);
+    }
+
+    /// <summary>Whether packets wait for buffers of a device-writable queue (rx, or the datagram rx queue).</summary>
+    private bool RxPending(uint slot) => slot == QueueSlot.DgramRx ? _dgram.HasPendingRx : _muxer.HasPendingRx || SharedDatagramsPending;
+
+    /// <summary>Writes packets into the buffers of an rx queue while there are both. A chain popped but
+    /// not filled is held (<paramref name="held"/>) for the next packet.</summary>
+    private void FillRxQueue(uint slot, DescriptorChain chain, ref bool held)
+    {
+        var queue = _queues[slot];
         long now = NowMs;
         int sincePublish = 0;
-        while (_muxer.HasPendingRx || SharedDatagramsPending)
+        while (RxPending(slot))
         {
-            if (!_rxHeld && !PopRx(queue)) break;
-            _rxHeld = true;
-            uint written = FillSharedRx(_rxChain.Writable, now);
+            if (!held && !PopWritable(queue, chain, slot)) break;
+            held = true;
+            uint written = slot == QueueSlot.DgramRx ? _dgram.FillRx(chain.Writable) : FillSharedRx(chain.Writable, now);
             if (written == 0) break;  // keep the buffer for the next packet
-            _rxHeld = false;
-            queue.PushUsed(_rxChain.HeadIndex, written);
+            held = false;
+            queue.PushUsed(chain.HeadIndex, written);
             _counters.RxPackets++;
             _counters.RxBytes += written;
             if (++sincePublish == PublishBatch)
             {
-                PublishAndInterrupt(QueueIndex.Rx);
+                PublishAndInterrupt(slot);
                 sincePublish = 0;
             }
         }
-        PublishAndInterrupt(QueueIndex.Rx);
+        PublishAndInterrupt(slot);
     }
-
-    /// <summary>Pops the next good rx chain into _rxChain; false when there is none (or the queue broke).</summary>
-    private bool PopRx(SplitQueue queue) => PopWritable(queue, _rxChain, QueueSlot.Rx);
 
     /// <summary>Pops the next good chain of a device-writable queue into <paramref name="chain"/>.</summary>
     private bool PopWritable(SplitQueue queue, DescriptorChain chain, uint slot)
@@ -109,12 +115,12 @@ internal sealed partial class VsockDevice : IPollRegistry
     }
 
     /// <summary>Gives a held rx chain back (length 0) before the queue stops, so no buffer is lost.</summary>
-    private void ReturnHeldRx()
+    private void ReturnHeld(uint slot, DescriptorChain chain, ref bool held)
     {
-        if (!_rxHeld) return;
-        _rxHeld = false;
-        _queues[QueueIndex.Rx].PushUsed(_rxChain.HeadIndex, 0);
-        PublishAndInterrupt(QueueIndex.Rx);
+        if (!held) return;
+        held = false;
+        _queues[slot].PushUsed(chain.HeadIndex, 0);
+        PublishAndInterrupt(slot);
     }
 
     /// <summary>epoll timeout: the caller's, shortened to the muxer's next deadline.</summary>

@@ -104,34 +104,8 @@ internal sealed partial class VsockDevice
     /// <summary>Five-queue layout: fills datagram rx buffers while the router has packets.</summary>
     private void ProcessDgramRx()
     {
-        if (!_fiveQueues || !_configured[QueueSlot.DgramRx] || !_dgram.HasPendingRx) return;
-        var queue = _queues[QueueSlot.DgramRx];
-        int sincePublish = 0;
-        while (_dgram.HasPendingRx)
-        {
-            if (!_dgramRxHeld && !PopWritable(queue, _dgramRxChain, QueueSlot.DgramRx)) break;
-            _dgramRxHeld = true;
-            uint written = _dgram.FillRx(_dgramRxChain.Writable);
-            if (written == 0) break;
-            _dgramRxHeld = false;
-            queue.PushUsed(_dgramRxChain.HeadIndex, written);
-            _counters.RxPackets++;
-            _counters.RxBytes += written;
-            if (++sincePublish == PublishBatch)
-            {
-                PublishAndInterrupt(QueueSlot.DgramRx);
-                sincePublish = 0;
-            }
-        }
-        PublishAndInterrupt(QueueSlot.DgramRx);
-    }
-
-    private void ReturnHeldDgramRx()
-    {
-        if (!_dgramRxHeld) return;
-        _dgramRxHeld = false;
-        _queues[QueueSlot.DgramRx].PushUsed(_dgramRxChain.HeadIndex, 0);
-        PublishAndInterrupt(QueueSlot.DgramRx);
+        if (_fiveQueues && _configured[QueueSlot.DgramRx] && _dgram.HasPendingRx)
+            FillRxQueue(QueueSlot.DgramRx, _dgramRxChain, ref _dgramRxHeld);
     }
 
     /// <summary>vsn_listen / vsn_unlisten / vsn_connect with type DGRAM.</summary>

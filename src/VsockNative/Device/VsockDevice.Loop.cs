@@ -277,8 +277,8 @@ internal sealed partial class VsockDevice
 
     private void StopQueues()
     {
-        ReturnHeldRx();
-        ReturnHeldDgramRx();
+        ReturnHeld(QueueSlot.Rx, _rxChain, ref _rxHeld);
+        ReturnHeld(QueueSlot.DgramRx, _dgramRxChain, ref _dgramRxHeld);
         for (uint i = 0; i < QueueSlot.Count; i++)
         {
             if (!_configured[i]) continue;

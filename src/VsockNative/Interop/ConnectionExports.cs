@@ -14,7 +14,9 @@ internal static unsafe class ConnectionExports
     /// (guest_port: that first sender) that carries every datagram of the port, each preceded by a
     /// struct vsn_dgram_addr (port: the guest port it came from; writing: the guest port it goes to,
     /// reserved 0). A datagram is read or written whole (at most 65536 bytes after the prefix); when the
-    /// guest is slow, writes fail with EAGAIN. If the program closes the fd, the next datagram makes a new one.</summary>
+    /// guest is slow, writes fail with EAGAIN. If the program closes the fd, the next datagram makes a new one.
+    /// Threads: callable from any thread (it takes the device's lock); fn runs on the event-loop
+    /// thread (or the thread in vsn_device_poll) and must not stop or destroy the device.</summary>
     /// <param name="device">The device.</param>
     /// <param name="port">The host port guests connect to.</param>
     /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_DGRAM (others: -ENOTSUP).</param>
@@ -36,7 +38,8 @@ internal static unsafe class ConnectionExports
         catch (Exception e) { return Abi.Crash(name, e); }
     }
 
-    /// <summary>Stops listening on a host port (connections already made stay).</summary>
+    /// <summary>Stops listening on a host port (connections already made stay; DGRAM: the device's end
+    /// of the fd handed out is closed). Callable from any thread, but not from inside fn.</summary>
     /// <param name="device">The device.</param>
     /// <param name="port">The host port.</param>
     /// <param name="type">As given to vsn_listen.</param>
@@ -59,7 +62,8 @@ internal static unsafe class ConnectionExports
     /// VSN_VIRTIO_VSOCK_TYPE_DGRAM: a SOCK_DGRAM fd bound to (a host port the device picks, guest_port),
     /// no prefix: each datagram written goes whole to guest_port (at most 65536 bytes; EAGAIN while the
     /// guest is slow); each datagram guest_port sends to that host port can be read. Datagrams are
-    /// dropped while VIRTIO_VSOCK_F_DGRAM is not negotiated (counted).</summary>
+    /// dropped while VIRTIO_VSOCK_F_DGRAM is not negotiated (counted). Threads: callable from any
+    /// thread (it takes the device's lock).</summary>
     /// <param name="device">The device.</param>
     /// <param name="guest_port">The guest port.</param>
     /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_DGRAM (others: -ENOTSUP).</param>

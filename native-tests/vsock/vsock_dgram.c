@@ -10,7 +10,8 @@
  * (dropped, counted); RST when nothing is bound (device -> guest) and the guest's RST counted;
  * a host socket that does not read (guest datagrams dropped as no_rx_space, nothing else lost);
  * a partial datagram that never ends (reassembly timeout) and one interrupted by another
- * datagram (malformed); malformed datagram packets. Shared layout only: host->guest backpressure
+ * datagram (malformed); malformed datagram packets; the guest's tx queue full (-EAGAIN, no partial
+ * datagram queued, everything accepted arrives). Shared layout only: host->guest backpressure
  * (the guest posts no rx buffers: the program's writes end in EAGAIN; everything written arrives).
  */
 #include "guest_stack.h"
@@ -396,6 +397,37 @@ static void test_backpressure(gs_stack *s)
     close(fd);
 }
 
+/* The guest's tx side when its queue is full: gs_dgram_send fails with -EAGAIN and queues no
+ * fragment of that datagram; every datagram it accepted arrives whole, in order. */
+static void test_guest_tx_full(gs_stack *s)
+{
+    char p7003[160];
+    port_path(p7003, sizeof p7003, '_', 7003);
+    int h = hsock(p7003);
+    int ok_sends = 0, rc = 0;
+    for (int i = 0; i < 64 && rc == 0; i++) {
+        vt_pat_fill(700 + i, 0, g_pat, 1000);
+        /* 10 fragments each, no pump in between: 64 tx slots take 6 datagrams, fewer than the host
+         * socket's queue holds (net.unix.max_dgram_qlen, 10 by default) */
+        rc = gs_dgram_send(s, 6000, 7003, g_pat, 1000, 100);
+        if (rc == 0)
+            ok_sends++;
+    }
+    CHECK_EQ(rc, -EAGAIN);
+    CHECK(ok_sends > 0);
+    for (int i = 0; i < ok_sends; i++) {
+        struct sockaddr_un from;
+        ssize_t n = host_recv(s, h, g_buf, sizeof g_buf, &from);
+        CHECK_EQ(n, 1000);
+        if (n == 1000)
+            check_pattern(700 + i, g_buf, 1000);
+    }
+    settle(s);
+    CHECK(recv(h, g_buf, sizeof g_buf, 0) < 0); /* nothing of the refused datagram */
+    close(h);
+    unlink(p7003);
+}
+
 static void run_layout(uint32_t layout)
 {
     const char *name = layout == VSN_DGRAM_LAYOUT_SEPARATE ? "five-queue" : "shared";
@@ -418,6 +450,7 @@ static void run_layout(uint32_t layout)
     test_fd_api(s);
     test_drops(s);
     test_host_full(s);
+    test_guest_tx_full(s);
     if (layout == VSN_DGRAM_LAYOUT_SHARED)
         test_backpressure(s);
     const gs_stats *st = gs_get_stats(s);

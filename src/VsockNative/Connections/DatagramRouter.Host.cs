@@ -239,7 +239,8 @@ internal sealed partial class DatagramRouter
                 if (n < 0)
                 {
                     _counters.DroppedHostError++;
-                    _log.Error($"datagram endpoint {e.Kind}: receive failed (errno {-n})");
+                    _log.Error($"datagram endpoint {e.Kind}: receive failed (errno {-n}){(e.Kind is Kind.Listen or Kind.Connected ? "; the fd-API end is closed" : "")}");
+                    if (e.Kind is Kind.Listen or Kind.Connected) Close(e);  // the program's end is gone
                     break;
                 }
                 OnHostDatagram(e, (int)Math.Min(n, int.MaxValue), addr, addrLength, nowMs);

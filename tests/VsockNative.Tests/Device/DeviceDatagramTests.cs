@@ -141,6 +141,34 @@ public sealed unsafe class DeviceDatagramTests : IDisposable
     }
 
     [Fact]
+    public void On_the_shared_rx_queue_a_datagram_s_fragments_are_never_interleaved_but_streams_take_turns()
+    {
+        Create(DgramLayout.Shared, Dgram);
+        var rx = Queue(QueueIndex.Rx)!;
+        var tx = Queue(QueueIndex.Tx)!;
+        Queue(QueueIndex.Event);
+        Assert.Equal(0, _device!.Start(out _));
+        using var host = HostSocket(7000);
+        Send(tx, Packet(6000, 7000, VirtioVsockType.Dgram, VirtioVsockOp.Rw, new byte[] { 1 }, (uint)VirtioVsockDgramFlags.Eom));
+        EndPoint from = new UnixDomainSocketEndPoint("/x");
+        host.ReceiveFrom(new byte[4], ref from);
+        // no rx buffers yet: three stream RSTs and a 10 000-byte datagram (three fragments) wait
+        for (uint p = 0; p < 3; p++) Send(tx, Packet(5000 + p, 999, VirtioVsockType.Stream, VirtioVsockOp.Request, default, 0));
+        host.SendTo(new byte[10_000], from);
+        Poll();
+        Post(rx, 8);
+        Poll();
+        var kinds = new List<string>();
+        foreach (var p in Used(rx))
+        {
+            var h = new VirtioVsockHdr(p);
+            kinds.Add(h.Type == (ushort)VirtioVsockType.Dgram ? (h.Flags == 0 ? "frag" : "eom") : "rst");
+        }
+        // turns: a stream packet, then the whole datagram back to back, then the other stream packets
+        Assert.Equal(new[] { "rst", "frag", "frag", "eom", "rst", "rst" }, kinds);
+    }
+
+    [Fact]
     public void Five_queue_layout_uses_queues_2_and_3_for_datagrams_and_4_for_events()
     {
         Create(DgramLayout.Separate, Dgram);

@@ -62,6 +62,10 @@ enum vsn_virtio_vsock_rw {
     VSN_VIRTIO_VSOCK_SEQ_EOR = 2,
 };
 
+enum vsn_virtio_vsock_dgram_flags {
+    VSN_VIRTIO_VSOCK_DGRAM_EOM = 1,
+};
+
 /* struct virtio_vsock_config: 8 bytes, packed, little-endian */
 struct vsn_virtio_vsock_config {
     uint64_t guest_cid;
@@ -103,6 +107,16 @@ struct vsn_virtio_vsock_event {
 typedef struct vsn_virtio_vsock_event vsn_virtio_vsock_event;
 VSN_STATIC_ASSERT(offsetof(struct vsn_virtio_vsock_event, id) == 0, "vsn_virtio_vsock_event.id offset");
 VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_event size");
+
+/* struct dgram_addr: 8 bytes, packed, little-endian */
+struct vsn_dgram_addr {
+    uint32_t port;
+    uint32_t reserved;
+} VSN_PACKED;
+typedef struct vsn_dgram_addr vsn_dgram_addr;
+VSN_STATIC_ASSERT(offsetof(struct vsn_dgram_addr, port) == 0, "vsn_dgram_addr.port offset");
+VSN_STATIC_ASSERT(offsetof(struct vsn_dgram_addr, reserved) == 4, "vsn_dgram_addr.reserved offset");
+VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
 
 /* ===== C ABI ===== */
 
@@ -157,6 +171,10 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_
 #define VSN_CONN_END_MESSAGE_QUEUE_OVERFLOW 13u
 /** The smallest struct_size accepted: the fields up to and including features. */
 #define VSN_DEVICE_CONFIG_MIN_SIZE 24u
+/** Datagrams share the rx and tx queues with streams (the 2023 VIRTIO_VSOCK_F_DGRAM proposal). */
+#define VSN_DGRAM_LAYOUT_SHARED 0u
+/** Datagrams on their own queues (the 2021 proposal): see VSN_QUEUE_DGRAM_RX. */
+#define VSN_DGRAM_LAYOUT_SEPARATE 1u
 /**
  * No event-loop thread: the host calls vsn_device_poll to process kicks (as libvhost-user's
  * vu_dispatch). Without it, vsn_device_start runs one event-loop thread per device.
@@ -176,8 +194,19 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_
 #define VSN_QUEUE_TX 1u
 /** The event queue: the device posts events (TRANSPORT_RESET). */
 #define VSN_QUEUE_EVENT 2u
-/** Number of queues. */
+/** Number of queues (the three-queue layout). */
 #define VSN_QUEUE_COUNT 3u
+/**
+ * Five-queue layout only (dgram_layout VSN_DGRAM_LAYOUT_SEPARATE with VIRTIO_VSOCK_F_DGRAM
+ * negotiated, as the 2021 datagram proposal numbers them): the datagram receive queue.
+ */
+#define VSN_QUEUE_DGRAM_RX 2u
+/** Five-queue layout only: the datagram transmit queue. */
+#define VSN_QUEUE_DGRAM_TX 3u
+/** Five-queue layout only: the event queue moves to index 4. */
+#define VSN_QUEUE_DGRAM_EVENT 4u
+/** Number of queues of the five-queue layout. */
+#define VSN_QUEUE_COUNT_MAX 5u
 /** The device is started (vsn_device_start) and processes its queues. */
 #define VSN_DEVICE_STATUS_RUNNING 4u
 /**
@@ -213,6 +242,90 @@ typedef void (*vsn_log_fn)(void *user, int32_t level, const char *message);
  * that device.
  */
 typedef void (*vsn_interrupt_fn)(void *user, uint32_t queue_index);
+
+/**
+ * Counters of the datagram layer (per device): traffic each way and every drop by reason.
+ * "Guest to host" datagrams came from the tx queue, "host to guest" ones went into rx buffers.
+ */
+typedef struct vsn_dgram_counter_values {
+    /** Datagrams from the guest handed to a host endpoint (whole, after reassembly). */
+    uint64_t guest_to_host_datagrams;
+    /** Payload bytes of those datagrams. */
+    uint64_t guest_to_host_bytes;
+    /** Datagrams from host endpoints written whole into the guest's rx buffers. */
+    uint64_t host_to_guest_datagrams;
+    /** Payload bytes of those datagrams. */
+    uint64_t host_to_guest_bytes;
+    /** Datagram fragments (type DGRAM RW packets) taken from the guest. */
+    uint64_t fragments_received;
+    /** Datagram fragments (type DGRAM RW packets) written for the guest. */
+    uint64_t fragments_sent;
+    /**
+     * Dropped: larger than the datagram limit (65536 bytes), either way, or refused by the host
+     * socket as too long.
+     */
+    uint64_t dropped_too_big;
+    /**
+     * Guest datagrams dropped because the host socket had no room (EAGAIN / ENOBUFS): no
+     * backpressure to the guest.
+     */
+    uint64_t dropped_no_rx_space;
+    /** Guest datagrams to a host port where nothing is bound: dropped and answered with RST. */
+    uint64_t dropped_no_listener;
+    /**
+     * Guest datagram packets dropped as malformed: op other than RW/RST, unknown flags, hdr.len
+     * not the bytes that follow, spoofed src_cid, wrong queue, or a fragment sequence broken by
+     * another packet (the partial datagram is dropped too).
+     */
+    uint64_t dropped_malformed;
+    /** Partial guest datagrams dropped because their last fragment did not come in time. */
+    uint64_t dropped_reassembly_timeout;
+    /** Datagram packets dropped because VIRTIO_VSOCK_F_DGRAM was not negotiated (either way). */
+    uint64_t dropped_not_negotiated;
+    /** Guest datagrams a host socket refused with another error (logged with its errno). */
+    uint64_t dropped_host_error;
+    /**
+     * Host datagrams dropped as malformed: no valid address prefix, or a sender not bound at
+     * "<uds_path>_P".
+     */
+    uint64_t host_malformed;
+    /**
+     * Device-owned datagram sockets not created because max_dgram_sockets were open (the datagram
+     * is dropped).
+     */
+    uint64_t sockets_refused;
+    /** Device-owned datagram sockets closed after being idle. */
+    uint64_t sockets_expired;
+    /**
+     * RST packets of type DGRAM from the guest (its answer to a datagram for a port with no
+     * socket).
+     */
+    uint64_t rst_received;
+    /** RST packets of type DGRAM sent to the guest (a datagram for a host port with no socket). */
+    uint64_t rst_sent;
+    /** RST replies dropped because too many were already waiting for rx buffers. */
+    uint64_t resets_dropped;
+} vsn_dgram_counter_values;
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, guest_to_host_datagrams) == 0, "vsn_dgram_counter_values.guest_to_host_datagrams offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, guest_to_host_bytes) == 8, "vsn_dgram_counter_values.guest_to_host_bytes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, host_to_guest_datagrams) == 16, "vsn_dgram_counter_values.host_to_guest_datagrams offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, host_to_guest_bytes) == 24, "vsn_dgram_counter_values.host_to_guest_bytes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, fragments_received) == 32, "vsn_dgram_counter_values.fragments_received offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, fragments_sent) == 40, "vsn_dgram_counter_values.fragments_sent offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, dropped_too_big) == 48, "vsn_dgram_counter_values.dropped_too_big offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, dropped_no_rx_space) == 56, "vsn_dgram_counter_values.dropped_no_rx_space offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, dropped_no_listener) == 64, "vsn_dgram_counter_values.dropped_no_listener offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, dropped_malformed) == 72, "vsn_dgram_counter_values.dropped_malformed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, dropped_reassembly_timeout) == 80, "vsn_dgram_counter_values.dropped_reassembly_timeout offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, dropped_not_negotiated) == 88, "vsn_dgram_counter_values.dropped_not_negotiated offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, dropped_host_error) == 96, "vsn_dgram_counter_values.dropped_host_error offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, host_malformed) == 104, "vsn_dgram_counter_values.host_malformed offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, sockets_refused) == 112, "vsn_dgram_counter_values.sockets_refused offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, sockets_expired) == 120, "vsn_dgram_counter_values.sockets_expired offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, rst_received) == 128, "vsn_dgram_counter_values.rst_received offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, rst_sent) == 136, "vsn_dgram_counter_values.rst_sent offset");
+VSN_STATIC_ASSERT(offsetof(vsn_dgram_counter_values, resets_dropped) == 144, "vsn_dgram_counter_values.resets_dropped offset");
+VSN_STATIC_ASSERT(sizeof(vsn_dgram_counter_values) == 152, "vsn_dgram_counter_values size");
 
 /** Counters of the connection layer (per device). */
 typedef struct vsn_conn_counter_values {
@@ -337,6 +450,20 @@ typedef struct vsn_device_config {
     uint32_t buf_alloc;
     /** Connections at most; a guest REQUEST beyond it is refused with RST. 0 = 1024. */
     uint32_t max_connections;
+    /**
+     * Where datagrams travel when VIRTIO_VSOCK_F_DGRAM is negotiated: VSN_DGRAM_LAYOUT_SHARED (0,
+     * the default: on the rx/tx queues, as the 2023 proposal) or VSN_DGRAM_LAYOUT_SEPARATE (five
+     * queues, as the 2021 proposal: rx 0, tx 1, datagram rx 2, datagram tx 3, event 4; needs
+     * VIRTIO_VSOCK_F_DGRAM offered). Without DGRAM negotiated the device has three queues either
+     * way.
+     */
+    uint32_t dgram_layout;
+    /**
+     * Datagram sockets the device opens at most (one per guest port talking to Unix endpoints, one
+     * per vsn_listen/vsn_connect datagram fd); beyond it datagrams are dropped and counted. 0 =
+     * 64; at most 4096.
+     */
+    uint32_t max_dgram_sockets;
 } vsn_device_config;
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, struct_size) == 0, "vsn_device_config.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, flags) == 4, "vsn_device_config.flags offset");
@@ -349,7 +476,9 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_config, reserved0) == 44, "vsn_device_conf
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, uds_path) == 48, "vsn_device_config.uds_path offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, buf_alloc) == 56, "vsn_device_config.buf_alloc offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, max_connections) == 60, "vsn_device_config.max_connections offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 64, "vsn_device_config size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_config, dgram_layout) == 64, "vsn_device_config.dgram_layout offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_config, max_dgram_sockets) == 68, "vsn_device_config.max_dgram_sockets offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 72, "vsn_device_config size");
 
 /** One region of guest memory: guest-physical base, size, and where the host mapped it. */
 typedef struct vsn_mem_region {
@@ -413,12 +542,15 @@ typedef struct vsn_device_counters {
     vsn_device_counter_values values;
     /** The connection layer's counters. */
     vsn_conn_counter_values connections;
+    /** The datagram layer's counters (traffic each way, drops by reason). */
+    vsn_dgram_counter_values datagrams;
 } vsn_device_counters;
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_counters.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 184, "vsn_device_counters size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 184, "vsn_device_counters.datagrams offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 336, "vsn_device_counters size");
 
 /**
  * Per-connection counters (a snapshot is returned by Counters). "From guest" is the tx queue,
@@ -705,19 +837,29 @@ VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
  * where each message the guest sent is one message on the fd, and whose send buffer takes a
  * message of buf_alloc bytes), on the device's event-loop thread. Takes precedence over the
  * hybrid socket's "<uds_path>_<port>" for that port. A port has at most one listener per type.
+ * VSN_VIRTIO_VSOCK_TYPE_DGRAM: at the first guest datagram to the port, fn gets one SOCK_DGRAM
+ * fd (guest_port: that first sender) that carries every datagram of the port, each preceded by
+ * a struct vsn_dgram_addr (port: the guest port it came from; writing: the guest port it goes
+ * to, reserved 0). A datagram is read or written whole (at most 65536 bytes after the prefix);
+ * when the guest is slow, writes fail with EAGAIN. If the program closes the fd, the next
+ * datagram makes a new one. Threads: callable from any thread (it takes the device's lock); fn
+ * runs on the event-loop thread (or the thread in vsn_device_poll) and must not stop or
+ * destroy the device.
  * @param device The device.
  * @param port The host port guests connect to.
- * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET (guests reach a
- *     seqpacket listener only when the driver negotiated VIRTIO_VSOCK_F_SEQPACKET).
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET (guests reach a
+ *     seqpacket listener only when the driver negotiated VIRTIO_VSOCK_F_SEQPACKET) or
+ *     VSN_VIRTIO_VSOCK_TYPE_DGRAM.
  * @param fn Receives each new connection; must not be NULL.
  * @param user Passed to fn.
  * @return 0; -EEXIST when the port has a listener of this type; -EINVAL for NULL fn; -ENOTSUP
- *     for another type; -EBADF.
+ *     for another type (also DGRAM when VIRTIO_VSOCK_F_DGRAM is not offered); -EBADF.
  */
 int32_t vsn_listen(vsn_device *device, uint32_t port, uint32_t type, vsn_accept_fn fn, void *user);
 
 /**
- * Stops listening on a host port (connections already made stay).
+ * Stops listening on a host port (connections already made stay; DGRAM: the device's end of
+ * the fd handed out is closed). Callable from any thread, but not from inside fn.
  * @param device The device.
  * @param port The host port.
  * @param type As given to vsn_listen.
@@ -731,14 +873,20 @@ int32_t vsn_unlisten(vsn_device *device, uint32_t port, uint32_t type);
  * SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; its send
  * buffer takes a message of buf_alloc bytes; one larger than the device's or the guest's
  * buf_alloc resets the connection). Data written before the guest accepts waits; if the guest
- * refuses or does not answer in time the fd reads end of stream.
+ * refuses or does not answer in time the fd reads end of stream. VSN_VIRTIO_VSOCK_TYPE_DGRAM:
+ * a SOCK_DGRAM fd bound to (a host port the device picks, guest_port), no prefix: each
+ * datagram written goes whole to guest_port (at most 65536 bytes; EAGAIN while the guest is
+ * slow); each datagram guest_port sends to that host port can be read. Datagrams are dropped
+ * while VIRTIO_VSOCK_F_DGRAM is not negotiated (counted). Threads: callable from any thread
+ * (it takes the device's lock).
  * @param device The device.
  * @param guest_port The guest port.
- * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM, or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET once the driver
- *     negotiated VIRTIO_VSOCK_F_SEQPACKET.
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET once the driver
+ *     negotiated VIRTIO_VSOCK_F_SEQPACKET, or VSN_VIRTIO_VSOCK_TYPE_DGRAM.
  * @param out_fd Receives the fd.
- * @return 0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP
- *     for another type, or seqpacket without the feature; -EBADF.
+ * @return 0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit (DGRAM:
+ *     max_dgram_sockets) is reached; -ENOTSUP for another type, seqpacket without the feature,
+ *     or DGRAM when VIRTIO_VSOCK_F_DGRAM is not offered; -EBADF.
  */
 int32_t vsn_connect(vsn_device *device, uint32_t guest_port, uint32_t type, int32_t *out_fd);
 
@@ -857,7 +1005,11 @@ int32_t vsn_device_set_features(vsn_device *device, uint64_t features);
  * checked against the memory table and their alignment. Needs the memory table and the
  * features. Threads: any thread; serialized by the device's lock; not from a device callback.
  * @param device The device.
- * @param index VSN_QUEUE_RX, VSN_QUEUE_TX or VSN_QUEUE_EVENT.
+ * @param index VSN_QUEUE_RX, VSN_QUEUE_TX or VSN_QUEUE_EVENT; in the five-queue layout
+ *     (dgram_layout VSN_DGRAM_LAYOUT_SEPARATE and VIRTIO_VSOCK_F_DGRAM among the features set)
+ *     also VSN_QUEUE_DGRAM_RX (2), VSN_QUEUE_DGRAM_TX (3), and the event queue is
+ *     VSN_QUEUE_DGRAM_EVENT (4). The same indexes apply to every vsn_queue_* function and to
+ *     interrupt_fn's queue_index.
  * @param config The queue; struct_size must be set.
  * @return 0; -EINVAL for a bad index, size, address or alignment (reason logged), or a
  *     kick/call fd that cannot be duplicated (its errno); -EBUSY while running; -EBADF.

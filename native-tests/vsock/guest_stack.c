@@ -37,6 +37,11 @@ struct listener {
     uint32_t head, n;
 };
 
+struct dgram_slot { /* a received datagram waiting for gs_dgram_recv() */
+    uint32_t src_port, dst_port, len;
+    uint8_t *data;
+};
+
 struct gs_stack {
     gs_config cfg;
     uint64_t cid;
@@ -61,6 +66,20 @@ struct gs_stack {
     gs_stats st;
     bool trace;
     bool txq_dirty, rxq_dirty, evq_dirty;
+    /* datagrams */
+    bool five;                          /* five-queue layout */
+    vsn_sim_queue *dgrxq, *dgtxq;
+    struct txslot *dgtx;
+    uint32_t ndgtx, *dgtxfree, ndgtxfree;
+    struct rxbuf *dgrx;
+    uint32_t ndgrx;
+    bool dgtxq_dirty, dgrxq_dirty;
+    uint32_t dg_bound[MAX_LISTEN], ndg_bound;
+    uint8_t *dg_part;                   /* reassembly of the fragments in flight */
+    uint32_t dg_part_len, dg_part_src, dg_part_dst;
+    bool dg_part_active, dg_part_bad;
+    struct dgram_slot dgq[GS_DGRAM_QUEUE];
+    uint32_t dgq_head, dgq_n;
 };
 
 int64_t gs_now_ms(void)
@@ -141,6 +160,23 @@ static int alloc_buf(gs_stack *s, uint64_t len, uint64_t *gpa, uint8_t **p)
     return rc;
 }
 
+/* n transmit slots (a header and a max_pkt payload buffer each), all free. */
+static int alloc_tx_slots(gs_stack *s, uint32_t n, struct txslot **slots, uint32_t **freelist, uint32_t *nfree)
+{
+    *slots = calloc(n, sizeof **slots);
+    *freelist = calloc(n, sizeof **freelist);
+    if (*slots == NULL || *freelist == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        int rc;
+        if ((rc = alloc_buf(s, GS_HDR, &(*slots)[i].hdr_gpa, &(*slots)[i].hdr)) != 0 ||
+            (rc = alloc_buf(s, s->cfg.max_pkt, &(*slots)[i].pay_gpa, &(*slots)[i].pay)) != 0)
+            return rc;
+        (*freelist)[(*nfree)++] = n - 1 - i;
+    }
+    return 0;
+}
+
 static int sim_notify(void *user, uint16_t queue_index)
 {
     gs_stack *s = user;
@@ -174,15 +210,21 @@ static int make_queue(gs_stack *s, uint16_t size, uint16_t index, uint64_t feat,
     return vsn_queue_setup(s->dev, index, &c);
 }
 
+static int post_writable(vsn_sim_queue *q, uint64_t gpa, uint32_t len, uint32_t token, bool *dirty)
+{
+    vsn_sim_buf b = { .gpa = gpa, .len = len, .writable = true };
+    uint16_t head;
+    int rc = vsn_sim_queue_add_bufs(q, &b, 1, 0, token, &head);
+    if (rc == 0)
+        *dirty = true;
+    return rc;
+}
+
 static int post_rx(gs_stack *s, uint32_t i)
 {
-    vsn_sim_buf b = { .gpa = s->rx[i].gpa, .len = s->cfg.rx_buf_size, .writable = true };
-    uint16_t head;
-    int rc = vsn_sim_queue_add_bufs(s->rxq, &b, 1, 0, i, &head);
-    if (rc == 0) {
+    int rc = post_writable(s->rxq, s->rx[i].gpa, s->cfg.rx_buf_size, i, &s->rxq_dirty);
+    if (rc == 0)
         s->rx_posted++;
-        s->rxq_dirty = true;
-    }
     return rc;
 }
 
@@ -220,6 +262,8 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
 
     uint64_t need = (uint64_t)s->nrx * (cfg->rx_buf_size + 64) +
                     (uint64_t)s->ntx * (GS_HDR + 64 + cfg->max_pkt + 64) + (8u << 20);
+    if (cfg->dgram && cfg->dgram_layout == VSN_DGRAM_LAYOUT_SEPARATE)
+        need *= 2; /* the datagram queues get as many buffers again */
     need = (need + 0xFFFFF) & ~0xFFFFFull;
     vsn_sim_region_spec spec = { .gpa = 0x100000, .size = need };
     vsn_sim_mem_config mc = { .struct_size = sizeof mc, .nregions = 1, .regions = &spec };
@@ -235,6 +279,8 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     dc.uds_path = cfg->uds_path;
     dc.buf_alloc = cfg->dev_buf_alloc;
     dc.max_connections = cfg->max_connections;
+    dc.dgram_layout = cfg->dgram_layout;
+    dc.max_dgram_sockets = cfg->max_dgram_sockets;
     if (cfg->device_log || getenv("VSN_SD_LOG") != NULL) {
         dc.log_fn = stderr_log;
         dc.log_level = VSN_LOG_DEBUG;
@@ -257,31 +303,43 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     vsn_device_get_features(s->dev, &offered);
     uint64_t want = (1ull << VSN_VIRTIO_F_VERSION_1) | (1ull << VSN_VIRTIO_RING_F_EVENT_IDX) |
                     (1ull << VSN_VIRTIO_VSOCK_F_STREAM) |
-                    (cfg->seqpacket ? 1ull << VSN_VIRTIO_VSOCK_F_SEQPACKET : 0);
+                    (cfg->seqpacket ? 1ull << VSN_VIRTIO_VSOCK_F_SEQPACKET : 0) |
+                    (cfg->dgram ? 1ull << VSN_VIRTIO_VSOCK_F_DGRAM : 0);
     uint64_t feat = offered & want;
+    s->five = (feat & (1ull << VSN_VIRTIO_VSOCK_F_DGRAM)) && cfg->dgram_layout == VSN_DGRAM_LAYOUT_SEPARATE;
     if ((rc = vsn_device_set_features(s->dev, feat)) != 0)
         goto fail;
     uint64_t ring = (feat & (1ull << VSN_VIRTIO_RING_F_EVENT_IDX)) ? VSN_SIM_FEAT(VIRTIO_RING_F_EVENT_IDX) : 0;
     if ((rc = make_queue(s, cfg->rx_qsize, VSN_QUEUE_RX, ring, &s->rxq)) != 0 ||
         (rc = make_queue(s, cfg->tx_qsize, VSN_QUEUE_TX, ring, &s->txq)) != 0 ||
-        (rc = make_queue(s, 16, VSN_QUEUE_EVENT, ring, &s->evq)) != 0)
+        (rc = make_queue(s, 16, s->five ? VSN_QUEUE_DGRAM_EVENT : VSN_QUEUE_EVENT, ring, &s->evq)) != 0)
         goto fail;
+    if (s->five && ((rc = make_queue(s, cfg->rx_qsize, VSN_QUEUE_DGRAM_RX, ring, &s->dgrxq)) != 0 ||
+                    (rc = make_queue(s, cfg->tx_qsize, VSN_QUEUE_DGRAM_TX, ring, &s->dgtxq)) != 0))
+        goto fail;
+    if (s->five) {
+        s->ndgrx = cfg->rx_qsize;
+        s->ndgtx = cfg->tx_qsize / 2;
+        if ((s->dgrx = calloc(s->ndgrx, sizeof *s->dgrx)) == NULL ||
+            (rc = alloc_tx_slots(s, s->ndgtx, &s->dgtx, &s->dgtxfree, &s->ndgtxfree)) != 0) {
+            rc = rc != 0 ? rc : -ENOMEM;
+            goto fail;
+        }
+        for (uint32_t i = 0; i < s->ndgrx; i++)
+            if ((rc = alloc_buf(s, cfg->rx_buf_size, &s->dgrx[i].gpa, &s->dgrx[i].p)) != 0 ||
+                (rc = post_writable(s->dgrxq, s->dgrx[i].gpa, cfg->rx_buf_size, i, &s->dgrxq_dirty)) != 0)
+                goto fail;
+    }
 
-    s->tx = calloc(s->ntx, sizeof *s->tx);
-    s->txfree = calloc(s->ntx, sizeof *s->txfree);
     s->rx = calloc(s->nrx, sizeof *s->rx);
     s->rxfree = calloc(s->nrx, sizeof *s->rxfree);
     s->pend = calloc(MAX_PENDING, sizeof *s->pend);
-    if (!s->tx || !s->txfree || !s->rx || !s->rxfree || !s->pend) {
+    if (!s->rx || !s->rxfree || !s->pend) {
         rc = -ENOMEM;
         goto fail;
     }
-    for (uint32_t i = 0; i < s->ntx; i++) {
-        if ((rc = alloc_buf(s, GS_HDR, &s->tx[i].hdr_gpa, &s->tx[i].hdr)) != 0 ||
-            (rc = alloc_buf(s, cfg->max_pkt, &s->tx[i].pay_gpa, &s->tx[i].pay)) != 0)
-            goto fail;
-        s->txfree[s->ntxfree++] = s->ntx - 1 - i;
-    }
+    if ((rc = alloc_tx_slots(s, s->ntx, &s->tx, &s->txfree, &s->ntxfree)) != 0)
+        goto fail;
     for (uint32_t i = 0; i < s->nrx; i++)
         if ((rc = alloc_buf(s, cfg->rx_buf_size, &s->rx[i].gpa, &s->rx[i].p)) != 0)
             goto fail;
@@ -303,7 +361,9 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
         goto fail;
     vsn_sim_queue_kick(s->rxq);
     vsn_sim_queue_kick(s->evq);
-    s->rxq_dirty = s->evq_dirty = false;
+    if (s->five)
+        vsn_sim_queue_kick(s->dgrxq);
+    s->rxq_dirty = s->evq_dirty = s->dgrxq_dirty = false;
     *out = s;
     return 0;
 fail:
@@ -325,7 +385,15 @@ void gs_destroy(gs_stack **ps)
     vsn_sim_queue_destroy(&s->rxq);
     vsn_sim_queue_destroy(&s->txq);
     vsn_sim_queue_destroy(&s->evq);
+    vsn_sim_queue_destroy(&s->dgrxq);
+    vsn_sim_queue_destroy(&s->dgtxq);
     vsn_sim_mem_destroy(&s->mem);
+    free(s->dgrx);
+    free(s->dgtx);
+    free(s->dgtxfree);
+    free(s->dg_part);
+    for (uint32_t i = 0; i < GS_DGRAM_QUEUE; i++)
+        free(s->dgq[i].data);
     for (uint32_t i = 0; i < GS_MAX_CONNS; i++) {
         free(s->conns[i].rxbuf);
         free(s->conns[i].msgs);
@@ -370,29 +438,44 @@ static void trace_tx(gs_stack *s, const struct vsn_virtio_vsock_hdr *h)
     gs_print_pkt("guest tx", &p);
 }
 
-/* Puts one chain (hdr + optional payload) on the tx queue; -EAGAIN without a free slot. */
-static int tx_chain(gs_stack *s, const struct vsn_virtio_vsock_hdr *h, const void *pay, uint32_t plen)
+/* Puts one chain (hdr + optional payload) on a transmit queue; -EAGAIN without a free slot. */
+static int put_chain(gs_stack *s, vsn_sim_queue *q, struct txslot *slots, uint32_t *freelist,
+                     uint32_t *nfree, bool *dirty, const struct vsn_virtio_vsock_hdr *h,
+                     const void *pay, uint32_t plen)
 {
-    if (s->ntxfree == 0 || plen > s->cfg.max_pkt)
+    if (*nfree == 0 || plen > s->cfg.max_pkt)
         return -EAGAIN;
-    uint32_t slot = s->txfree[--s->ntxfree];
-    struct txslot *t = &s->tx[slot];
+    uint32_t slot = freelist[--*nfree];
+    struct txslot *t = &slots[slot];
     memcpy(t->hdr, h, GS_HDR);
     vsn_sim_buf b[2] = { { .gpa = t->hdr_gpa, .len = GS_HDR, .writable = false },
                          { .gpa = t->pay_gpa, .len = plen, .writable = false } };
     if (plen > 0)
         memcpy(t->pay, pay, plen);
     uint16_t head;
-    int rc = vsn_sim_queue_add_bufs(s->txq, b, plen > 0 ? 2 : 1, 0, slot, &head);
+    int rc = vsn_sim_queue_add_bufs(q, b, plen > 0 ? 2 : 1, 0, slot, &head);
     if (rc != 0) {
-        s->txfree[s->ntxfree++] = slot;
+        freelist[(*nfree)++] = slot;
         return rc == VSN_SIM_E_NO_DESC ? -EAGAIN : rc;
     }
     trace_tx(s, h);
     s->st.tx_pkts++;
     s->st.tx_payload += plen;
-    s->txq_dirty = true;
+    *dirty = true;
     return 0;
+}
+
+static int tx_chain(gs_stack *s, const struct vsn_virtio_vsock_hdr *h, const void *pay, uint32_t plen)
+{
+    return put_chain(s, s->txq, s->tx, s->txfree, &s->ntxfree, &s->txq_dirty, h, pay, plen);
+}
+
+/* A datagram-queue packet: the datagram tx queue of the five-queue layout, else the tx queue. */
+static int dg_chain(gs_stack *s, const struct vsn_virtio_vsock_hdr *h, const void *pay, uint32_t plen)
+{
+    if (!s->five)
+        return tx_chain(s, h, pay, plen);
+    return put_chain(s, s->dgtxq, s->dgtx, s->dgtxfree, &s->ndgtxfree, &s->dgtxq_dirty, h, pay, plen);
 }
 
 static void kick_dirty(gs_stack *s)
@@ -400,6 +483,8 @@ static void kick_dirty(gs_stack *s)
     if (s->txq_dirty) { vsn_sim_queue_kick(s->txq); s->txq_dirty = false; }
     if (s->rxq_dirty) { vsn_sim_queue_kick(s->rxq); s->rxq_dirty = false; }
     if (s->evq_dirty) { vsn_sim_queue_kick(s->evq); s->evq_dirty = false; }
+    if (s->dgtxq_dirty) { vsn_sim_queue_kick(s->dgtxq); s->dgtxq_dirty = false; }
+    if (s->dgrxq_dirty) { vsn_sim_queue_kick(s->dgrxq); s->dgrxq_dirty = false; }
 }
 
 int gs_send_raw(gs_stack *s, const struct vsn_virtio_vsock_hdr *h, const void *payload, uint32_t plen)
@@ -714,10 +799,16 @@ static gs_conn *find_conn(gs_stack *s, uint32_t guest_port, uint32_t host_port)
     return old;
 }
 
+static void on_dgram(gs_stack *s, const gs_pkt *p, const uint8_t *payload);
+
 static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
 {
     if (p->dst_cid != s->cid || p->src_cid != HOST_CID) {
         s->st.not_for_us++;
+        return;
+    }
+    if (p->type == VSN_VIRTIO_VSOCK_TYPE_DGRAM) {
+        on_dgram(s, p, payload);
         return;
     }
     gs_conn *c = find_conn(s, p->dst_port, p->src_port);
@@ -829,6 +920,29 @@ static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
     }
 }
 
+/* One used rx buffer: logged, checked against its used length, handed to on_packet. */
+static void take_rx(gs_stack *s, const uint8_t *b, const vsn_sim_used *u)
+{
+    if (u->len < GS_HDR) {
+        s->st.bad_used_len++;
+        fprintf(stderr, "guest_stack: rx used len %u < header\n", u->len);
+        return;
+    }
+    gs_pkt p;
+    decode((const struct vsn_virtio_vsock_hdr *)b, &p);
+    p.seq = s->log_seq++;
+    s->log[p.seq % GS_LOG_SIZE] = p;
+    s->st.rx_pkts++;
+    if (s->trace)
+        gs_print_pkt("guest rx", &p);
+    if ((uint64_t)GS_HDR + p.len > u->len) {
+        s->st.oversize_pkts++;
+        fprintf(stderr, "guest_stack: hdr.len %u beyond used len %u\n", p.len, u->len);
+    } else {
+        on_packet(s, &p, b + GS_HDR);
+    }
+}
+
 static int reap_rx(gs_stack *s)
 {
     int n = 0;
@@ -838,25 +952,7 @@ static int reap_rx(gs_stack *s)
         n++;
         s->rx_posted--;
         uint32_t i = (uint32_t)u.token;
-        const uint8_t *b = s->rx[i].p;
-        if (u.len < GS_HDR) {
-            s->st.bad_used_len++;
-            fprintf(stderr, "guest_stack: rx used len %u < header\n", u.len);
-        } else {
-            gs_pkt p;
-            decode((const struct vsn_virtio_vsock_hdr *)b, &p);
-            p.seq = s->log_seq++;
-            s->log[p.seq % GS_LOG_SIZE] = p;
-            s->st.rx_pkts++;
-            if (s->trace)
-                gs_print_pkt("guest rx", &p);
-            if ((uint64_t)GS_HDR + p.len > u.len) {
-                s->st.oversize_pkts++;
-                fprintf(stderr, "guest_stack: hdr.len %u beyond used len %u\n", p.len, u.len);
-            } else {
-                on_packet(s, &p, b + GS_HDR);
-            }
-        }
+        take_rx(s, s->rx[i].p, &u);
         if (s->rx_hold) {
             s->rxfree[s->nrxfree++] = i;
         } else if ((rc = post_rx(s, i)) != 0) {
@@ -866,14 +962,41 @@ static int reap_rx(gs_stack *s)
     return rc < 0 ? rc : n;
 }
 
-static int reap_tx(gs_stack *s)
+static int reap_slots(vsn_sim_queue *q, uint32_t *freelist, uint32_t *nfree)
 {
     int n = 0;
     vsn_sim_used u;
     int rc;
-    while ((rc = vsn_sim_queue_reap(s->txq, &u, NULL, 0)) == 1) {
+    while ((rc = vsn_sim_queue_reap(q, &u, NULL, 0)) == 1) {
         n++;
-        s->txfree[s->ntxfree++] = (uint32_t)u.token;
+        freelist[(*nfree)++] = (uint32_t)u.token;
+    }
+    return rc < 0 ? rc : n;
+}
+
+static int reap_tx(gs_stack *s)
+{
+    int rc = reap_slots(s->txq, s->txfree, &s->ntxfree);
+    if (rc < 0 || !s->five)
+        return rc;
+    int d = reap_slots(s->dgtxq, s->dgtxfree, &s->ndgtxfree);
+    return d < 0 ? d : rc + d;
+}
+
+/* The datagram rx queue of the five-queue layout: buffers reposted at once. */
+static int reap_dgrx(gs_stack *s)
+{
+    if (!s->five)
+        return 0;
+    int n = 0;
+    vsn_sim_used u;
+    int rc;
+    while ((rc = vsn_sim_queue_reap(s->dgrxq, &u, NULL, 0)) == 1) {
+        n++;
+        uint32_t i = (uint32_t)u.token;
+        take_rx(s, s->dgrx[i].p, &u);
+        if ((rc = post_writable(s->dgrxq, s->dgrx[i].gpa, s->cfg.rx_buf_size, i, &s->dgrxq_dirty)) != 0)
+            return rc;
     }
     return rc < 0 ? rc : n;
 }
@@ -919,6 +1042,9 @@ int gs_pump(gs_stack *s, int timeout_ms)
     if ((rc = reap_rx(s)) < 0)
         return rc;
     total += rc;
+    if ((rc = reap_dgrx(s)) < 0)
+        return rc;
+    total += rc;
     if ((rc = reap_ev(s)) < 0)
         return rc;
     total += rc;
@@ -945,4 +1071,166 @@ uint32_t gs_rx_post(gs_stack *s, uint32_t n)
     }
     kick_dirty(s);
     return done;
+}
+
+/* ---- datagrams --------------------------------------------------------------------------- */
+
+bool gs_five_queues(gs_stack *s) { return s->five; }
+
+static bool dg_is_bound(gs_stack *s, uint32_t port)
+{
+    for (uint32_t i = 0; i < s->ndg_bound; i++)
+        if (s->dg_bound[i] == port)
+            return true;
+    return false;
+}
+
+int gs_dgram_bind(gs_stack *s, uint32_t guest_port)
+{
+    if (s->ndg_bound >= MAX_LISTEN)
+        return -ENOSPC;
+    if (s->dg_part == NULL && (s->dg_part = malloc(GS_DGRAM_MAX)) == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < GS_DGRAM_QUEUE; i++)
+        if (s->dgq[i].data == NULL && (s->dgq[i].data = malloc(GS_DGRAM_MAX)) == NULL)
+            return -ENOMEM;
+    s->dg_bound[s->ndg_bound++] = guest_port;
+    return 0;
+}
+
+static void dg_hdr(gs_stack *s, struct vsn_virtio_vsock_hdr *h, uint32_t src_port, uint32_t dst_port,
+                   uint16_t op, uint32_t len, uint32_t flags)
+{
+    gs_hdr(s, NULL, h, src_port, dst_port, op, len, flags);
+    h->type = htole16(VSN_VIRTIO_VSOCK_TYPE_DGRAM); /* buf_alloc and fwd_cnt stay 0 (reserved) */
+}
+
+int gs_dgram_send_raw(gs_stack *s, const struct vsn_virtio_vsock_hdr *h, const void *payload, uint32_t plen)
+{
+    int rc = dg_chain(s, h, payload, plen);
+    kick_dirty(s);
+    return rc;
+}
+
+int gs_dgram_send(gs_stack *s, uint32_t src_port, uint32_t dst_port, const void *data, uint32_t len,
+                  uint32_t frag)
+{
+    if (frag == 0 || frag > s->cfg.max_pkt)
+        frag = s->cfg.max_pkt;
+    if (len > GS_DGRAM_MAX)
+        return -EMSGSIZE;
+    uint32_t nfrag = len == 0 ? 1 : (len + frag - 1) / frag;
+    uint32_t room = s->five ? s->ndgtxfree : s->ntxfree;
+    if (nfrag > room || (!s->five && s->npend > 0))
+        return -EAGAIN; /* all fragments go back to back, or none */
+    const uint8_t *d = data;
+    for (uint32_t i = 0, off = 0; i < nfrag; i++) {
+        uint32_t n = len - off < frag ? len - off : frag;
+        struct vsn_virtio_vsock_hdr h;
+        dg_hdr(s, &h, src_port, dst_port, VSN_VIRTIO_VSOCK_OP_RW, n,
+               i + 1 == nfrag ? VSN_VIRTIO_VSOCK_DGRAM_EOM : 0);
+        int rc = dg_chain(s, &h, d + off, n);
+        if (rc != 0) {
+            fprintf(stderr, "guest_stack: datagram fragment %u/%u not queued (%d)\n", i + 1, nfrag, rc);
+            kick_dirty(s);
+            return rc;
+        }
+        s->st.dgram_tx_frags++;
+        off += n;
+    }
+    s->st.dgram_tx++;
+    kick_dirty(s);
+    return 0;
+}
+
+int gs_dgram_recv(gs_stack *s, uint32_t *src_port, uint32_t *dst_port, void *buf, uint32_t cap)
+{
+    if (s->dgq_n == 0)
+        return -EAGAIN;
+    struct dgram_slot *d = &s->dgq[s->dgq_head];
+    s->dgq_head = (s->dgq_head + 1) % GS_DGRAM_QUEUE;
+    s->dgq_n--;
+    if (src_port) *src_port = d->src_port;
+    if (dst_port) *dst_port = d->dst_port;
+    memcpy(buf, d->data, d->len < cap ? d->len : cap);
+    return (int)d->len;
+}
+
+static void dg_bad(gs_stack *s, const gs_pkt *p, const char *why)
+{
+    s->st.dgram_bad++;
+    fprintf(stderr, "guest_stack: bad datagram packet (%s): ", why);
+    gs_print_pkt("", p);
+}
+
+/* A whole datagram: kept for gs_dgram_recv(), or answered with a DGRAM RST when nobody is bound. */
+static void dg_deliver(gs_stack *s, uint32_t src, uint32_t dst, const uint8_t *data, uint32_t len)
+{
+    s->st.dgram_rx++;
+    s->st.dgram_rx_bytes += len;
+    if (!dg_is_bound(s, dst)) {
+        s->st.dgram_unbound++;
+        struct vsn_virtio_vsock_hdr h;
+        dg_hdr(s, &h, dst, src, VSN_VIRTIO_VSOCK_OP_RST, 0, 0);
+        if (dg_chain(s, &h, NULL, 0) != 0)
+            fprintf(stderr, "guest_stack: no tx slot for a DGRAM RST\n");
+        return;
+    }
+    if (s->dgq_n == GS_DGRAM_QUEUE) {
+        s->st.dgram_queue_full++;
+        return;
+    }
+    struct dgram_slot *d = &s->dgq[(s->dgq_head + s->dgq_n++) % GS_DGRAM_QUEUE];
+    d->src_port = src;
+    d->dst_port = dst;
+    d->len = len;
+    memcpy(d->data, data, len);
+}
+
+static void on_dgram(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
+{
+    if (p->buf_alloc != 0 || p->fwd_cnt != 0)
+        dg_bad(s, p, "buf_alloc/fwd_cnt not 0");
+    if (p->op == VSN_VIRTIO_VSOCK_OP_RST) {
+        s->st.dgram_rst_rx++;
+        s->st.dgram_last_rst_src = p->src_port;
+        s->st.dgram_last_rst_dst = p->dst_port;
+        return;
+    }
+    if (p->op != VSN_VIRTIO_VSOCK_OP_RW || (p->flags & ~(uint32_t)VSN_VIRTIO_VSOCK_DGRAM_EOM) != 0) {
+        dg_bad(s, p, "op or flags");
+        return;
+    }
+    s->st.dgram_rx_frags++;
+    bool eom = (p->flags & VSN_VIRTIO_VSOCK_DGRAM_EOM) != 0;
+    if (s->dg_part_active && (p->src_port != s->dg_part_src || p->dst_port != s->dg_part_dst)) {
+        dg_bad(s, p, "interleaved with another datagram's fragments");
+        s->dg_part_active = false;
+    }
+    if (!s->dg_part_active) {
+        if (eom) { /* whole in one packet */
+            dg_deliver(s, p->src_port, p->dst_port, payload, p->len);
+            return;
+        }
+        if (s->dg_part == NULL && (s->dg_part = malloc(GS_DGRAM_MAX)) == NULL)
+            return;
+        s->dg_part_active = true;
+        s->dg_part_bad = false;
+        s->dg_part_len = 0;
+        s->dg_part_src = p->src_port;
+        s->dg_part_dst = p->dst_port;
+    }
+    if (s->dg_part_len + (uint64_t)p->len > GS_DGRAM_MAX) {
+        if (!s->dg_part_bad)
+            dg_bad(s, p, "datagram longer than GS_DGRAM_MAX");
+        s->dg_part_bad = true;
+    } else {
+        memcpy(s->dg_part + s->dg_part_len, payload, p->len);
+        s->dg_part_len += p->len;
+    }
+    if (eom) {
+        if (!s->dg_part_bad)
+            dg_deliver(s, s->dg_part_src, s->dg_part_dst, s->dg_part, s->dg_part_len);
+        s->dg_part_active = false;
+    }
 }

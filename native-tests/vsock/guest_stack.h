@@ -19,6 +19,13 @@
  *    device's buf_alloc, sent in packets within credit with SEQ_EOM on the last (and SEQ_EOR when
  *    asked); received messages are kept with their boundaries and read whole (the rest of a
  *    message longer than the reader's buffer is discarded), then a CREDIT_UPDATE goes out.
+ *  - DATAGRAMS (cfg.dgram: VIRTIO_VSOCK_F_DGRAM negotiated): gs_dgram_send() splits a datagram into
+ *    fragments (type DGRAM, op RW, VIRTIO_VSOCK_DGRAM_EOM on the last) queued back to back, or
+ *    fails with -EAGAIN without queueing anything when the tx queue lacks room (the proposal's
+ *    "clear error when full"); received fragments are reassembled (an interleaved or oversized
+ *    sequence is counted bad), whole datagrams to a bound port are queued for gs_dgram_recv(), to
+ *    an unbound port answered with a DGRAM RST. On the shared rx/tx queues, or on the five-queue
+ *    layout (cfg.dgram_layout VSN_DGRAM_LAYOUT_SEPARATE: rx 0, tx 1, dgram rx 2, dgram tx 3, event 4).
  *
  * Nothing runs by itself: gs_pump() polls the device once (vsn_device_poll on the caller's
  * thread) and processes what came back. Every wait in the tests is a loop of gs_pump() calls
@@ -57,7 +64,13 @@ typedef struct gs_config {
     bool seqpacket;            /* negotiate VIRTIO_VSOCK_F_SEQPACKET */
     bool verbose;              /* print every packet (also with env VSN_GS_TRACE) */
     bool device_log;           /* device log lines to stderr (also with env VSN_SD_LOG) */
+    bool dgram;                /* negotiate VIRTIO_VSOCK_F_DGRAM */
+    uint32_t dgram_layout;     /* device config dgram_layout (VSN_DGRAM_LAYOUT_*) */
+    uint32_t max_dgram_sockets;/* device config max_dgram_sockets (0: device default) */
 } gs_config;
+
+#define GS_DGRAM_MAX 65536u /* largest datagram the stack sends or reassembles */
+#define GS_DGRAM_QUEUE 64u  /* received datagrams kept for gs_dgram_recv() */
 
 enum gs_state {
     GS_FREE = 0,
@@ -119,6 +132,13 @@ typedef struct gs_stats {
     uint64_t oversize_pkts;      /* hdr.len larger than the used length allowed */
     uint64_t bad_used_len;
     uint64_t not_for_us;         /* dst_cid not our CID / src_cid not host */
+    /* datagrams */
+    uint64_t dgram_tx, dgram_tx_frags, dgram_rx, dgram_rx_bytes, dgram_rx_frags;
+    uint64_t dgram_bad;          /* device bug: bad flags/op, nonzero buf_alloc/fwd_cnt, interleaved or oversized fragments */
+    uint64_t dgram_rst_rx;       /* DGRAM RSTs from the device (no host socket) */
+    uint64_t dgram_unbound;      /* datagrams to a port we did not bind (answered with a DGRAM RST) */
+    uint64_t dgram_queue_full;   /* datagrams dropped because GS_DGRAM_QUEUE were waiting */
+    uint32_t dgram_last_rst_src, dgram_last_rst_dst; /* ports of the last DGRAM RST received */
 } gs_stats;
 
 typedef struct gs_stack gs_stack;
@@ -180,6 +200,23 @@ int gs_credit_request(gs_stack *s, gs_conn *c);
 int gs_credit_update(gs_stack *s, gs_conn *c);
 /** Frees the slot of a finished connection. */
 void gs_release(gs_stack *s, gs_conn *c);
+
+/* ---- datagrams (cfg.dgram) ------------------------------------------------------------------ */
+
+/** Whether the device runs the five-queue layout (datagrams on queues 2 and 3). */
+bool gs_five_queues(gs_stack *s);
+/** Datagrams to guest_port are kept for gs_dgram_recv() (others get a DGRAM RST). */
+int gs_dgram_bind(gs_stack *s, uint32_t guest_port);
+/** Sends one datagram from src_port to host dst_port in fragments of at most frag bytes (0: max_pkt).
+ *  @return 0; -EAGAIN when the tx queue has no room for every fragment (nothing queued);
+ *  -EMSGSIZE above GS_DGRAM_MAX or max_pkt fragments. */
+int gs_dgram_send(gs_stack *s, uint32_t src_port, uint32_t dst_port, const void *data, uint32_t len,
+                  uint32_t frag);
+/** Sends a raw datagram-queue packet (five-queue layout: on the datagram tx queue; else the tx queue). */
+int gs_dgram_send_raw(gs_stack *s, const struct vsn_virtio_vsock_hdr *hdr, const void *payload,
+                      uint32_t plen);
+/** Takes the oldest received datagram: its length (copies at most cap bytes), or -EAGAIN. */
+int gs_dgram_recv(gs_stack *s, uint32_t *src_port, uint32_t *dst_port, void *buf, uint32_t cap);
 
 /* ---- raw packets and rx control ---------------------------------------------------------- */
 

@@ -488,17 +488,31 @@ static void test_malformed(gs_stack *s)
         CHECK_EQ(len, 0);
         close(hfd);
     }
-    /* (c) this stack does not negotiate VIRTIO_VSOCK_F_SEQPACKET and DGRAM is never offered: a
-     * seqpacket or dgram REQUEST to a listening port gets RST */
-    for (uint16_t type = 2; type <= 3; type++) {
+    /* (c) this stack does not negotiate VIRTIO_VSOCK_F_SEQPACKET: a seqpacket REQUEST to a
+     * listening port gets RST (a DGRAM packet without VIRTIO_VSOCK_F_DGRAM is dropped: (d)) */
+    for (uint16_t type = 2; type <= 2; type++) {
         uint32_t gp = 41000 + type;
         uint64_t from = send_raw(s, gs_cid(s), gp, 5000, type, VSN_VIRTIO_VSOCK_OP_REQUEST, 0, 0, 0, NULL);
-        VT_WAIT(s, T, find_pkt(s, from, VSN_VIRTIO_VSOCK_OP_RST, gp, 5000, NULL),
-                type == 2 ? "RST for a SEQPACKET REQUEST" : "RST for a DGRAM REQUEST", ok);
+        VT_WAIT(s, T, find_pkt(s, from, VSN_VIRTIO_VSOCK_OP_RST, gp, 5000, NULL), "RST for a SEQPACKET REQUEST", ok);
         int fd = vt_accept(g_lfd);
         CHECK(fd < 0);
         if (fd >= 0) close(fd);
     }
+    /* (d) a DGRAM packet while VIRTIO_VSOCK_F_DGRAM is not negotiated (this stack does not ask for
+     * it): dropped and counted, no RST, no host connection (BEHAVIOUR.md, "Datagrams") */
+    vsn_device_counters dc;
+    memset(&dc, 0, sizeof dc);
+    dc.struct_size = sizeof dc;
+    CHECK_EQ(vsn_device_get_counters(gs_device(s), &dc), 0);
+    uint64_t not_negotiated = dc.datagrams.dropped_not_negotiated;
+    uint64_t from = send_raw(s, gs_cid(s), 41003, 5000, 3, VSN_VIRTIO_VSOCK_OP_REQUEST, 0, 0, 0, NULL);
+    settle(s, 3);
+    CHECK(!find_pkt(s, from, VSN_VIRTIO_VSOCK_OP_RST, 41003, 5000, NULL));
+    CHECK_EQ(vsn_device_get_counters(gs_device(s), &dc), 0);
+    CHECK_EQ(dc.datagrams.dropped_not_negotiated, not_negotiated + 1);
+    int fd = vt_accept(g_lfd);
+    CHECK(fd < 0);
+    if (fd >= 0) close(fd);
 }
 
 static void test_spoof_and_stray_rst(gs_stack *s)

@@ -9,15 +9,20 @@ internal sealed class DeviceOptions
     /// <summary>Feature bits this library implements and offers by default.</summary>
     public const ulong SupportedFeatures =
         VirtioTransportFeatures.Version1 | VirtioTransportFeatures.IndirectDesc | VirtioTransportFeatures.EventIdx |
-        VirtioVsockFeatures.Stream | VirtioVsockFeatures.Seqpacket;
+        VirtioVsockFeatures.Stream | VirtioVsockFeatures.Seqpacket | VirtioVsockFeatures.Dgram;
 
     public const uint DefaultBufAlloc = 256 * 1024;
     public const uint DefaultMaxConnections = 1024;
+    public const uint DefaultMaxDgramSockets = 64;
+    public const uint MaxMaxDgramSockets = 4096;
     /// <summary>Longest uds_path: "&lt;path&gt;_4294967295" must fit sockaddr_un with its NUL.</summary>
     public const int MaxUdsPathBytes = 107 - 11;
 
-    private DeviceOptions(ulong guestCid, ulong features, uint flags, string? udsPath, uint bufAlloc, uint maxConnections)
+    private DeviceOptions(ulong guestCid, ulong features, uint flags, string? udsPath, uint bufAlloc, uint maxConnections,
+        uint dgramLayout, uint maxDgramSockets)
     {
+        DgramLayout = dgramLayout;
+        MaxDgramSockets = maxDgramSockets;
         GuestCid = guestCid;
         OfferedFeatures = features;
         ManualPoll = (flags & DeviceFlags.ManualPoll) != 0;
@@ -31,6 +36,9 @@ internal sealed class DeviceOptions
     /// <summary>Per-connection buffer for guest-to-host data: the buf_alloc the device advertises.</summary>
     public uint BufAlloc { get; }
     public uint MaxConnections { get; }
+    /// <summary>VSN_DGRAM_LAYOUT_*: where datagrams travel once VIRTIO_VSOCK_F_DGRAM is negotiated.</summary>
+    public uint DgramLayout { get; }
+    public uint MaxDgramSockets { get; }
 
     public ulong GuestCid { get; }
     public ulong OfferedFeatures { get; }
@@ -64,7 +72,14 @@ internal sealed class DeviceOptions
         if (bufAlloc > Protocol.ConnectionLimits.MaxBufAlloc)
             return Fail(out error, -Errno.EINVAL, $"buf_alloc {bufAlloc} exceeds {Protocol.ConnectionLimits.MaxBufAlloc}");
         uint maxConnections = config.MaxConnections == 0 ? DefaultMaxConnections : config.MaxConnections;
-        options = new DeviceOptions(config.GuestCid, features, config.Flags, udsPath, bufAlloc, maxConnections);
+        if (config.DgramLayout > Interop.DgramLayout.Separate)
+            return Fail(out error, -Errno.EINVAL, $"dgram_layout {config.DgramLayout} is neither VSN_DGRAM_LAYOUT_SHARED (0) nor VSN_DGRAM_LAYOUT_SEPARATE (1)");
+        if (config.DgramLayout == Interop.DgramLayout.Separate && (features & VirtioVsockFeatures.Dgram) == 0)
+            return Fail(out error, -Errno.EINVAL, "dgram_layout VSN_DGRAM_LAYOUT_SEPARATE needs VIRTIO_VSOCK_F_DGRAM in the offered features");
+        uint maxDgramSockets = config.MaxDgramSockets == 0 ? DefaultMaxDgramSockets : config.MaxDgramSockets;
+        if (maxDgramSockets > MaxMaxDgramSockets)
+            return Fail(out error, -Errno.EINVAL, $"max_dgram_sockets {maxDgramSockets} exceeds {MaxMaxDgramSockets}");
+        options = new DeviceOptions(config.GuestCid, features, config.Flags, udsPath, bufAlloc, maxConnections, config.DgramLayout, maxDgramSockets);
         return 0;
     }
 

@@ -10,7 +10,8 @@ internal sealed unsafe class QueueNotifier
     private InterruptCallback _callback;
     private nint _user;
 
-    public uint Index { get; }
+    /// <summary>The driver's index of this queue (what interrupt_fn is told; it moves with the queue layout).</summary>
+    public uint Index { get; set; }
     public int KickFd { get; private set; } = -1;
     public int CallFd { get; private set; } = -1;
 

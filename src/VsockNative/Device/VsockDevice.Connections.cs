@@ -45,10 +45,11 @@ internal sealed partial class VsockDevice : IPollRegistry
     }
 
     /// <summary>A well-formed tx packet (header copied once, length checked): to its connection.</summary>
-    private void DeliverTxPacket(ReadOnlySpan<byte> header, DescriptorChain chain, uint payloadLength)
+    private void DeliverTxPacket(ReadOnlySpan<byte> header, DescriptorChain chain, uint payloadLength, uint slot)
     {
         var h = PacketHeader.Read(header);
         int n = IoVecRange.Take(chain.Readable, VirtioVsockHdr.Size, payloadLength, _payload);
+        if (RouteDatagram(h, _payload.AsSpan(0, n), slot)) return;
         _muxer.OnGuestPacket(h, _payload.AsSpan(0, n), NowMs);
     }
 
@@ -56,47 +57,56 @@ internal sealed partial class VsockDevice : IPollRegistry
     /// instead of returning a zero-length buffer to the driver.</summary>
     private bool _rxHeld;
 
-    /// <summary>Fills rx buffers while the muxer has packets for the guest.</summary>
+    /// <summary>Fills rx buffers while the muxer (or, on the shared queue, the datagram layer) has packets for the guest.</summary>
     private void ProcessRx()
     {
-        if (!_configured[QueueIndex.Rx] || !_muxer.HasPendingRx) return;
-        var queue = _queues[QueueIndex.Rx];
+        if (_configured[QueueIndex.Rx] && RxPending(QueueSlot.Rx)) FillRxQueue(QueueSlot.Rx, _rxChain, ref _rxHeld);
+    }
+
+    /// <summary>Whether packets wait for buffers of a device-writable queue (rx, or the datagram rx queue).</summary>
+    private bool RxPending(uint slot) => slot == QueueSlot.DgramRx ? _dgram.HasPendingRx : _muxer.HasPendingRx || SharedDatagramsPending;
+
+    /// <summary>Writes packets into the buffers of an rx queue while there are both. A chain popped but
+    /// not filled is held (<paramref name="held"/>) for the next packet.</summary>
+    private void FillRxQueue(uint slot, DescriptorChain chain, ref bool held)
+    {
+        var queue = _queues[slot];
         long now = NowMs;
         int sincePublish = 0;
-        while (_muxer.HasPendingRx)
+        while (RxPending(slot))
         {
-            if (!_rxHeld && !PopRx(queue)) break;
-            _rxHeld = true;
-            uint written = _muxer.FillRx(_rxChain.Writable, now);
+            if (!held && !PopWritable(queue, chain, slot)) break;
+            held = true;
+            uint written = slot == QueueSlot.DgramRx ? _dgram.FillRx(chain.Writable) : FillSharedRx(chain.Writable, now);
             if (written == 0) break;  // keep the buffer for the next packet
-            _rxHeld = false;
-            queue.PushUsed(_rxChain.HeadIndex, written);
+            held = false;
+            queue.PushUsed(chain.HeadIndex, written);
             _counters.RxPackets++;
             _counters.RxBytes += written;
             if (++sincePublish == PublishBatch)
             {
-                PublishAndInterrupt(QueueIndex.Rx);
+                PublishAndInterrupt(slot);
                 sincePublish = 0;
             }
         }
-        PublishAndInterrupt(QueueIndex.Rx);
+        PublishAndInterrupt(slot);
     }
 
-    /// <summary>Pops the next good rx chain into _rxChain; false when there is none (or the queue broke).</summary>
-    private bool PopRx(SplitQueue queue)
+    /// <summary>Pops the next good chain of a device-writable queue into <paramref name="chain"/>.</summary>
+    private bool PopWritable(SplitQueue queue, DescriptorChain chain, uint slot)
     {
         while (true)
         {
-            var result = queue.Pop(_rxChain);
+            var result = queue.Pop(chain);
             if (result == PopResult.Chain) return true;
             if (result == PopResult.BadChain)
             {
-                if (_rxChain.Error == ChainError.HeadOutOfRange)
+                if (chain.Error == ChainError.HeadOutOfRange)
                 {
-                    MarkNeedsReset(QueueIndex.Rx, $"avail ring names descriptor {_rxChain.HeadIndex}, beyond the queue");
+                    MarkNeedsReset(slot, $"avail ring names descriptor {chain.HeadIndex}, beyond the queue");
                     return false;
                 }
-                queue.PushUsed(_rxChain.HeadIndex, 0);
+                queue.PushUsed(chain.HeadIndex, 0);
                 continue;
             }
             if (result == PopResult.Empty)
@@ -105,24 +115,24 @@ internal sealed partial class VsockDevice : IPollRegistry
                 if (queue.EnableKicks()) continue;
                 return false;
             }
-            if (result == PopResult.Broken) MarkNeedsReset(QueueIndex.Rx, $"queue fault {queue.Fault}");
+            if (result == PopResult.Broken) MarkNeedsReset(slot, $"queue fault {queue.Fault}");
             return false;
         }
     }
 
     /// <summary>Gives a held rx chain back (length 0) before the queue stops, so no buffer is lost.</summary>
-    private void ReturnHeldRx()
+    private void ReturnHeld(uint slot, DescriptorChain chain, ref bool held)
     {
-        if (!_rxHeld) return;
-        _rxHeld = false;
-        _queues[QueueIndex.Rx].PushUsed(_rxChain.HeadIndex, 0);
-        PublishAndInterrupt(QueueIndex.Rx);
+        if (!held) return;
+        held = false;
+        _queues[slot].PushUsed(chain.HeadIndex, 0);
+        PublishAndInterrupt(slot);
     }
 
     /// <summary>epoll timeout: the caller's, shortened to the muxer's next deadline.</summary>
     private int WaitTimeout(int timeoutMs)
     {
-        long deadline = _muxer.NextDeadlineMs;
+        long deadline = Math.Min(_muxer.NextDeadlineMs, _dgram.NextDeadlineMs);
         if (deadline == long.MaxValue) return timeoutMs;
         long untilDeadline = Math.Max(0, deadline - NowMs);
         return timeoutMs < 0 ? (int)Math.Min(untilDeadline, int.MaxValue) : (int)Math.Min(untilDeadline, timeoutMs);

@@ -20,6 +20,7 @@ internal sealed partial class VsockDevice
         {
             error = "";
             _muxer.DropConnections();
+            _dgram.DropTraffic();
             _transportResetPending = true;
             _counters.TransportResets++;
             Log.Info("TRANSPORT_RESET: all connections dropped; event queued for the driver");
@@ -69,6 +70,7 @@ internal sealed partial class VsockDevice
     {
         lock (_gate)
         {
+            if (type == (uint)VirtioVsockType.Dgram) return ListenDatagrams(port, listener, out error);
             if (!ConnectionType(type, out error)) return -Errno.ENOTSUP;
             return _muxer.Listen(port, (VirtioVsockType)type, listener) ? 0 : Fail(out error, -Errno.EEXIST, $"port {port} already has a listener of type {type}");
         }
@@ -79,11 +81,12 @@ internal sealed partial class VsockDevice
         lock (_gate)
         {
             error = "";
+            if (type == (uint)VirtioVsockType.Dgram) return UnlistenDatagrams(port, out error);
             return _muxer.Unlisten(port, (VirtioVsockType)type) ? 0 : Fail(out error, -Errno.ENOENT, $"port {port} has no listener of type {type}");
         }
     }
 
-    /// <summary>Types the fd API serves: STREAM (1) and SEQPACKET (2).</summary>
+    /// <summary>Connection types the fd API serves: STREAM (1) and SEQPACKET (2); DGRAM (3) is handled apart.</summary>
     private static bool ConnectionType(uint type, out string error)
     {
         error = type is (uint)VirtioVsockType.Stream or (uint)VirtioVsockType.Seqpacket
@@ -98,6 +101,12 @@ internal sealed partial class VsockDevice
         fd = -1;
         lock (_gate)
         {
+            if (type == (uint)VirtioVsockType.Dgram)
+            {
+                int drc = ConnectDatagrams(guestPort, out fd, out error);
+                if (drc < 0) return drc;
+                return 0;
+            }
             if (!ConnectionType(type, out error)) return -Errno.ENOTSUP;
             if (type == (uint)VirtioVsockType.Seqpacket && !_muxer.SeqpacketNegotiated)
                 return Fail(out error, -Errno.ENOTSUP, "seqpacket: the driver has not negotiated VIRTIO_VSOCK_F_SEQPACKET");

@@ -27,7 +27,8 @@ internal sealed partial class VsockDevice
             if (_memory is null || !_featuresSet) return Fail(out error, -Errno.EINVAL, "set the memory table and the features first");
             int endpoints = _muxer.OpenEndpoints();
             if (endpoints < 0) return Fail(out error, endpoints, $"cannot listen on uds_path {Options.UdsPath} (errno {-endpoints})");
-            for (uint i = 0; i < QueueIndex.Count; i++)
+            if ((endpoints = OpenDatagramEndpoints()) < 0) return Fail(out error, endpoints, $"cannot bind {Options.UdsPath}_dgram (errno {-endpoints})");
+            for (uint i = 0; i < QueueSlot.Count; i++)
             {
                 if (!_configured[i]) continue;
                 _queues[i].Start();
@@ -41,7 +42,7 @@ internal sealed partial class VsockDevice
             }
             _running = true;
             // Chains made available while the device was stopped get no kick of their own.
-            _pendingKicks = (1 << (int)QueueIndex.Count) - 1;
+            _pendingKicks = (1 << (int)QueueSlot.Count) - 1;
             EventFd.Signal(_wakeFd);
             if (!Options.ManualPoll)
             {
@@ -94,16 +95,18 @@ internal sealed partial class VsockDevice
             _counters = default;
             _rxHeld = false;
             _muxer.DropConnections();
+            ResetDatagrams();
             Interlocked.Exchange(ref _notifyKicks, 0);
             Log.Info("device reset");
         }
     }
 
     /// <summary>The host's kick for a queue without a kick fd. Thread-safe; processed by the loop.</summary>
-    public int Notify(uint index, out string error)
+    public int Notify(uint queueIndex, out string error)
     {
         error = "";
-        if (index >= QueueIndex.Count) return Fail(out error, -Errno.EINVAL, $"queue index {index}");
+        uint index = QueueSlot.Of(queueIndex, _fiveQueues);
+        if (index == QueueSlot.Invalid) return Fail(out error, -Errno.EINVAL, $"queue index {queueIndex}");
         Interlocked.Increment(ref _notifyKicks);
         int old = Interlocked.Or(ref _pendingKicks, 1 << (int)index);
         if ((old & (1 << (int)index)) == 0) EventFd.Signal(_wakeFd);
@@ -156,23 +159,26 @@ internal sealed partial class VsockDevice
             {
                 ulong tag = _readyTags[i];
                 if (tag == WakeTag) continue;
-                if (tag >= QueueIndex.Count)
+                if (tag >= QueueSlot.Count)
                 {
-                    _muxer.OnFdEvent(tag, _readyEvents[i], now);
+                    if (Connections.PollTag.Kind(tag) == Connections.PollTag.Datagram) _dgram.OnFdEvent(tag, _readyEvents[i], now);
+                    else _muxer.OnFdEvent(tag, _readyEvents[i], now);
                     continue;
                 }
                 if (EventFd.Drain(_notifiers[tag].KickFd) != 0) _counters.Kicks++;
                 pending |= 1 << (int)tag;
             }
             int processed = 0;
-            for (uint q = 0; q < QueueIndex.Count; q++)
+            for (uint q = 0; q < QueueSlot.Count; q++)
             {
                 if ((pending & (1 << (int)q)) == 0 || !_configured[q]) continue;
                 ProcessQueue(q);
                 processed++;
             }
             if (_muxer.NextDeadlineMs <= now) _muxer.OnTimer(now);
+            if (_dgram.NextDeadlineMs <= now) _dgram.OnTimer(now);
             if (!_needsReset) ProcessRx();
+            if (!_needsReset) ProcessDgramRx();
             return processed;
         }
     }
@@ -180,14 +186,15 @@ internal sealed partial class VsockDevice
     private void ProcessQueue(uint index)
     {
         if (_needsReset) return;
-        if (index == QueueIndex.Tx) ProcessTx();
-        else if (index == QueueIndex.Rx) ProcessRx();
+        if (index is QueueSlot.Tx or QueueSlot.DgramTx) ProcessTx(index);
+        else if (index == QueueSlot.Rx) ProcessRx();
+        else if (index == QueueSlot.DgramRx) ProcessDgramRx();
         else ProcessEvent();
     }
 
-    private void ProcessTx()
+    private void ProcessTx(uint slot)
     {
-        var queue = _queues[QueueIndex.Tx];
+        var queue = _queues[slot];
         queue.DisableKicks();
         int sincePublish = 0;
         while (true)
@@ -195,17 +202,17 @@ internal sealed partial class VsockDevice
             var result = queue.Pop(_chain);
             if (result == PopResult.Chain)
             {
-                HandleTxPacket(_chain);
+                HandleTxPacket(_chain, slot);
                 queue.PushUsed(_chain.HeadIndex, 0);
             }
             else if (result == PopResult.BadChain)
             {
                 if (_chain.Error == ChainError.HeadOutOfRange)
                 {
-                    MarkNeedsReset(QueueIndex.Tx, $"avail ring names descriptor {_chain.HeadIndex}, beyond the queue");
+                    MarkNeedsReset(slot, $"avail ring names descriptor {_chain.HeadIndex}, beyond the queue");
                     break;
                 }
-                if (Log.Enabled(LogLevel.Warn)) Log.Warn($"queue {QueueIndex.Tx}: bad chain at head {_chain.HeadIndex}: {_chain.Error}; returned with length 0");
+                if (Log.Enabled(LogLevel.Warn)) Log.Warn($"queue slot {slot}: bad chain at head {_chain.HeadIndex}: {_chain.Error}; returned with length 0");
                 queue.PushUsed(_chain.HeadIndex, 0);
             }
             else if (result == PopResult.Empty)
@@ -215,20 +222,20 @@ internal sealed partial class VsockDevice
             }
             else
             {
-                if (result == PopResult.Broken) MarkNeedsReset(QueueIndex.Tx, $"queue fault {queue.Fault}");
+                if (result == PopResult.Broken) MarkNeedsReset(slot, $"queue fault {queue.Fault}");
                 break;
             }
             if (++sincePublish == PublishBatch)
             {
-                PublishAndInterrupt(QueueIndex.Tx);
+                PublishAndInterrupt(slot);
                 sincePublish = 0;
             }
         }
-        PublishAndInterrupt(QueueIndex.Tx);
+        PublishAndInterrupt(slot);
     }
 
     /// <summary>Reads the header once into a private copy and checks it against the chain.</summary>
-    private void HandleTxPacket(DescriptorChain chain)
+    private void HandleTxPacket(DescriptorChain chain, uint slot)
     {
         Span<byte> copy = stackalloc byte[VirtioVsockHdr.Size];
         if (chain.ReadableLength < VirtioVsockHdr.Size || chain.WritableCount != 0)
@@ -245,12 +252,12 @@ internal sealed partial class VsockDevice
             // with RST (resetting the connection if there is one), so the sender learns of it.
             _counters.TxMalformed++;
             if (Log.Enabled(LogLevel.Warn)) Log.Warn($"tx packet {hdr.SrcPort}->{hdr.DstPort}: hdr.len {hdr.Len} but {follow} bytes follow; answered with RST");
-            DeliverTxPacket(copy, chain, follow);
+            DeliverTxPacket(copy, chain, follow, slot);
             return;
         }
         _counters.TxPackets++;
         _counters.TxPayloadBytes += hdr.Len;
-        DeliverTxPacket(copy, chain, hdr.Len);
+        DeliverTxPacket(copy, chain, hdr.Len, slot);
     }
 
     private void PublishAndInterrupt(uint index)
@@ -271,8 +278,9 @@ internal sealed partial class VsockDevice
 
     private void StopQueues()
     {
-        ReturnHeldRx();
-        for (uint i = 0; i < QueueIndex.Count; i++)
+        ReturnHeld(QueueSlot.Rx, _rxChain, ref _rxHeld);
+        ReturnHeld(QueueSlot.DgramRx, _dgramRxChain, ref _dgramRxHeld);
+        for (uint i = 0; i < QueueSlot.Count; i++)
         {
             if (!_configured[i]) continue;
             if (_notifiers[i].KickFd >= 0) _epoll.Remove(_notifiers[i].KickFd);

@@ -21,9 +21,9 @@ internal sealed partial class VsockDevice : IDisposable
     private const ulong WakeTag = ulong.MaxValue;
     private readonly byte[] _configSpace = new byte[VirtioVsockConfig.Size];
     private readonly object _gate = new();
-    private readonly SplitQueue[] _queues = new SplitQueue[QueueIndex.Count];
-    private readonly QueueNotifier[] _notifiers = new QueueNotifier[QueueIndex.Count];
-    private readonly bool[] _configured = new bool[QueueIndex.Count];
+    private readonly SplitQueue[] _queues = new SplitQueue[QueueSlot.Count];
+    private readonly QueueNotifier[] _notifiers = new QueueNotifier[QueueSlot.Count];
+    private readonly bool[] _configured = new bool[QueueSlot.Count];
     private readonly Epoll _epoll;
     private readonly int _wakeFd;
     private GuestMemory? _memory;
@@ -44,13 +44,14 @@ internal sealed partial class VsockDevice : IDisposable
         _epoll = epoll;
         _wakeFd = wakeFd;
         new VirtioVsockConfig(_configSpace).GuestCid = options.GuestCid;
-        for (uint i = 0; i < QueueIndex.Count; i++)
+        for (uint i = 0; i < QueueSlot.Count; i++)
         {
             _queues[i] = new SplitQueue();
             _notifiers[i] = new QueueNotifier(i);
         }
         _chain = new DescriptorChain(MaxSegments);
         InitConnections();
+        InitDatagrams();
     }
 
     /// <summary>Creates a device with its epoll instance and wake eventfd, or returns -errno.</summary>
@@ -126,19 +127,22 @@ internal sealed partial class VsockDevice : IDisposable
             _driverFeatures = features;
             _featuresSet = true;
             _muxer.SeqpacketNegotiated = (features & VirtioVsockFeatures.Seqpacket) != 0;
+            OnFeaturesSet(features);
             return 0;
         }
     }
 
     /// <summary>Sets a queue up: rings, size and notifications (device stopped, memory and features set).</summary>
-    public unsafe int SetupQueue(uint index, in QueueSetup setup, out string error)
+    public unsafe int SetupQueue(uint queueIndex, in QueueSetup setup, out string error)
     {
         lock (_gate)
         {
             if (Busy(out error)) return -Errno.EBUSY;
-            if (index >= QueueIndex.Count) return Fail(out error, -Errno.EINVAL, $"queue index {index} (the device has {QueueIndex.Count} queues)");
             if (_memory is null) return Fail(out error, -Errno.EINVAL, "set the memory table before the queues");
             if (!_featuresSet) return Fail(out error, -Errno.EINVAL, "set the driver features before the queues");
+            uint index = QueueSlot.Of(queueIndex, _fiveQueues);
+            if (index == QueueSlot.Invalid)
+                return Fail(out error, -Errno.EINVAL, $"queue index {queueIndex} (the device has {QueueSlot.Queues(_fiveQueues)} queues with these features and dgram_layout)");
             var ringFeatures = (VirtqFeatures)(_driverFeatures & (VirtioTransportFeatures.IndirectDesc | VirtioTransportFeatures.EventIdx));
             var config = new QueueConfig(setup.Size, setup.DescAddr, setup.AvailAddr, setup.UsedAddr, ringFeatures);
             // Validate, then assign: check the rings against the memory table before the notifier
@@ -160,35 +164,38 @@ internal sealed partial class VsockDevice : IDisposable
     }
 
     /// <summary>Sets where a stopped queue resumes (vhost-user SET_VRING_BASE).</summary>
-    public int SetBase(uint index, ushort lastAvailIdx, out string error)
+    public int SetBase(uint queueIndex, ushort lastAvailIdx, out string error)
     {
         lock (_gate)
         {
             if (Busy(out error)) return -Errno.EBUSY;
-            if (index >= QueueIndex.Count) return Fail(out error, -Errno.EINVAL, $"queue index {index}");
+            uint index = QueueSlot.Of(queueIndex, _fiveQueues);
+            if (index == QueueSlot.Invalid) return Fail(out error, -Errno.EINVAL, $"queue index {queueIndex}");
             var rc = _queues[index].SetLastAvailIdx(lastAvailIdx);
             return rc == QueueError.None ? 0 : Fail(out error, -Errno.EINVAL, $"queue {index}: {rc}");
         }
     }
 
     /// <summary>Where a stopped queue would resume (vhost-user GET_VRING_BASE after stopping).</summary>
-    public int GetBase(uint index, out ushort lastAvailIdx, out string error)
+    public int GetBase(uint queueIndex, out ushort lastAvailIdx, out string error)
     {
         lastAvailIdx = 0;
         lock (_gate)
         {
             if (Busy(out error)) return -Errno.EBUSY;
-            if (index >= QueueIndex.Count) return Fail(out error, -Errno.EINVAL, $"queue index {index}");
+            uint index = QueueSlot.Of(queueIndex, _fiveQueues);
+            if (index == QueueSlot.Invalid) return Fail(out error, -Errno.EINVAL, $"queue index {queueIndex}");
             lastAvailIdx = _queues[index].LastAvailIdx;
             return 0;
         }
     }
 
-    public int GetQueueCounters(uint index, out QueueCounters counters, out string error)
+    public int GetQueueCounters(uint queueIndex, out QueueCounters counters, out string error)
     {
         counters = default;
         error = "";
-        if (index >= QueueIndex.Count) return Fail(out error, -Errno.EINVAL, $"queue index {index}");
+        uint index = QueueSlot.Of(queueIndex, _fiveQueues);
+        if (index == QueueSlot.Invalid) return Fail(out error, -Errno.EINVAL, $"queue index {queueIndex}");
         lock (_gate) counters = _queues[index].Counters;
         return 0;
     }
@@ -226,6 +233,7 @@ internal sealed partial class VsockDevice : IDisposable
             if (_disposed) return;
             _disposed = true;
             _muxer.Dispose();
+            _dgram.Dispose();
             foreach (var n in _notifiers) n.CloseFds();
             _epoll.Dispose();
             Libc.Close(_wakeFd);

@@ -12,15 +12,23 @@ internal static unsafe class ConnectionExports
     /// where each message the guest sent is one message on the fd, and whose send buffer takes a
     /// message of buf_alloc bytes), on the device's event-loop thread.
     /// Takes precedence over the hybrid socket's "&lt;uds_path&gt;_&lt;port&gt;" for that port. A port
-    /// has at most one listener per type.</summary>
+    /// has at most one listener per type.
+    /// VSN_VIRTIO_VSOCK_TYPE_DGRAM: at the first guest datagram to the port, fn gets one SOCK_DGRAM fd
+    /// (guest_port: that first sender) that carries every datagram of the port, each preceded by a
+    /// struct vsn_dgram_addr (port: the guest port it came from; writing: the guest port it goes to,
+    /// reserved 0). A datagram is read or written whole (at most 65536 bytes after the prefix); when the
+    /// guest is slow, writes fail with EAGAIN. If the program closes the fd, the next datagram makes a new one.
+    /// Threads: callable from any thread (it takes the device's lock); fn runs on the event-loop
+    /// thread (or the thread in vsn_device_poll) and must not stop or destroy the device.</summary>
     /// <param name="device">The device.</param>
     /// <param name="port">The host port guests connect to.</param>
-    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET (guests reach a
-    /// seqpacket listener only when the driver negotiated VIRTIO_VSOCK_F_SEQPACKET).</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET (guests reach a
+    /// seqpacket listener only when the driver negotiated VIRTIO_VSOCK_F_SEQPACKET) or
+    /// VSN_VIRTIO_VSOCK_TYPE_DGRAM.</param>
     /// <param name="fn">Receives each new connection; must not be NULL.</param>
     /// <param name="user">Passed to fn.</param>
     /// <returns>0; -EEXIST when the port has a listener of this type; -EINVAL for NULL fn; -ENOTSUP for
-    /// another type; -EBADF.</returns>
+    /// another type (also DGRAM when VIRTIO_VSOCK_F_DGRAM is not offered); -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_listen")]
     public static int Listen(DeviceHandle device, uint port, uint type, AcceptCallback fn, void* user)
     {
@@ -35,7 +43,8 @@ internal static unsafe class ConnectionExports
         catch (Exception e) { return Abi.Crash(name, e); }
     }
 
-    /// <summary>Stops listening on a host port (connections already made stay).</summary>
+    /// <summary>Stops listening on a host port (connections already made stay; DGRAM: the device's end
+    /// of the fd handed out is closed). Callable from any thread, but not from inside fn.</summary>
     /// <param name="device">The device.</param>
     /// <param name="port">The host port.</param>
     /// <param name="type">As given to vsn_listen.</param>
@@ -57,14 +66,20 @@ internal static unsafe class ConnectionExports
     /// SOCK_SEQPACKET socket for seqpacket (each message written is one guest message; its send buffer
     /// takes a message of buf_alloc bytes; one larger than the device's or the guest's buf_alloc
     /// resets the connection). Data written before the guest
-    /// accepts waits; if the guest refuses or does not answer in time the fd reads end of stream.</summary>
+    /// accepts waits; if the guest refuses or does not answer in time the fd reads end of stream.
+    /// VSN_VIRTIO_VSOCK_TYPE_DGRAM: a SOCK_DGRAM fd bound to (a host port the device picks, guest_port),
+    /// no prefix: each datagram written goes whole to guest_port (at most 65536 bytes; EAGAIN while the
+    /// guest is slow); each datagram guest_port sends to that host port can be read. Datagrams are
+    /// dropped while VIRTIO_VSOCK_F_DGRAM is not negotiated (counted). Threads: callable from any
+    /// thread (it takes the device's lock).</summary>
     /// <param name="device">The device.</param>
     /// <param name="guest_port">The guest port.</param>
-    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM, or VSN_VIRTIO_VSOCK_TYPE_SEQPACKET once the driver
-    /// negotiated VIRTIO_VSOCK_F_SEQPACKET.</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET once the driver
+    /// negotiated VIRTIO_VSOCK_F_SEQPACKET, or VSN_VIRTIO_VSOCK_TYPE_DGRAM.</param>
     /// <param name="out_fd">Receives the fd.</param>
-    /// <returns>0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit is reached; -ENOTSUP for
-    /// another type, or seqpacket without the feature; -EBADF.</returns>
+    /// <returns>0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit (DGRAM: max_dgram_sockets)
+    /// is reached; -ENOTSUP for another type, seqpacket without the feature, or DGRAM when
+    /// VIRTIO_VSOCK_F_DGRAM is not offered; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_connect")]
     public static int Connect(DeviceHandle device, uint guest_port, uint type, int* out_fd)
     {

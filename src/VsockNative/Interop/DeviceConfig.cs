@@ -31,6 +31,14 @@ internal unsafe struct DeviceConfig
     public uint BufAlloc;
     /// <summary>Connections at most; a guest REQUEST beyond it is refused with RST. 0 = 1024.</summary>
     public uint MaxConnections;
+    /// <summary>Where datagrams travel when VIRTIO_VSOCK_F_DGRAM is negotiated: VSN_DGRAM_LAYOUT_SHARED
+    /// (0, the default: on the rx/tx queues, as the 2023 proposal) or VSN_DGRAM_LAYOUT_SEPARATE (five
+    /// queues, as the 2021 proposal: rx 0, tx 1, datagram rx 2, datagram tx 3, event 4; needs
+    /// VIRTIO_VSOCK_F_DGRAM offered). Without DGRAM negotiated the device has three queues either way.</summary>
+    public uint DgramLayout;
+    /// <summary>Datagram sockets the device opens at most (one per guest port talking to Unix endpoints,
+    /// one per vsn_listen/vsn_connect datagram fd); beyond it datagrams are dropped and counted. 0 = 64; at most 4096.</summary>
+    public uint MaxDgramSockets;
 
     /// <summary>The smallest struct_size accepted: the fields up to and including features.</summary>
     [CDefine("VSN_DEVICE_CONFIG_MIN_SIZE")] public const uint MinSize = 24;
@@ -41,6 +49,15 @@ internal unsafe struct DeviceConfig
 internal struct DeviceHandle
 {
     public nint Value;
+}
+
+/// <summary>vsn_device_config.dgram_layout values.</summary>
+internal static class DgramLayout
+{
+    /// <summary>Datagrams share the rx and tx queues with streams (the 2023 VIRTIO_VSOCK_F_DGRAM proposal).</summary>
+    [CDefine("VSN_DGRAM_LAYOUT_SHARED")] public const uint Shared = 0;
+    /// <summary>Datagrams on their own queues (the 2021 proposal): see VSN_QUEUE_DGRAM_RX.</summary>
+    [CDefine("VSN_DGRAM_LAYOUT_SEPARATE")] public const uint Separate = 1;
 }
 
 /// <summary>vsn_device_config.flags bits.</summary>

@@ -20,4 +20,6 @@ internal static class Errno
     public const int ENAMETOOLONG = 36;
     public const int ECONNRESET = 104;
     public const int ECONNREFUSED = 111;
+    public const int ENOBUFS = 105;
+    public const int EPROTOTYPE = 91;
 }

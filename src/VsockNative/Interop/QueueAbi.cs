@@ -75,6 +75,8 @@ internal struct DeviceCountersAbi
     public Device.DeviceCounters Values;
     /// <summary>The connection layer's counters.</summary>
     public Connections.MuxerCounters Connections;
+    /// <summary>The datagram layer's counters (traffic each way, drops by reason).</summary>
+    public Connections.DatagramCounters Datagrams;
 }
 
 /// <summary>Queue indexes of the virtio-vsock device (virtio 1.3 5.10.2).</summary>
@@ -86,8 +88,17 @@ internal static class QueueIndex
     [CDefine("VSN_QUEUE_TX")] public const uint Tx = 1;
     /// <summary>The event queue: the device posts events (TRANSPORT_RESET).</summary>
     [CDefine("VSN_QUEUE_EVENT")] public const uint Event = 2;
-    /// <summary>Number of queues.</summary>
+    /// <summary>Number of queues (the three-queue layout).</summary>
     [CDefine("VSN_QUEUE_COUNT")] public const uint Count = 3;
+    /// <summary>Five-queue layout only (dgram_layout VSN_DGRAM_LAYOUT_SEPARATE with VIRTIO_VSOCK_F_DGRAM
+    /// negotiated, as the 2021 datagram proposal numbers them): the datagram receive queue.</summary>
+    [CDefine("VSN_QUEUE_DGRAM_RX")] public const uint DgramRx = 2;
+    /// <summary>Five-queue layout only: the datagram transmit queue.</summary>
+    [CDefine("VSN_QUEUE_DGRAM_TX")] public const uint DgramTx = 3;
+    /// <summary>Five-queue layout only: the event queue moves to index 4.</summary>
+    [CDefine("VSN_QUEUE_DGRAM_EVENT")] public const uint DgramEvent = 4;
+    /// <summary>Number of queues of the five-queue layout.</summary>
+    [CDefine("VSN_QUEUE_COUNT_MAX")] public const uint CountMax = 5;
 }
 
 /// <summary>Device status bits (virtio 1.x 2.1), as reported by vsn_device_get_status.</summary>

@@ -58,7 +58,10 @@ internal static unsafe class QueueExports
     /// checked against the memory table and their alignment. Needs the memory table and the features.
     /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
-    /// <param name="index">VSN_QUEUE_RX, VSN_QUEUE_TX or VSN_QUEUE_EVENT.</param>
+    /// <param name="index">VSN_QUEUE_RX, VSN_QUEUE_TX or VSN_QUEUE_EVENT; in the five-queue layout
+    /// (dgram_layout VSN_DGRAM_LAYOUT_SEPARATE and VIRTIO_VSOCK_F_DGRAM among the features set) also
+    /// VSN_QUEUE_DGRAM_RX (2), VSN_QUEUE_DGRAM_TX (3), and the event queue is VSN_QUEUE_DGRAM_EVENT (4).
+    /// The same indexes apply to every vsn_queue_* function and to interrupt_fn's queue_index.</param>
     /// <param name="config">The queue; struct_size must be set.</param>
     /// <returns>0; -EINVAL for a bad index, size, address or alignment (reason logged), or a kick/call
     /// fd that cannot be duplicated (its errno); -EBUSY while running; -EBADF.</returns>
@@ -267,7 +270,7 @@ internal static unsafe class QueueExports
         {
             int rc = Abi.Lookup(device, fn, out var d);
             if (rc != 0) return rc;
-            return Abi.CopyOut(d, fn, new DeviceCountersAbi { Status = d.Status, Values = d.Counters, Connections = d.ConnectionCounters }, out_counters);
+            return Abi.CopyOut(d, fn, new DeviceCountersAbi { Status = d.Status, Values = d.Counters, Connections = d.ConnectionCounters, Datagrams = d.DatagramCounters }, out_counters);
         }
         catch (Exception e) { return Abi.Crash(fn, e); }
     }

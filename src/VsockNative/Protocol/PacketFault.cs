@@ -11,8 +11,8 @@ public enum PacketFault
     /// <summary><c>type</c> is none of STREAM (1), SEQPACKET (2), DGRAM (3). The spec says: reply RST.</summary>
     UnknownType,
 
-    /// <summary><c>type</c> is DGRAM (3): known to the spec, but this device offers no datagram
-    /// support (VIRTIO_VSOCK_F_DGRAM is never offered), so no rule covers it.</summary>
+    /// <summary><c>type</c> is DGRAM (3): datagrams have their own rules (Connections/DatagramRouter,
+    /// BEHAVIOUR.md "Datagrams"); the device never hands them to this stream/seqpacket check.</summary>
     UnsupportedType,
 
     /// <summary><c>op</c> is OP_INVALID (0) or above OP_CREDIT_REQUEST (7).</summary>

@@ -225,7 +225,7 @@ public sealed unsafe class DeviceStreamTests : IDisposable
         Poll();
         var rw = Expect(VirtioVsockOp.Rw);
         Assert.Equal("to guest", Encoding.ASCII.GetString(rw, VirtioVsockHdr.Size, rw.Length - VirtioVsockHdr.Size));
-        Assert.Equal(-Errno.ENOTSUP, _device.Connect(90, (uint)VirtioVsockType.Dgram, out _, out why));
+        Assert.Equal(-Errno.ENOTSUP, _device.Connect(90, 9, out _, out why));  // no such type
     }
 
     [Fact]

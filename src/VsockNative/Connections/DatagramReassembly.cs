@@ -1,0 +1,68 @@
+using System;
+using VsockNative.Protocol;
+using VsockNative.Wire;
+
+namespace VsockNative.Connections;
+
+/// <summary>
+/// The one guest datagram being reassembled from fragments. The 2023 proposal requires a sender to
+/// queue all fragments of a datagram before any other packet, so one tx queue has at most one
+/// partial datagram: one pinned buffer of <see cref="DatagramOptions.MaxDatagram"/> bytes, allocated
+/// once, and a deadline after which the partial datagram is dropped (a guest cannot pin it).
+/// </summary>
+internal sealed unsafe class DatagramReassembly
+{
+    private readonly byte[] _buffer = GC.AllocateArray<byte>(DatagramOptions.MaxDatagram, pinned: true);
+
+    /// <summary>A datagram is in progress (collecting, or discarding the rest of one that was too big).</summary>
+    public bool Active { get; private set; }
+    /// <summary>The datagram grew past the limit: its remaining fragments are dropped up to EOM.</summary>
+    public bool Discarding { get; private set; }
+    public ulong DstCid { get; private set; }
+    public uint SrcPort { get; private set; }
+    public uint DstPort { get; private set; }
+    public int Length { get; private set; }
+    public long DeadlineMs { get; private set; } = long.MaxValue;
+
+    /// <summary>Whether a fragment continues the datagram in progress (same addresses).</summary>
+    public bool Continues(in PacketHeader h) => Active && h.DstCid == DstCid && h.SrcPort == SrcPort && h.DstPort == DstPort;
+
+    public void Start(in PacketHeader h, long deadlineMs)
+    {
+        Active = true;
+        Discarding = false;
+        DstCid = h.DstCid;
+        SrcPort = h.SrcPort;
+        DstPort = h.DstPort;
+        Length = 0;
+        DeadlineMs = deadlineMs;
+    }
+
+    /// <summary>Appends a fragment; false when it would pass the limit (the datagram is then discarded).</summary>
+    public bool Append(ReadOnlySpan<IoVec> payload, ulong length)
+    {
+        if (Discarding) return false;
+        if ((ulong)Length + length > (ulong)_buffer.Length)
+        {
+            Discarding = true;
+            return false;
+        }
+        ScatterIo.Gather(payload, 0, _buffer.AsSpan(Length, (int)length));
+        Length += (int)length;
+        return true;
+    }
+
+    /// <summary>The reassembled bytes as one IoVec (the buffer is pinned).</summary>
+    public IoVec Data
+    {
+        get { fixed (byte* p = _buffer) return new IoVec((nint)p, (nuint)Length); }
+    }
+
+    public void Reset()
+    {
+        Active = false;
+        Discarding = false;
+        Length = 0;
+        DeadlineMs = long.MaxValue;
+    }
+}

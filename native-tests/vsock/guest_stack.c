@@ -33,6 +33,7 @@ struct pending { /* a control packet waiting for a tx slot */
 
 struct listener {
     uint32_t port;
+    bool silent; /* REQUESTs get no answer at all (gs_listen_silent) */
     int q[ACCEPT_Q];
     uint32_t head, n;
 };
@@ -629,6 +630,14 @@ int gs_listen(gs_stack *s, uint32_t guest_port)
     return 0;
 }
 
+int gs_listen_silent(gs_stack *s, uint32_t guest_port)
+{
+    int rc = gs_listen(s, guest_port);
+    if (rc == 0)
+        s->lst[s->nlst - 1].silent = true;
+    return rc;
+}
+
 static struct listener *find_listener(gs_stack *s, uint32_t port)
 {
     for (uint32_t i = 0; i < s->nlst; i++)
@@ -822,6 +831,8 @@ static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
     }
     if (p->op == VSN_VIRTIO_VSOCK_OP_REQUEST && !live) {
         struct listener *l = find_listener(s, p->dst_port);
+        if (l != NULL && l->silent)
+            return; /* a guest that never answers: logged, nothing sent */
         bool type_ok = p->type == VSN_VIRTIO_VSOCK_TYPE_STREAM ||
                        (p->type == VSN_VIRTIO_VSOCK_TYPE_SEQPACKET && s->cfg.seqpacket);
         if (l == NULL || l->n == ACCEPT_Q || !type_ok) {

@@ -170,6 +170,9 @@ gs_conn *gs_connect(gs_stack *s, uint32_t host_port, uint32_t guest_port);
 
 /** Accept host-initiated REQUESTs to guest_port (answer RESPONSE). */
 int gs_listen(gs_stack *s, uint32_t guest_port);
+/** A port whose REQUESTs get no answer at all (neither RESPONSE nor RST): a hung guest. The
+ *  REQUEST still shows in the packet log. */
+int gs_listen_silent(gs_stack *s, uint32_t guest_port);
 /** Pops a connection accepted on a listening port (in order), or NULL. */
 gs_conn *gs_accept(gs_stack *s, uint32_t guest_port);
 

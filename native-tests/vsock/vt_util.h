@@ -145,7 +145,8 @@ static inline size_t vt_fp_check(uint64_t off, const uint8_t *p, size_t n)
 
 /* ---- Unix sockets ------------------------------------------------------------------------- */
 
-static inline int vt_unix_listen(const char *path)
+/* A non-blocking stream listener with the given backlog (0: one pending connect fills it). */
+static inline int vt_unix_listen_backlog(const char *path, int backlog)
 {
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
@@ -157,12 +158,17 @@ static inline int vt_unix_listen(const char *path)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 16) != 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, backlog) != 0) {
         int e = -errno;
         close(fd);
         return e;
     }
     return fd;
+}
+
+static inline int vt_unix_listen(const char *path)
+{
+    return vt_unix_listen_backlog(path, 16);
 }
 
 /* Connects (blocking connect, then non-blocking fd). */

@@ -43,27 +43,33 @@ internal sealed class FdStream : IHostMessageStream
         _greetingOffset = 0;
     }
 
-    /// <summary>Sends what is left of the greeting: true when it is all out.</summary>
-    public unsafe bool FlushGreeting()
+    /// <summary>Sends what is left of the greeting: 0 when it is all out, <see cref="HostStreamResult.WouldBlock"/>
+    /// while some is left, or the negative errno that stopped it (EPIPE: the client shut its read side
+    /// or left). An error is final for writing: <see cref="Write"/> reports it, so the connection sees a
+    /// host write error instead of a greeting it would retry forever on a writable fd.</summary>
+    public unsafe long FlushGreeting()
     {
-        if (_greeting is null) return true;
-        if (Fd < 0) return false;
+        if (_greeting is null) return 0;
+        if (Fd < 0) return -Interop.Errno.EBADF;
+        long n;
         fixed (byte* g = _greeting)
         {
             Span<IoVec> one = stackalloc IoVec[1];
             one[0] = new IoVec((nint)(g + _greetingOffset), (nuint)(_greeting.Length - _greetingOffset));
-            long n = SocketCalls.Send(Fd, one);
-            if (n > 0) _greetingOffset += (int)n;
+            n = SocketCalls.Send(Fd, one);
         }
-        if (_greetingOffset < _greeting.Length) return false;
+        if (n < 0) return n;
+        _greetingOffset += (int)n;
+        if (_greetingOffset < _greeting.Length) return HostStreamResult.WouldBlock;
         _greeting = null;
-        return true;
+        return 0;
     }
 
     public long Write(ReadOnlySpan<IoVec> data)
     {
         if (Fd < 0) return -Interop.Errno.EBADF;
-        if (!FlushGreeting()) return HostStreamResult.WouldBlock;
+        long greeting = FlushGreeting();
+        if (greeting != 0) return greeting;
         return SocketCalls.Send(Fd, data);
     }
 

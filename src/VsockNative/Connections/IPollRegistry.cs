@@ -15,6 +15,7 @@ internal static class PollTag
     public const ulong Listener = 1;
     public const ulong Handshake = 2;
     public const ulong Connection = 3;
+    public const ulong Route = 4;
 
     public static ulong Make(ulong kind, uint id) => (kind << 56) | id;
     public static ulong Kind(ulong tag) => tag >> 56;

@@ -20,7 +20,7 @@ internal sealed partial class Muxer
     public bool Unlisten(uint port) => _fdListeners.Remove(port);
 
     /// <summary>Guest REQUEST to a port with an fd listener: a socketpair, one end handed over.</summary>
-    private unsafe bool TryAcceptOnFdListener(ConnKey key, in PacketHeader h, long nowMs)
+    private bool TryAcceptOnFdListener(ConnKey key, in PacketHeader h, long nowMs)
     {
         if (!_fdListeners.TryGetValue(h.DstPort, out var listener)) return false;
         int rc = SocketCalls.Pair(SocketCalls.SOCK_STREAM, out int mine, out int theirs);
@@ -32,7 +32,7 @@ internal sealed partial class Muxer
         }
         var stream = new FdStream(mine, _poll);
         Add(Connection.AcceptFromGuest(key, h, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
-        listener.Callback.Fn((void*)listener.User, h.DstPort, h.SrcPort, theirs);
+        Defer(DeferredCall.Accept(listener, h.DstPort, h.SrcPort, theirs));  // called outside the device lock
         return true;
     }
 

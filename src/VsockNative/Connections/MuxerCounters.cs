@@ -28,4 +28,11 @@ public struct MuxerCounters
     public ulong HandshakesRejected;
     /// <summary>Host-initiated connections the guest refused or did not answer in time.</summary>
     public ulong HostConnectsRefused;
+    /// <summary>Guest REQUESTs to a sibling CID handed to the router and accepted by the sibling guest.</summary>
+    public ulong RoutesOpened;
+    /// <summary>Guest REQUESTs to a sibling CID refused with RST: no router, the router or the target
+    /// device refused, the sibling guest refused or did not answer in time.</summary>
+    public ulong RoutesRefused;
+    /// <summary>Connections opened by vsn_connect_from (a sibling's guest connecting to this guest).</summary>
+    public ulong RoutedIn;
 }

@@ -19,4 +19,7 @@ internal static class Errno
     public const int ENAMETOOLONG = 36;
     public const int ECONNRESET = 104;
     public const int ECONNREFUSED = 111;
+    public const int EADDRINUSE = 98;
+    public const int ENOTCONN = 107;
+    public const int EHOSTUNREACH = 113;
 }

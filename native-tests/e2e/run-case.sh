@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# run-case.sh — one end-to-end case: the vhost-user-vsock daemon, unmodified QEMU (TCG) booting a
+# real Linux guest per VM, host-side peers; exits 0 only when every guest step and host step passed,
+# every guest powered off by itself in time, and the daemon was alive at the end and exited 0 on
+# SIGTERM. On failure it prints the tails of the guest consoles, the daemon log and the host logs.
+#
+# usage: run-case.sh --daemon PATH --vtool PATH --initrd BASE.cpio [--keep] CASE.sh
+#   CACHE: ${VSN_E2E_CACHE:-$HOME/.cache/vsocknative-e2e} (fetch.sh fills it: vmlinuz)
+#
+# A case file (cases/*.sh) is bash, sourced here. It sets
+#   CASE_VMS="3 4"          guest CIDs, one QEMU each (default "3")
+#   CASE_TIMEOUT=180        seconds for the whole case (QEMU is killed after that)
+#   CASE_VM_EXTRA=",groups=g"  appended to every --vm (optional)
+# and defines
+#   guest_<cid>   prints the guest's script (/case.sh, sourced by /init with guest/e2e.sh helpers)
+#   host_side     runs on the host while the guests run, with the helpers below; its status counts
+# Host helpers: uds CID (the VM's hybrid socket path), host_bg NAME CMD... (a background peer,
+# output in $W/NAME.log), host_step NAME CMD... (foreground), host_wait (waits for the background
+# peers; non-zero if one failed), wait_guest CID REGEX [SECONDS] (a line on CID's console),
+# vtool ARGS... (the host copy of the peer tool).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+CACHE=${VSN_E2E_CACHE:-$HOME/.cache/vsocknative-e2e}
+DAEMON="" VTOOL="" INITRD="" KEEP=0 CASE=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --daemon) DAEMON=$2; shift 2 ;;
+        --vtool) VTOOL=$2; shift 2 ;;
+        --initrd) INITRD=$2; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        -*) echo "run-case.sh: unknown option $1" >&2; exit 2 ;;
+        *) CASE=$1; shift ;;
+    esac
+done
+for f in "$DAEMON" "$VTOOL" "$INITRD" "$CASE" "$CACHE/vmlinuz"; do
+    [ -n "$f" ] && [ -e "$f" ] || { echo "run-case.sh: missing: '${f}' (usage in the file header; run fetch.sh first)" >&2; exit 2; }
+done
+command -v qemu-system-x86_64 >/dev/null || { echo "run-case.sh: qemu-system-x86_64 not found: run fetch.sh" >&2; exit 2; }
+
+CASE_VMS="3" CASE_TIMEOUT=180 CASE_VM_EXTRA=""
+# shellcheck source=/dev/null
+. "$CASE"
+case_name=$(basename "$CASE" .sh)
+
+# Short paths: Unix socket paths must stay under 108 bytes.
+W=$(mktemp -d /tmp/vsn-e2e.XXXXXX)
+pids=()       # everything we started, ended by pid at exit
+daemon_pid=""
+declare -A qemu_pid=()
+t_start=$(date +%s)
+
+log() { echo "[$case_name] $*"; }
+uds() { echo "$W/vm$1.vsock"; }
+vtool() { "$VTOOL" "$@"; }
+deadline_left() { echo $((CASE_TIMEOUT - ($(date +%s) - t_start))); }
+
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ $KEEP = 1 ]; then log "logs kept in $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+# --- host helpers for case files ---------------------------------------------------------------
+host_bg_names=()
+host_bg() { # NAME CMD...
+    local name=$1; shift
+    ( "$@" > "$W/$name.log" 2>&1; echo $? > "$W/$name.rc" ) &
+    pids+=($!)
+    host_bg_names+=("$name")
+    # A listener is usable once it printed READY.
+    if [ "$1" = vtool ] && [ "${2:-}" = listen ]; then
+        local i=0
+        until grep -q '^VT READY' "$W/$name.log" 2>/dev/null; do
+            [ -e "$W/$name.rc" ] && break
+            i=$((i + 1)); [ $i -gt 100 ] && break
+            sleep 0.1
+        done
+    fi
+}
+host_report() { # NAME -> 0 pass
+    local name=$1 rc
+    rc=$(cat "$W/$name.rc" 2>/dev/null || echo 99)
+    sed "s/^/[host:$name] /" "$W/$name.log"
+    if [ "$rc" = 0 ]; then echo "HOST-STEP $name PASS"; else echo "HOST-STEP $name FAIL rc=$rc"; fi
+    [ "$rc" = 0 ]
+}
+host_step() { # NAME CMD...
+    local name=$1; shift
+    "$@" > "$W/$name.log" 2>&1
+    echo $? > "$W/$name.rc"
+    host_report "$name"
+}
+host_wait() {
+    local bad=0 name
+    wait_bg_all
+    for name in "${host_bg_names[@]}"; do host_report "$name" || bad=$((bad + 1)); done
+    host_bg_names=()
+    return $bad
+}
+wait_bg_all() { # the background peers end on their own (--timeout); bounded by the case deadline
+    local name
+    for name in "${host_bg_names[@]}"; do
+        until [ -e "$W/$name.rc" ]; do
+            [ "$(deadline_left)" -gt 0 ] || { echo "HOST-STEP $name still running at the case deadline"; return 1; }
+            sleep 0.2
+        done
+    done
+}
+wait_guest() { # CID REGEX [SECONDS]
+    local cid=$1 re=$2 limit=${3:-$(deadline_left)} t0
+    t0=$(date +%s)
+    until grep -qE "$re" "$W/console$cid.log" 2>/dev/null; do
+        if ! kill -0 "${qemu_pid[$cid]}" 2>/dev/null; then
+            echo "wait_guest $cid '$re': the guest is gone"; return 1
+        fi
+        [ $(( $(date +%s) - t0 )) -lt "$limit" ] || { echo "wait_guest $cid '$re': not seen in $limit s"; return 1; }
+        sleep 0.1
+    done
+}
+
+# --- daemon ----------------------------------------------------------------------------------------
+vm_args=()
+for cid in $CASE_VMS; do
+    vm_args+=(--vm "guest-cid=$cid,socket=$W/vhost$cid.sock,uds-path=$(uds "$cid")$CASE_VM_EXTRA")
+done
+log "daemon: $DAEMON ${vm_args[*]}"
+"$DAEMON" "${vm_args[@]}" > "$W/daemon.log" 2>&1 &
+daemon_pid=$!
+pids+=("$daemon_pid")
+for cid in $CASE_VMS; do
+    i=0
+    until [ -S "$W/vhost$cid.sock" ]; do
+        kill -0 "$daemon_pid" 2>/dev/null || { log "FAIL: the daemon exited at start"; cat "$W/daemon.log"; exit 1; }
+        i=$((i + 1)); [ $i -gt 100 ] && { log "FAIL: no vhost-user socket after 10 s"; cat "$W/daemon.log"; exit 1; }
+        sleep 0.1
+    done
+done
+
+# --- guests ----------------------------------------------------------------------------------------
+for cid in $CASE_VMS; do
+    stage="$W/stage$cid"
+    mkdir -p "$stage"
+    "guest_$cid" > "$stage/case.sh"
+    (cd "$stage" && echo case.sh | cpio -o -H newc --quiet) > "$W/case$cid.cpio"
+    cat "$INITRD" "$W/case$cid.cpio" > "$W/initrd$cid.cpio"
+    log "boot guest cid $cid (QEMU TCG)"
+    timeout -s KILL "$CASE_TIMEOUT" qemu-system-x86_64 \
+        -accel tcg -machine q35,memory-backend=mem -m 512M -smp 1 \
+        -object memory-backend-memfd,id=mem,size=512M,share=on \
+        -nographic -monitor none -serial "file:$W/console$cid.log" -nic none -no-reboot \
+        -kernel "$CACHE/vmlinuz" -initrd "$W/initrd$cid.cpio" \
+        -append "console=ttyS0 quiet panic=-1" \
+        -chardev "socket,id=vsock0,path=$W/vhost$cid.sock" \
+        -device vhost-user-vsock-pci,chardev=vsock0 \
+        > "$W/qemu$cid.log" 2>&1 < /dev/null &
+    qemu_pid[$cid]=$!
+    pids+=("$!")
+done
+
+# --- host side -------------------------------------------------------------------------------------
+host_side > "$W/host.out" 2>&1
+host_rc=$?
+wait_bg_all >> "$W/host.out" 2>&1
+
+# --- verdict ---------------------------------------------------------------------------------------
+fail=0
+for cid in $CASE_VMS; do
+    wait "${qemu_pid[$cid]}"
+    qrc=$?
+    grep -hE '^(E2E-|\[[^]]*\] VT (PASS|FAIL|conn=))' "$W/console$cid.log" | tr -d '\r' | sed "s/^/[guest $cid] /"
+    if [ $qrc != 0 ]; then log "FAIL: QEMU for cid $cid exited $qrc (137: killed at the $CASE_TIMEOUT s deadline)"; fail=1; fi
+    grep -q '^E2E-INIT OK' "$W/console$cid.log" || { log "FAIL: guest $cid: modules or /dev/vsock"; fail=1; }
+    grep -q '^E2E-RESULT PASS' "$W/console$cid.log" || { log "FAIL: guest $cid: no E2E-RESULT PASS"; fail=1; }
+done
+grep -E '^(HOST-STEP|wait_guest|\[host:[^]]*\] VT (PASS|FAIL|conn=))' "$W/host.out"
+[ $host_rc = 0 ] || { log "FAIL: host side returned $host_rc"; fail=1; }
+if kill -0 "$daemon_pid" 2>/dev/null; then
+    kill -TERM "$daemon_pid"
+    i=0
+    while kill -0 "$daemon_pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    if kill -0 "$daemon_pid" 2>/dev/null; then log "FAIL: the daemon ignored SIGTERM for 5 s"; fail=1
+    else wait "$daemon_pid"; drc=$?; [ $drc = 0 ] || { log "FAIL: the daemon exited $drc on SIGTERM"; fail=1; }; fi
+else
+    wait "$daemon_pid"; log "FAIL: the daemon died during the case (exit $?)"; fail=1
+fi
+
+elapsed=$(( $(date +%s) - t_start ))
+if [ $fail = 0 ]; then
+    log "PASS in ${elapsed} s"
+    exit 0
+fi
+for cid in $CASE_VMS; do
+    echo "----- guest $cid console (last 60 lines)"; tail -n 60 "$W/console$cid.log" | tr -d '\r'
+    echo "----- qemu $cid stderr"; tail -n 20 "$W/qemu$cid.log"
+done
+echo "----- host side"; tail -n 60 "$W/host.out"
+echo "----- daemon log (last 60 lines)"; tail -n 60 "$W/daemon.log"
+log "FAIL in ${elapsed} s"
+exit 1

@@ -16,8 +16,10 @@
 #   host_side     runs on the host while the guests run, with the helpers below; its status counts
 # Host helpers: uds CID (the VM's hybrid socket path), host_bg NAME CMD... (a background peer,
 # output in $W/NAME.log), host_step NAME CMD... (foreground), host_wait (waits for the background
-# peers; non-zero if one failed), wait_guest CID REGEX [SECONDS] (a line on CID's console),
-# vtool ARGS... (the host copy of the peer tool).
+# peers; non-zero if one failed), host_join NAME (waits for one, returns its status), wait_guest CID
+# REGEX [SECONDS] (a line on CID's console), open_gate CID NAME (releases the guest's `gate NAME`),
+# crc_match CID GSTEP HSTEP / crc_match_guests CID GSTEP CID GSTEP (the CRC-32s printed by both
+# ends agree, both directions), vtool ARGS... (the host copy of the peer tool).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -92,6 +94,17 @@ host_step() { # NAME CMD...
     echo $? > "$W/$name.rc"
     host_report "$name"
 }
+host_join() { # NAME: wait for one background peer, print its log; returns its exit status
+    local name=$1 n keep=()
+    for n in "${host_bg_names[@]}"; do [ "$n" = "$name" ] || keep+=("$n"); done
+    host_bg_names=("${keep[@]}")
+    until [ -e "$W/$name.rc" ]; do
+        [ "$(deadline_left)" -gt 0 ] || { echo "HOST-STEP $name still running at the case deadline"; return 99; }
+        sleep 0.2
+    done
+    sed "s/^/[host:$name] /" "$W/$name.log"
+    return "$(cat "$W/$name.rc")"
+}
 host_wait() {
     local bad=0 name
     wait_bg_all
@@ -107,6 +120,29 @@ wait_bg_all() { # the background peers end on their own (--timeout); bounded by 
             sleep 0.2
         done
     done
+}
+crcs() { # FILE PREFIX FIELD -> the sorted FIELD values of the "VT conn=" lines after PREFIX
+    tr -d '\r' < "$1" | sed -n "s/^$2VT conn=.* $3=\([0-9a-f]*\) .*/\1/p" | sort
+}
+crc_match_files() { # LABEL FILE_A PREFIX_A FILE_B PREFIX_B: what A sent, B got, and the reverse
+    local label=$1 as ar bs br
+    as=$(crcs "$2" "$3" sent_crc); ar=$(crcs "$2" "$3" recv_crc)
+    bs=$(crcs "$4" "$5" sent_crc); br=$(crcs "$4" "$5" recv_crc)
+    if [ -n "$as" ] && [ "$as" = "$br" ] && [ "$ar" = "$bs" ]; then
+        echo "HOST-STEP crc-$label PASS ($(echo $as | wc -w) connection(s): the CRC-32s of both directions agree)"
+        return 0
+    fi
+    echo "HOST-STEP crc-$label FAIL one side sent [$(echo $as)], the other got [$(echo $br)]; other sent [$(echo $bs)], one got [$(echo $ar)]"
+    return 1
+}
+crc_match() { # CID GUEST_STEP HOST_STEP: CRCs sent one way are the CRCs received the other way
+    crc_match_files "$2" "$W/console$1.log" "\[$2\] " "$W/$3.log" ""
+}
+crc_match_guests() { # CID_A STEP_A CID_B STEP_B
+    crc_match_files "$2" "$W/console$1.log" "\[$2\] " "$W/console$3.log" "\[$4\] "
+}
+open_gate() { # CID NAME: let the guest's `gate NAME` go on
+    wait_guest "$1" "^\[$2\] VT READY" && host_step "gate-$1-$2" vtool connect "hybrid:$(uds "$1"):9000" --send 0 --timeout 30
 }
 wait_guest() { # CID REGEX [SECONDS]
     local cid=$1 re=$2 limit=${3:-$(deadline_left)} t0
@@ -131,9 +167,10 @@ daemon_pid=$!
 pids+=("$daemon_pid")
 for cid in $CASE_VMS; do
     i=0
-    until [ -S "$W/vhost$cid.sock" ]; do
+    # Listening, not only bound (QEMU connects once and gives up): flags 00010000 in /proc/net/unix.
+    until awk -v p="$W/vhost$cid.sock" '$4 == "00010000" && $8 == p { f = 1 } END { exit !f }' /proc/net/unix; do
         kill -0 "$daemon_pid" 2>/dev/null || { log "FAIL: the daemon exited at start"; cat "$W/daemon.log"; exit 1; }
-        i=$((i + 1)); [ $i -gt 100 ] && { log "FAIL: no vhost-user socket after 10 s"; cat "$W/daemon.log"; exit 1; }
+        i=$((i + 1)); [ $i -gt 100 ] && { log "FAIL: no listening vhost-user socket after 10 s"; cat "$W/daemon.log"; exit 1; }
         sleep 0.1
     done
 done

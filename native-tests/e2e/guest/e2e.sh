@@ -50,3 +50,9 @@ e2e_result() {
         dmesg | tail -n 30 | sed 's/^/[dmesg] /'
     fi
 }
+
+# gate NAME: block until the host opens the gate (run-case.sh's open_gate CID NAME): a listener on
+# vsock port 9000 that takes one connection carrying an empty stream.
+gate() {
+    step "$1" vtool listen vsock:9000 --expect 0 --timeout 200
+}

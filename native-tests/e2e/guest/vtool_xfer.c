@@ -165,6 +165,8 @@ static void receiver(side *s)
         return;
     }
     rc = recv_exact(o, s->fd, hdr, 8, &err);
+    if (rc == 0 && o->expect == 0)
+        goto out; /* nothing expected, nothing came: a bare connection */
     if (rc <= 0) {
         side_fail(s, err, rc == 0 ? "EOF before the seed header" : "receive seed header", 0);
         goto out;

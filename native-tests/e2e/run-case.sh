@@ -170,7 +170,7 @@ for cid in $CASE_VMS; do
     # Listening, not only bound (QEMU connects once and gives up): flags 00010000 in /proc/net/unix.
     until awk -v p="$W/vhost$cid.sock" '$4 == "00010000" && $8 == p { f = 1 } END { exit !f }' /proc/net/unix; do
         kill -0 "$daemon_pid" 2>/dev/null || { log "FAIL: the daemon exited at start"; cat "$W/daemon.log"; exit 1; }
-        i=$((i + 1)); [ $i -gt 100 ] && { log "FAIL: no listening vhost-user socket after 10 s"; cat "$W/daemon.log"; exit 1; }
+        i=$((i + 1)); [ $i -gt 100 ] && { log "FAIL: the daemon did not listen on $W/vhost$cid.sock (cid $cid) within 10 s (socket files: $(ls "$W" | tr "\n" " "))"; cat "$W/daemon.log"; exit 1; }
         sleep 0.1
     done
 done
@@ -199,7 +199,20 @@ done
 # --- host side -------------------------------------------------------------------------------------
 host_side > "$W/host.out" 2>&1
 host_rc=$?
-wait_bg_all >> "$W/host.out" 2>&1
+if [ $host_rc != 0 ]; then
+    # The case has failed already: give the guests 20 s to finish their steps, then stop them
+    # rather than wait for every step's own timeout.
+    for _ in $(seq 200); do
+        alive=0
+        for cid in $CASE_VMS; do kill -0 "${qemu_pid[$cid]}" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
+    for cid in $CASE_VMS; do kill -KILL "${qemu_pid[$cid]}" 2>/dev/null; done
+    for p in "${pids[@]}"; do [ "$p" = "$daemon_pid" ] || kill -KILL "$p" 2>/dev/null; done
+else
+    wait_bg_all >> "$W/host.out" 2>&1
+fi
 
 # --- verdict ---------------------------------------------------------------------------------------
 fail=0
@@ -211,7 +224,7 @@ for cid in $CASE_VMS; do
     grep -q '^E2E-INIT OK' "$W/console$cid.log" || { log "FAIL: guest $cid: modules or /dev/vsock"; fail=1; }
     grep -q '^E2E-RESULT PASS' "$W/console$cid.log" || { log "FAIL: guest $cid: no E2E-RESULT PASS"; fail=1; }
 done
-grep -E '^(HOST-STEP|wait_guest|\[host:[^]]*\] VT (PASS|FAIL|conn=))' "$W/host.out"
+grep -E '^(HOST-STEP|HOST-SAY|wait_guest|\[host:[^]]*\] VT (PASS|FAIL|conn=))' "$W/host.out"
 [ $host_rc = 0 ] || { log "FAIL: host side returned $host_rc"; fail=1; }
 if kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid"

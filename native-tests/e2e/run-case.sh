@@ -58,6 +58,8 @@ vtool() { "$VTOOL" "$@"; }
 deadline_left() { echo $((CASE_TIMEOUT - ($(date +%s) - t_start))); }
 
 cleanup() {
+    local f
+    for f in "$W"/*.pid; do [ -e "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
     wait 2>/dev/null
     if [ $KEEP = 1 ]; then log "logs kept in $W"; else rm -rf "$W"; fi
@@ -65,10 +67,30 @@ cleanup() {
 trap cleanup EXIT
 
 # --- host helpers for case files ---------------------------------------------------------------
+# A host peer is overdue at the case deadline, or 10 s after the last guest powered off (nobody is
+# left to talk to it).
+guests_gone_since=""
+peer_overdue() {
+    [ "$(deadline_left)" -gt 0 ] || return 0
+    local cid
+    for cid in $CASE_VMS; do kill -0 "${qemu_pid[$cid]}" 2>/dev/null && { guests_gone_since=""; return 1; }; done
+    [ -n "$guests_gone_since" ] || guests_gone_since=$(date +%s)
+    [ $(( $(date +%s) - guests_gone_since )) -ge 10 ]
+}
+peer_overdue_why() {
+    if [ "$(deadline_left)" -gt 0 ]; then echo "10 s after the guests powered off"; else echo "at the case deadline"; fi
+}
+kill_peer() { # NAME: end a background peer
+    [ -e "$W/$1.pid" ] && kill -KILL "$(cat "$W/$1.pid")" 2>/dev/null
+    echo 137 > "$W/$1.rc"
+}
 host_bg_names=()
 host_bg() { # NAME CMD...
     local name=$1; shift
-    ( "$@" > "$W/$name.log" 2>&1; echo $? > "$W/$name.rc" ) &
+    local cmd=("$@")
+    [ "$1" = vtool ] && cmd[0]=$VTOOL   # the process itself, so its pid can be ended
+    ( "${cmd[@]}" > "$W/$name.log" 2>&1 &
+      echo $! > "$W/$name.pid"; wait $!; echo $? > "$W/$name.rc" ) &
     pids+=($!)
     host_bg_names+=("$name")
     # A listener is usable once it printed READY.
@@ -99,7 +121,7 @@ host_join() { # NAME: wait for one background peer, print its log; returns its e
     for n in "${host_bg_names[@]}"; do [ "$n" = "$name" ] || keep+=("$n"); done
     host_bg_names=("${keep[@]}")
     until [ -e "$W/$name.rc" ]; do
-        [ "$(deadline_left)" -gt 0 ] || { echo "HOST-STEP $name still running at the case deadline"; return 99; }
+        peer_overdue && { echo "HOST-STEP $name still running $(peer_overdue_why)"; kill_peer "$name"; return 99; }
         sleep 0.2
     done
     sed "s/^/[host:$name] /" "$W/$name.log"
@@ -116,7 +138,7 @@ wait_bg_all() { # the background peers end on their own (--timeout); bounded by 
     local name
     for name in "${host_bg_names[@]}"; do
         until [ -e "$W/$name.rc" ]; do
-            [ "$(deadline_left)" -gt 0 ] || { echo "HOST-STEP $name still running at the case deadline"; return 1; }
+            peer_overdue && { echo "HOST-STEP $name still running $(peer_overdue_why)"; kill_peer "$name"; return 1; }
             sleep 0.2
         done
     done
@@ -209,7 +231,7 @@ if [ $host_rc != 0 ]; then
         sleep 0.1
     done
     for cid in $CASE_VMS; do kill -KILL "${qemu_pid[$cid]}" 2>/dev/null; done
-    for p in "${pids[@]}"; do [ "$p" = "$daemon_pid" ] || kill -KILL "$p" 2>/dev/null; done
+    for name in "${host_bg_names[@]}"; do [ -e "$W/$name.rc" ] || kill_peer "$name"; done
 else
     wait_bg_all >> "$W/host.out" 2>&1
 fi

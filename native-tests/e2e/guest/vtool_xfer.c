@@ -88,6 +88,8 @@ static void *sender(void *arg)
         if (n > left)
             n = (size_t)left;
         e2e_fill(s->seed, s->bytes, buf, n);
+        if (o->corrupt_at && o->corrupt_at - 1 >= s->bytes && o->corrupt_at - 1 < s->bytes + n)
+            buf[o->corrupt_at - 1 - s->bytes] ^= 0xFF;
         if (o->seqpacket) {
             ssize_t w = send(s->fd, buf, n, MSG_NOSIGNAL);
             if (w != (ssize_t)n) {

@@ -423,6 +423,13 @@ static int get_config(vu_backend *b, int sock, vu_msg *m)
     return vu_send_reply(sock, m->hdr.request, c, size) == 0 ? REPLIED : -EPIPE;
 }
 
+/* Requests that always carry a reply: a failure cannot be acknowledged, only disconnected. */
+static bool replies_always(uint32_t request)
+{
+    return request == VU_GET_FEATURES || request == VU_GET_PROTOCOL_FEATURES || request == VU_GET_VRING_BASE
+        || request == VU_GET_QUEUE_NUM || request == VU_GET_CONFIG;
+}
+
 static int handle(vu_backend *b, int sock, vu_msg *m)
 {
     switch (m->hdr.request) {
@@ -463,18 +470,23 @@ static int handle(vu_backend *b, int sock, vu_msg *m)
     }
 }
 
-/* Requests that always carry a reply: a failure cannot be acknowledged, only disconnected. */
-static bool replies_always(uint32_t request)
+/* Requests that may carry fds (the handlers check how many). */
+static bool takes_fds(uint32_t request)
 {
-    return request == VU_GET_FEATURES || request == VU_GET_PROTOCOL_FEATURES || request == VU_GET_VRING_BASE
-        || request == VU_GET_QUEUE_NUM || request == VU_GET_CONFIG;
+    return request == VU_SET_MEM_TABLE || request == VU_SET_VRING_KICK || request == VU_SET_VRING_CALL
+        || request == VU_SET_VRING_ERR;
 }
 
 int vu_backend_handle(vu_backend *b, int sock, vu_msg *m)
 {
     b->stats.messages++;
     vu_log(VSN_LOG_DEBUG, "%s: %s (size %u, %u fds)", b->name, vu_request_name(m->hdr.request), m->hdr.size, m->nfds);
-    int rc = handle(b, sock, m);
+    int rc;
+    if (m->nfds > 0 && !takes_fds(m->hdr.request)) {
+        vu_log(VSN_LOG_WARN, "%s: %s carries %u fds but takes none", b->name, vu_request_name(m->hdr.request), m->nfds);
+        rc = replies_always(m->hdr.request) ? -EPIPE : -EINVAL;  /* a GET cannot carry an error: disconnect */
+    } else
+        rc = handle(b, sock, m);
     vu_msg_close_fds(m);  /* whatever a handler did not keep */
     if (rc == REPLIED) return 0;
     if (rc == -EPIPE) return rc;

@@ -5,6 +5,7 @@
 #   to4 / from3    guest 3 connects to CID 4 port 6000, guest 4 accepts
 #   to3 / from4    guest 4 connects to CID 3 port 6001, guest 3 accepts
 #   refused-sib    guest 3 connects to CID 4 port 6999 where nothing listens: RST -> ECONNRESET
+#   no-such-cid    guest 3 connects to CID 5, which the daemon does not serve: RST -> ECONNRESET
 #   host-too       guest 4 still reaches the host (port 1400) afterwards
 CASE_VMS="3 4"
 CASE_TIMEOUT=300
@@ -15,6 +16,7 @@ gate go
 step to4 vtool connect vsock:4:6000 --send 16M --expect 16M --seed 310 --timeout 240
 e2e_wait
 step refused-sib vtool connect vsock:4:6999 --send 1 --expect-connect-error ECONNRESET --timeout 30
+step no-such-cid vtool connect vsock:5:6000 --send 1 --expect-connect-error ECONNRESET --timeout 30
 GUEST
 }
 

@@ -11,6 +11,7 @@
 #   CASE_VMS="3 4"          guest CIDs, one QEMU each (default "3")
 #   CASE_TIMEOUT=180        seconds for the whole case (QEMU is killed after that)
 #   CASE_VM_EXTRA=",groups=g"  appended to every --vm (optional)
+#   CASE_DAEMON_ARGS="--log-level debug"  more daemon arguments (optional)
 # and defines
 #   guest_<cid>   prints the guest's script (/case.sh, sourced by /init with guest/e2e.sh helpers)
 #   host_side     runs on the host while the guests run, with the helpers below; its status counts
@@ -40,7 +41,7 @@ for f in "$DAEMON" "$VTOOL" "$INITRD" "$CASE" "$CACHE/vmlinuz"; do
 done
 command -v qemu-system-x86_64 >/dev/null || { echo "run-case.sh: qemu-system-x86_64 not found: run fetch.sh" >&2; exit 2; }
 
-CASE_VMS="3" CASE_TIMEOUT=180 CASE_VM_EXTRA=""
+CASE_VMS="3" CASE_TIMEOUT=180 CASE_VM_EXTRA="" CASE_DAEMON_ARGS=""
 # shellcheck source=/dev/null
 . "$CASE"
 case_name=$(basename "$CASE" .sh)
@@ -184,7 +185,7 @@ for cid in $CASE_VMS; do
     vm_args+=(--vm "guest-cid=$cid,socket=$W/vhost$cid.sock,uds-path=$(uds "$cid")$CASE_VM_EXTRA")
 done
 log "daemon: $DAEMON ${vm_args[*]}"
-"$DAEMON" "${vm_args[@]}" > "$W/daemon.log" 2>&1 &
+"$DAEMON" "${vm_args[@]}" $CASE_DAEMON_ARGS > "$W/daemon.log" 2>&1 &
 daemon_pid=$!
 pids+=("$daemon_pid")
 for cid in $CASE_VMS; do

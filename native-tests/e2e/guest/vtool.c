@@ -31,6 +31,7 @@ static void usage(void)
          "  --expect-connect-error NAME   connect must fail with errno NAME (ECONNRESET, ...)\n"
          "  --expect-broken  every transfer must end early with an error or a short EOF\n"
          "  --die-after N    SIGKILL myself once N bytes arrived on a connection\n"
+         "  --pace-us U      sleep U microseconds after every receive (a slow reader)\n"
          "  --corrupt-at N   (self-test) send byte N of the pattern with its bits flipped\n"
          "  --timeout S      fail after S seconds [120]\n"
          "N takes K/M/G suffixes (KiB, MiB, GiB). Output lines start with \"VT \"; the last is\n"
@@ -102,6 +103,7 @@ static int parse_args(int argc, char **argv, vt_opts *o)
         else if (strcmp(a, "--seed") == 0) o->seed = n;
         else if (strcmp(a, "--die-after") == 0) o->die_after = n;
         else if (strcmp(a, "--corrupt-at") == 0) o->corrupt_at = n + 1;
+        else if (strcmp(a, "--pace-us") == 0 && n <= 1000000) o->pace_us = n;
         else if (strcmp(a, "--conns") == 0 && n >= 1 && n <= 256) o->conns = (int)n;
         else if (strcmp(a, "--max-msg") == 0 && n >= 1 && n <= (1u << 24)) o->max_msg = (uint32_t)n;
         else if (strcmp(a, "--timeout") == 0 && n >= 1 && n <= 3600) o->timeout_s = (int)n;

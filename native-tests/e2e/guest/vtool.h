@@ -39,6 +39,7 @@ typedef struct vt_opts {
     int expect_broken;     /* the transfer must end early (error or short EOF), not complete */
     uint64_t die_after;    /* SIGKILL ourselves once this many bytes arrived (0: never) */
     uint64_t corrupt_at;   /* self-test hook: flip the byte at this pattern offset + 1 when sending (0: never) */
+    uint64_t pace_us;      /* sleep this long after every receive call: a slow reader (credit stalls) */
     int timeout_s;
 } vt_opts;
 

@@ -193,6 +193,8 @@ static void receiver(side *s)
             side_fail(s, 0, "more than expected: data past byte %llu", (unsigned long long)o->expect);
             break;
         }
+        if (o->pace_us)
+            usleep((useconds_t)o->pace_us);
         if (o->seqpacket) {
             uint64_t left = o->expect - s->bytes;
             uint64_t want = vt_msg_size(s->seed, k, o->max_msg);

@@ -74,7 +74,7 @@ guests_gone_since=""
 peer_overdue() {
     [ "$(deadline_left)" -gt 0 ] || return 0
     local cid
-    for cid in $CASE_VMS; do kill -0 "${qemu_pid[$cid]}" 2>/dev/null && { guests_gone_since=""; return 1; }; done
+    for id in "${boots[@]}"; do kill -0 "${qemu_pid[$id]}" 2>/dev/null && { guests_gone_since=""; return 1; }; done
     [ -n "$guests_gone_since" ] || guests_gone_since=$(date +%s)
     [ $(( $(date +%s) - guests_gone_since )) -ge 10 ]
 }
@@ -159,10 +159,10 @@ crc_match_files() { # LABEL FILE_A PREFIX_A FILE_B PREFIX_B: what A sent, B got,
     return 1
 }
 crc_match() { # CID GUEST_STEP HOST_STEP: CRCs sent one way are the CRCs received the other way
-    crc_match_files "$2" "$W/console$1.log" "\[$2\] " "$W/$3.log" ""
+    crc_match_files "$2" "$W/console${cur[$1]:-$1}.log" "\[$2\] " "$W/$3.log" ""
 }
 crc_match_guests() { # CID_A STEP_A CID_B STEP_B
-    crc_match_files "$2" "$W/console$1.log" "\[$2\] " "$W/console$3.log" "\[$4\] "
+    crc_match_files "$2" "$W/console${cur[$1]:-$1}.log" "\[$2\] " "$W/console${cur[$3]:-$3}.log" "\[$4\] "
 }
 open_gate() { # CID NAME: let the guest's `gate NAME` go on
     wait_guest "$1" "^\[$2\] VT READY" && host_step "gate-$1-$2" vtool connect "hybrid:$(uds "$1"):9000" --send 0 --timeout 30
@@ -170,8 +170,9 @@ open_gate() { # CID NAME: let the guest's `gate NAME` go on
 wait_guest() { # CID REGEX [SECONDS]
     local cid=$1 re=$2 limit=${3:-$(deadline_left)} t0
     t0=$(date +%s)
-    until grep -qE "$re" "$W/console$cid.log" 2>/dev/null; do
-        if ! kill -0 "${qemu_pid[$cid]}" 2>/dev/null; then
+    local id=${cur[$cid]:-$cid}
+    until grep -qE "$re" "$W/console$id.log" 2>/dev/null; do
+        if ! kill -0 "${qemu_pid[$id]}" 2>/dev/null; then
             echo "wait_guest $cid '$re': the guest is gone"; return 1
         fi
         [ $(( $(date +%s) - t0 )) -lt "$limit" ] || { echo "wait_guest $cid '$re': not seen in $limit s"; return 1; }
@@ -199,25 +200,46 @@ for cid in $CASE_VMS; do
 done
 
 # --- guests ----------------------------------------------------------------------------------------
-for cid in $CASE_VMS; do
-    stage="$W/stage$cid"
+# A boot is one QEMU run: id = the CID for the first boot of a VM, CIDrN for its Nth reboot
+# (boot_guest). A boot ended by kill_guest is not judged; every other must pass.
+boots=() ; declare -A boot_cid=() boot_killed=() cur=()
+start_qemu() { # ID CID SCRIPT_FUNCTION
+    local id=$1 cid=$2 fn=$3 stage="$W/stage$1"
     mkdir -p "$stage"
-    "guest_$cid" > "$stage/case.sh"
-    (cd "$stage" && echo case.sh | cpio -o -H newc --quiet) > "$W/case$cid.cpio"
-    cat "$INITRD" "$W/case$cid.cpio" > "$W/initrd$cid.cpio"
-    log "boot guest cid $cid (QEMU TCG)"
-    timeout -s KILL "$CASE_TIMEOUT" qemu-system-x86_64 \
+    "$fn" > "$stage/case.sh"
+    (cd "$stage" && echo case.sh | cpio -o -H newc --quiet) > "$W/case$id.cpio"
+    cat "$INITRD" "$W/case$id.cpio" > "$W/initrd$id.cpio"
+    log "boot $id: guest cid $cid (QEMU TCG)"
+    qemu-system-x86_64 \
         -accel tcg -machine q35,memory-backend=mem -m 512M -smp 1 \
         -object memory-backend-memfd,id=mem,size=512M,share=on \
-        -nographic -monitor none -serial "file:$W/console$cid.log" -nic none -no-reboot \
-        -kernel "$CACHE/vmlinuz" -initrd "$W/initrd$cid.cpio" \
+        -nographic -monitor none -serial "file:$W/console$id.log" -nic none -no-reboot \
+        -kernel "$CACHE/vmlinuz" -initrd "$W/initrd$id.cpio" \
         -append "console=ttyS0 quiet panic=-1" \
         -chardev "socket,id=vsock0,path=$W/vhost$cid.sock" \
         -device vhost-user-vsock-pci,chardev=vsock0 \
-        > "$W/qemu$cid.log" 2>&1 < /dev/null &
-    qemu_pid[$cid]=$!
+        > "$W/qemu$id.log" 2>&1 < /dev/null &
+    qemu_pid[$id]=$!
     pids+=("$!")
-done
+    # The case deadline, by pid (a wrapper like timeout(1) would hide QEMU's own pid).
+    ( sleep "$(deadline_left)" & echo $! > "$W/watch$id.pid"; wait $!
+      kill -KILL "${qemu_pid[$id]}" 2>/dev/null ) > /dev/null 2>&1 &
+    pids+=("$!")
+    boots+=("$id"); boot_cid[$id]=$cid; cur[$cid]=$id
+}
+kill_guest() { # CID: SIGKILL its QEMU (the frontend vanishes mid-flight); that boot is not judged
+    local id=${cur[$1]}
+    boot_killed[$id]=1
+    kill -KILL "${qemu_pid[$id]}" 2>/dev/null
+    wait "${qemu_pid[$id]}" 2>/dev/null
+    echo "HOST-SAY killed QEMU of boot $id (cid $1)"
+}
+boot_guest() { # CID SCRIPT_FUNCTION: boot the VM again (after kill_guest or its poweroff)
+    local n=1
+    while [ -n "${boot_cid[$1r$n]:-}" ]; do n=$((n + 1)); done
+    start_qemu "$1r$n" "$1" "$2"
+}
+for cid in $CASE_VMS; do start_qemu "$cid" "$cid" "guest_$cid"; done
 
 # --- host side -------------------------------------------------------------------------------------
 host_side > "$W/host.out" 2>&1
@@ -227,11 +249,11 @@ if [ $host_rc != 0 ]; then
     # rather than wait for every step's own timeout.
     for _ in $(seq 200); do
         alive=0
-        for cid in $CASE_VMS; do kill -0 "${qemu_pid[$cid]}" 2>/dev/null && alive=1; done
+        for id in "${boots[@]}"; do kill -0 "${qemu_pid[$id]}" 2>/dev/null && alive=1; done
         [ $alive = 0 ] && break
         sleep 0.1
     done
-    for cid in $CASE_VMS; do kill -KILL "${qemu_pid[$cid]}" 2>/dev/null; done
+    for id in "${boots[@]}"; do kill -KILL "${qemu_pid[$id]}" 2>/dev/null; done
     for name in "${host_bg_names[@]}"; do [ -e "$W/$name.rc" ] || kill_peer "$name"; done
 else
     wait_bg_all >> "$W/host.out" 2>&1
@@ -239,13 +261,14 @@ fi
 
 # --- verdict ---------------------------------------------------------------------------------------
 fail=0
-for cid in $CASE_VMS; do
-    wait "${qemu_pid[$cid]}"
+for id in "${boots[@]}"; do
+    wait "${qemu_pid[$id]}"
     qrc=$?
-    grep -hE '^(E2E-|\[[^]]*\] VT (PASS|FAIL|conn=))' "$W/console$cid.log" | tr -d '\r' | sed "s/^/[guest $cid] /"
-    if [ $qrc != 0 ]; then log "FAIL: QEMU for cid $cid exited $qrc (137: killed at the $CASE_TIMEOUT s deadline)"; fail=1; fi
-    grep -q '^E2E-INIT OK' "$W/console$cid.log" || { log "FAIL: guest $cid: modules or /dev/vsock"; fail=1; }
-    grep -q '^E2E-RESULT PASS' "$W/console$cid.log" || { log "FAIL: guest $cid: no E2E-RESULT PASS"; fail=1; }
+    grep -hE '^(E2E-|\[[^]]*\] VT (PASS|FAIL|conn=))' "$W/console$id.log" | tr -d '\r' | sed "s/^/[guest $id] /"
+    [ -n "${boot_killed[$id]:-}" ] && continue
+    if [ $qrc != 0 ]; then log "FAIL: QEMU of boot $id exited $qrc (137: killed at the $CASE_TIMEOUT s deadline)"; fail=1; fi
+    grep -q '^E2E-INIT OK' "$W/console$id.log" || { log "FAIL: boot $id: modules or /dev/vsock"; fail=1; }
+    grep -q '^E2E-RESULT PASS' "$W/console$id.log" || { log "FAIL: boot $id: no E2E-RESULT PASS"; fail=1; }
 done
 grep -E '^(HOST-STEP|HOST-SAY|wait_guest|\[host:[^]]*\] VT (PASS|FAIL|conn=))' "$W/host.out"
 [ $host_rc = 0 ] || { log "FAIL: host side returned $host_rc"; fail=1; }
@@ -264,9 +287,9 @@ if [ $fail = 0 ]; then
     log "PASS in ${elapsed} s"
     exit 0
 fi
-for cid in $CASE_VMS; do
-    echo "----- guest $cid console (last 60 lines)"; tail -n 60 "$W/console$cid.log" | tr -d '\r'
-    echo "----- qemu $cid stderr"; tail -n 20 "$W/qemu$cid.log"
+for id in "${boots[@]}"; do
+    echo "----- boot $id console (last 60 lines)"; tail -n 60 "$W/console$id.log" | tr -d '\r'
+    echo "----- qemu $id stderr"; tail -n 20 "$W/qemu$id.log"
 done
 echo "----- host side"; tail -n 60 "$W/host.out"
 echo "----- daemon log (last 60 lines)"; tail -n 60 "$W/daemon.log"

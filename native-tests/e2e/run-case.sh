@@ -11,6 +11,7 @@
 #   CASE_VMS="3 4"          guest CIDs, one QEMU each (default "3")
 #   CASE_TIMEOUT=180        seconds for the whole case (QEMU is killed after that)
 #   CASE_VM_EXTRA=",groups=g"  appended to every --vm (optional)
+#   CASE_VM_EXTRA_<cid>=",groups=a"  appended to that VM's --vm (optional)
 #   CASE_DAEMON_ARGS="--log-level debug"  more daemon arguments (optional)
 # and defines
 #   guest_<cid>   prints the guest's script (/case.sh, sourced by /init with guest/e2e.sh helpers)
@@ -183,7 +184,8 @@ wait_guest() { # CID REGEX [SECONDS]
 # --- daemon ----------------------------------------------------------------------------------------
 vm_args=()
 for cid in $CASE_VMS; do
-    vm_args+=(--vm "guest-cid=$cid,socket=$W/vhost$cid.sock,uds-path=$(uds "$cid")$CASE_VM_EXTRA")
+    extra_var=CASE_VM_EXTRA_$cid
+    vm_args+=(--vm "guest-cid=$cid,socket=$W/vhost$cid.sock,uds-path=$(uds "$cid")$CASE_VM_EXTRA${!extra_var:-}")
 done
 log "daemon: $DAEMON ${vm_args[*]}"
 "$DAEMON" "${vm_args[@]}" $CASE_DAEMON_ARGS > "$W/daemon.log" 2>&1 &

@@ -20,5 +20,5 @@ sh "$here/mkinitramfs.sh" "${VSN_E2E_CACHE:-$HOME/.cache/vsocknative-e2e}" \
 echo "== 4/4 boot the guest and talk (QEMU TCG, about 15 s)"
 bash "$here/run-case.sh" --daemon "$build/src/vhost-user-vsock/vhost-user-vsock" \
     --vtool "$build/native-tests/e2e/vtool" --initrd "$build/native-tests/e2e/base.cpio" \
-    "$here/cases/demo.sh" | grep -E 'SAY|STEP|VT conn|PASS in|FAIL' \
+    "$here/cases/demo.sh" | grep -E 'daemon:|qemu:|SAY|STEP|VT conn|PASS in|FAIL' \
     | sed -e 's/^\[guest 3\] //' -e 's/E2E-SAY //; s/HOST-SAY //'

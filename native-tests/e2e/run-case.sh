@@ -55,6 +55,13 @@ declare -A qemu_pid=()
 t_start=$(date +%s)
 
 log() { echo "[$case_name] $*"; }
+shown() { # ARGS...: the command line as one would type it (single quotes where needed)
+    local a out=""
+    for a in "$@"; do
+        case $a in *[!A-Za-z0-9_./=,:+-]*) out+="'$a' " ;; *) out+="$a " ;; esac
+    done
+    echo "${out% }"
+}
 uds() { echo "$W/vm$1.vsock"; }
 vtool() { "$VTOOL" "$@"; }
 deadline_left() { echo $((CASE_TIMEOUT - ($(date +%s) - t_start))); }
@@ -187,7 +194,7 @@ for cid in $CASE_VMS; do
     extra_var=CASE_VM_EXTRA_$cid
     vm_args+=(--vm "guest-cid=$cid,socket=$W/vhost$cid.sock,uds-path=$(uds "$cid")$CASE_VM_EXTRA${!extra_var:-}")
 done
-log "daemon: $DAEMON ${vm_args[*]}"
+log "daemon: $(shown "$DAEMON" "${vm_args[@]}" $CASE_DAEMON_ARGS)"
 "$DAEMON" "${vm_args[@]}" $CASE_DAEMON_ARGS > "$W/daemon.log" 2>&1 &
 daemon_pid=$!
 pids+=("$daemon_pid")
@@ -211,16 +218,18 @@ start_qemu() { # ID CID SCRIPT_FUNCTION
     "$fn" > "$stage/case.sh"
     (cd "$stage" && echo case.sh | cpio -o -H newc --quiet) > "$W/case$id.cpio"
     cat "$INITRD" "$W/case$id.cpio" > "$W/initrd$id.cpio"
+    local qemu=(qemu-system-x86_64
+        -accel tcg -machine q35,memory-backend=mem -m 512M -smp 1
+        -object memory-backend-memfd,id=mem,size=512M,share=on
+        -nographic -monitor none -serial "file:$W/console$id.log" -nic none -no-reboot
+        -kernel "$CACHE/vmlinuz" -initrd "$W/initrd$id.cpio"
+        -append "console=ttyS0 quiet panic=-1"
+        -chardev "socket,id=vsock0,path=$W/vhost$cid.sock"
+        -device vhost-user-vsock-pci,chardev=vsock0
+    )
     log "boot $id: guest cid $cid (QEMU TCG)"
-    qemu-system-x86_64 \
-        -accel tcg -machine q35,memory-backend=mem -m 512M -smp 1 \
-        -object memory-backend-memfd,id=mem,size=512M,share=on \
-        -nographic -monitor none -serial "file:$W/console$id.log" -nic none -no-reboot \
-        -kernel "$CACHE/vmlinuz" -initrd "$W/initrd$id.cpio" \
-        -append "console=ttyS0 quiet panic=-1" \
-        -chardev "socket,id=vsock0,path=$W/vhost$cid.sock" \
-        -device vhost-user-vsock-pci,chardev=vsock0 \
-        > "$W/qemu$id.log" 2>&1 < /dev/null &
+    log "qemu: $(shown "${qemu[@]}")"
+    "${qemu[@]}" > "$W/qemu$id.log" 2>&1 < /dev/null &
     qemu_pid[$id]=$!
     pids+=("$!")
     # The case deadline, by pid (a wrapper like timeout(1) would hide QEMU's own pid).

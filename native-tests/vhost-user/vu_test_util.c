@@ -12,6 +12,16 @@
 #include <unistd.h>
 
 int vt_failures;
+static pid_t spawned = -1;
+
+/* A test that gives up (VT_REQUIRE) must not leave its daemon behind. */
+static void kill_spawned(void)
+{
+    if (spawned > 0 && kill(spawned, 0) == 0) {
+        kill(spawned, SIGKILL);
+        waitpid(spawned, NULL, 0);
+    }
+}
 
 pid_t vt_spawn(const char *daemon, const char *dir, char *const args[])
 {
@@ -19,8 +29,13 @@ pid_t vt_spawn(const char *daemon, const char *dir, char *const args[])
     snprintf(log, sizeof log, "%s/daemon.log", dir);
     pid_t pid = fork();
     if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (fd >= 0) dup2(fd, 2);
+        if (null >= 0) {
+            dup2(null, 0);  /* stdin and stdout never a pipe of the test's caller */
+            dup2(null, 1);
+        }
         char *argv[64] = { (char *)daemon };
         int n = 1;
         for (; args[n - 1] != NULL && n < 63; n++) argv[n] = args[n - 1];
@@ -28,6 +43,8 @@ pid_t vt_spawn(const char *daemon, const char *dir, char *const args[])
         execv(daemon, argv);
         _exit(127);
     }
+    spawned = pid;
+    atexit(kill_spawned);
     return pid;
 }
 
@@ -36,6 +53,7 @@ int vt_stop(pid_t pid)
     kill(pid, SIGTERM);
     int status = 0;
     if (waitpid(pid, &status, 0) < 0) return -1000;
+    if (pid == spawned) spawned = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 

@@ -43,7 +43,7 @@ void vu_backend_init(vu_backend *b, vsn_device *dev, const char *name)
     memset(b, 0, sizeof *b);
     b->dev = dev;
     b->name = name;
-    for (unsigned i = 0; i < VU_RINGS; i++) ring_clear(&b->rings[i]);
+    for (unsigned i = 0; i < VU_RINGS; i++) b->rings[i].kick_fd = b->rings[i].call_fd = b->rings[i].err_fd = -1;
 }
 
 static void unmap_all(vu_mapping *maps, unsigned n)

@@ -21,7 +21,10 @@
 # peers; non-zero if one failed), host_join NAME (waits for one, returns its status), wait_guest CID
 # REGEX [SECONDS] (a line on CID's console), open_gate CID NAME (releases the guest's `gate NAME`),
 # crc_match CID GSTEP HSTEP / crc_match_guests CID GSTEP CID GSTEP (the CRC-32s printed by both
-# ends agree, both directions), vtool ARGS... (the host copy of the peer tool).
+# ends agree, both directions), vtool ARGS... (the host copy of the peer tool), kill_guest CID /
+# boot_guest CID FUNCTION (SIGKILL a QEMU; boot that VM again with another script), stop_daemon
+# (SIGTERM: exit 0 within 5 s, sockets removed), inflight_start CID HPORT GPORT / inflight_ended WHAT
+# (the host ends of the guest's `inflight`: transfers that only end when something breaks them).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -68,6 +71,7 @@ deadline_left() { echo $((CASE_TIMEOUT - ($(date +%s) - t_start))); }
 
 cleanup() {
     local f
+    exec 2>/dev/null   # the verdict is out; no job notices for the helpers ended here
     for f in "$W"/*.pid; do [ -e "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
     wait 2>/dev/null
@@ -174,6 +178,21 @@ crc_match_guests() { # CID_A STEP_A CID_B STEP_B
 }
 open_gate() { # CID NAME: let the guest's `gate NAME` go on
     wait_guest "$1" "^\[$2\] VT READY" && host_step "gate-$1-$2" vtool connect "hybrid:$(uds "$1"):9000" --send 0 --timeout 30
+}
+inflight_start() { # CID HPORT GPORT: the host ends of the guest's `inflight HPORT GPORT`; flowing on return
+    host_bg inflight-g2h vtool listen "unix:$(uds "$1")_$2" --send 1G --expect 1G --pace-us 2000 --expect-broken --timeout 100
+    wait_guest "$1" '^\[inflight-h2g\] VT READY' || return 1
+    host_bg inflight-h2g vtool connect "hybrid:$(uds "$1"):$3" --send 1G --expect 1G --expect-broken --timeout 100
+    sleep 3
+}
+inflight_ended() { # WHAT: both host ends of the in-flight transfers ended (error or short EOF), none hung
+    local p rc bad=0
+    for p in inflight-g2h inflight-h2g; do
+        host_join $p; rc=$?
+        if [ $rc = 0 ]; then echo "HOST-STEP $p PASS (the stream ended: $1)"
+        else echo "HOST-STEP $p FAIL (status $rc)"; bad=1; fi
+    done
+    return $bad
 }
 daemon_stopped=""
 stop_daemon() { # SIGTERM the daemon: it must exit 0 within 5 s and remove the sockets it made

@@ -5,24 +5,13 @@
 CASE_VMS="3"
 CASE_TIMEOUT=120
 
-guest_3() { cat <<'GUEST'
-bg_step inflight-h2g vtool listen vsock:5800 --send 1G --expect 1G --pace-us 2000 --timeout 100
-step inflight-g2h vtool connect vsock:2:1800 --send 1G --expect 1G --timeout 100
-GUEST
-}
+guest_3() { echo "inflight 1800 5800"; }
 
 host_side() {
-    local bad=0 p rc
-    host_bg inflight-g2h vtool listen "unix:$(uds 3)_1800" --send 1G --expect 1G --pace-us 2000 --expect-broken --timeout 60
-    wait_guest 3 '^\[inflight-h2g\] VT READY' || bad=1
-    host_bg inflight-h2g vtool connect "hybrid:$(uds 3):5800" --send 1G --expect 1G --expect-broken --timeout 60
-    sleep 3   # both transfers are flowing
+    local bad=0
+    inflight_start 3 1800 5800 || bad=1
     stop_daemon || bad=1
-    for p in inflight-g2h inflight-h2g; do
-        host_join $p; rc=$?
-        if [ $rc = 0 ]; then echo "HOST-STEP $p PASS (the stream ended with the daemon)"
-        else echo "HOST-STEP $p FAIL (status $rc)"; bad=1; fi
-    done
+    inflight_ended "the daemon exited" || bad=1
     kill_guest 3
     return $bad
 }

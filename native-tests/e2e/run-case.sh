@@ -27,7 +27,6 @@
 # (the host ends of the guest's `inflight`: transfers that only end when something breaks them).
 set -uo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
 CACHE=${VSN_E2E_CACHE:-$HOME/.cache/vsocknative-e2e}
 DAEMON="" VTOOL="" INITRD="" KEEP=0 CASE=""
 while [ $# -gt 0 ]; do

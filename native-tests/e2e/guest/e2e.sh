@@ -1,4 +1,4 @@
-# /lib/e2e.sh — helpers for guest case scripts (sourced by /init before /case.sh).
+# e2e.sh (in the guest: /lib/e2e.sh) — helpers for guest case scripts, sourced by /init before /case.sh.
 #   step NAME CMD...      run CMD, its output prefixed "[NAME] ", then "E2E-STEP NAME PASS|FAIL"
 #   bg_step NAME CMD...   the same in the background (a listener); e2e_wait collects them
 #   gate NAME             wait until the host opens the gate (run-case.sh: open_gate CID NAME)

@@ -152,9 +152,10 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_virtio_vsock_event) == 4, "vsn_virtio_vsock_
 typedef struct vsn_device vsn_device;
 
 /**
- * Called on the device's event loop when the guest connects to a port the program listens on:
- * fd is the program's end of the new connection (non-blocking, close-on-exec; the program owns
- * it). port is the host port, guest_port the guest's.
+ * Called on the device's event loop, outside the device's lock (it may call any vsn_ function,
+ * on any device), when the guest connects to a port the program listens on: fd is the
+ * program's end of the new connection (non-blocking, close-on-exec; the program owns it). port
+ * is the host port, guest_port the guest's.
  */
 typedef void (*vsn_accept_fn)(void *user, uint32_t port, uint32_t guest_port, int32_t fd);
 

@@ -54,9 +54,10 @@ internal sealed partial class Muxer
     }
 }
 
-/// <summary>Called on the device's event loop when the guest connects to a port the program listens
-/// on: <c>fd</c> is the program's end of the new connection (non-blocking, close-on-exec; the program
-/// owns it). <c>port</c> is the host port, <c>guest_port</c> the guest's.</summary>
+/// <summary>Called on the device's event loop, outside the device's lock (it may call any vsn_
+/// function, on any device), when the guest connects to a port the program listens on: <c>fd</c> is
+/// the program's end of the new connection (non-blocking, close-on-exec; the program owns it).
+/// <c>port</c> is the host port, <c>guest_port</c> the guest's.</summary>
 [CCallback("vsn_accept_fn", "user", "port", "guest_port", "fd")]
 internal unsafe struct AcceptCallback
 {

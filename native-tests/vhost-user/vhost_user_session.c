@@ -335,6 +335,32 @@ int main(int argc, char **argv)
     VT_REQUIRE(vg_vu_connect(&g, sock_path, 5000) == 0, "connect after the malformed cases");
     VT_CHECK(vg_vu_setup(&g) == 0, "negotiation after the malformed cases");
     VT_CHECK(vt_memfd_maps(daemon) > 0, "the daemon maps the guest memory while a frontend is connected");
+    /* RESET_DEVICE on a live connection: connections dropped, then a new negotiation on the same
+     * socket resumes the rings where the guest left them. */
+    char port_path[320];
+    snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
+    int listener = vt_listen_unix(port_path);
+    VT_REQUIRE(listener >= 0, "listen");
+    vt_host h;
+    vg_conn *c = open_stream(&g, listener, &h, 51);
+    transfer(&g, c, &h, 256 * 1024);
+    /* This guest keeps its rings across the reset (it resumes them with SET_VRING_BASE), so it lets
+     * the device finish every tx chain first and reaps every used entry after. */
+    bool drained;
+    VT_UNTIL(drained, 5000, g.tx_nfree == VG_QSIZE, vg_pump(&g); vg_wait(&g, 2));
+    VT_CHECK(drained, "tx ring not drained");
+    VT_CHECK(vg_vu_acked(g.sock, VU_RESET_DEVICE, NULL, 0, NULL, 0) == 0, "RESET_DEVICE");
+    vg_pump(&g);
+    bool eof;
+    VT_UNTIL(eof, 5000, h.eof, vt_host_pump(&h, h.sent); usleep(5000));
+    VT_CHECK(eof, "the host side of a connection did not see EOF after RESET_DEVICE");
+    close(h.fd);
+    vg_release(c);
+    VT_CHECK(vg_vu_setup(&g) == 0, "negotiation after RESET_DEVICE");
+    c = open_stream(&g, listener, &h, 61);
+    transfer(&g, c, &h, 256 * 1024);
+    close(h.fd);
+    close(listener);
     vg_destroy(&g);
     bool clean; VT_UNTIL(clean, 5000, vt_fd_count(daemon) == fds_before && vt_memfd_maps(daemon) == 0, usleep(10000));
     VT_CHECK(clean, "daemon holds %d fds (%d before the malformed cases) and %d guest mappings", vt_fd_count(daemon), fds_before,

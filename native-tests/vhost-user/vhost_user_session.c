@@ -225,6 +225,12 @@ static void malformed(void)
     vu_header half = { VU_SET_FEATURES, VU_VERSION, 8 };
     VT_CHECK(send(s, &half, sizeof half, MSG_NOSIGNAL) == sizeof half && send(s, &u, 4, MSG_NOSIGNAL) == 4, "send");
     close(s);
+    /* Stops in the middle of a header and stays connected: dropped after the daemon's message
+     * timeout (5 s), so a stalled frontend never holds its thread or the daemon's shutdown. */
+    s = fresh();
+    VT_CHECK(send(s, &half, 5, MSG_NOSIGNAL) == 5, "send");
+    VT_CHECK(vg_vu_closed(s, 15000), "a frontend stalled mid-header was not disconnected");
+    close(s);
     /* Too many fds: 12 on one message (at most 8). */
     {
         int fds[12];

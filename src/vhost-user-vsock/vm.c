@@ -8,8 +8,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#define VM_MESSAGE_TIMEOUT_S 5
+#define VM_TIMEOUT_TEXT "5 s"
 
 static void device_log(void *user, int32_t level, const char *message)
 {
@@ -93,6 +97,7 @@ static const char *recv_error(int status)
     case VU_RECV_FLAGS: return "unknown flag bits";
     case VU_RECV_TOO_BIG: return "payload size beyond the largest message";
     case VU_RECV_TOO_MANY_FDS: return "too many file descriptors";
+    case VU_RECV_TIMEOUT: return "a message stopped half-way for " VM_TIMEOUT_TEXT;
     default: return "?";
     }
 }
@@ -107,7 +112,7 @@ static void serve(vm *v, int conn)
         }
         if (status != VU_RECV_OK) {
             v->backend.stats.rejected++;
-            vu_log(VSN_LOG_WARN, "%s: %s (request %u): disconnecting", v->name, recv_error(status), v->msg.hdr.request);
+            vu_log(VSN_LOG_WARN, "%s: %s: disconnecting", v->name, recv_error(status));
             return;
         }
         if (vu_backend_handle(&v->backend, conn, &v->msg) < 0) return;
@@ -124,6 +129,10 @@ static void *vm_thread(void *arg)
             continue;
         }
         v->connections++;
+        /* A message is read whole once its first byte is there; a frontend that stops in the middle
+         * of one for this long is broken, and must not keep the thread (or shutdown) waiting. */
+        struct timeval tv = { .tv_sec = VM_MESSAGE_TIMEOUT_S };
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         vu_log(VSN_LOG_INFO, "%s: frontend connected", v->name);
         serve(v, conn);
         close(conn);

@@ -62,14 +62,14 @@ int vu_recv(int sock, vu_msg *msg)
     ssize_t n;
     do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
     while (n < 0 && errno == EINTR);
-    if (n < 0) return VU_RECV_IO;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? VU_RECV_TIMEOUT : VU_RECV_IO;
     int extra;
     collect_fds(&mh, msg, &extra);
     int status = VU_RECV_OK;
     if (n == 0) status = VU_RECV_EOF;
     else if ((size_t)n < sizeof msg->hdr) {
         ssize_t more = read_full(sock, (char *)&msg->hdr + n, sizeof msg->hdr - (size_t)n);
-        if (more < 0) status = VU_RECV_IO;
+        if (more < 0) status = errno == EAGAIN || errno == EWOULDBLOCK ? VU_RECV_TIMEOUT : VU_RECV_IO;
         else if ((size_t)more < sizeof msg->hdr - (size_t)n) status = VU_RECV_SHORT;
     }
     if (status == VU_RECV_OK) {
@@ -81,7 +81,7 @@ int vu_recv(int sock, vu_msg *msg)
     }
     if (status == VU_RECV_OK && msg->hdr.size > 0) {
         ssize_t got = read_full(sock, msg->payload.bytes, msg->hdr.size);
-        if (got < 0) status = VU_RECV_IO;
+        if (got < 0) status = errno == EAGAIN || errno == EWOULDBLOCK ? VU_RECV_TIMEOUT : VU_RECV_IO;
         else if ((size_t)got < msg->hdr.size) status = VU_RECV_SHORT;
     }
     if (status != VU_RECV_OK) vu_msg_close_fds(msg);

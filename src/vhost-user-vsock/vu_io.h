@@ -19,6 +19,7 @@ enum vu_recv_status {
     VU_RECV_FLAGS = -4,      /* unknown flag bits */
     VU_RECV_TOO_BIG = -5,    /* size beyond VU_MAX_PAYLOAD */
     VU_RECV_TOO_MANY_FDS = -6, /* more than VU_MAX_FDS descriptors (ancillary data truncated) */
+    VU_RECV_TIMEOUT = -7,    /* the rest of a started message did not come in time (SO_RCVTIMEO) */
 };
 
 /* Reads one message (header with its fds, then the payload). On any status other than VU_RECV_OK

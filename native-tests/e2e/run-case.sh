@@ -170,9 +170,11 @@ crc_match_files() { # LABEL FILE_A PREFIX_A FILE_B PREFIX_B: what A sent, B got,
     return 1
 }
 crc_match() { # CID GUEST_STEP HOST_STEP: CRCs sent one way are the CRCs received the other way
+    wait_guest "$1" "^E2E-STEP $2 (PASS|FAIL)" 60 || return 1   # its lines are all out
     crc_match_files "$2" "$W/console${cur[$1]:-$1}.log" "\[$2\] " "$W/$3.log" ""
 }
 crc_match_guests() { # CID_A STEP_A CID_B STEP_B
+    wait_guest "$1" "^E2E-STEP $2 (PASS|FAIL)" 60 && wait_guest "$3" "^E2E-STEP $4 (PASS|FAIL)" 60 || return 1
     crc_match_files "$2" "$W/console${cur[$1]:-$1}.log" "\[$2\] " "$W/console${cur[$3]:-$3}.log" "\[$4\] "
 }
 open_gate() { # CID NAME: let the guest's `gate NAME` go on

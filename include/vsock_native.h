@@ -123,9 +123,9 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
 /** Major ABI version: a caller must refuse a library whose major differs. */
 #define VSN_ABI_VERSION_MAJOR 0u
 /** Minor ABI version: grows when functions or struct fields are added. */
-#define VSN_ABI_VERSION_MINOR 1u
+#define VSN_ABI_VERSION_MINOR 2u
 /** The version this header describes, (major << 16) | minor. */
-#define VSN_ABI_VERSION 1u
+#define VSN_ABI_VERSION 2u
 /** Host-initiated: waiting for the guest's RESPONSE. */
 #define VSN_CONN_STATE_CONNECTING 0u
 /** Guest-initiated: our RESPONSE is owed. */
@@ -214,16 +214,31 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
  * (vsn_device_reset) and set up again. The virtio DEVICE_NEEDS_RESET bit.
  */
 #define VSN_DEVICE_STATUS_NEEDS_RESET 64u
+/**
+ * The byte vsn_connect_from writes on its fd when the guest accepted, before any stream data
+ * (the routing device waits for it before it answers its own guest with RESPONSE).
+ */
+#define VSN_ROUTE_ACCEPTED 6u
 
 /** A device: create with vsn_device_create, free with vsn_device_destroy. */
 typedef struct vsn_device vsn_device;
 
 /**
- * Called on the device's event loop when the guest connects to a port the program listens on:
- * fd is the program's end of the new connection (non-blocking, close-on-exec; the program owns
- * it). port is the host port, guest_port the guest's.
+ * Called on the device's event loop, outside the device's lock (it may call any vsn_ function,
+ * on any device), when the guest connects to a port the program listens on: fd is the
+ * program's end of the new connection (non-blocking, close-on-exec; the program owns it). port
+ * is the host port, guest_port the guest's.
  */
 typedef void (*vsn_accept_fn)(void *user, uint32_t port, uint32_t guest_port, int32_t fd);
+
+/**
+ * Called on the device's event-loop thread, outside the device's lock, when the guest sends a
+ * REQUEST to a CID that is neither the host nor itself. fd is one end of a new socketpair
+ * (non-blocking, close-on-exec): hand it to the target with vsn_connect_from and return 0 (the
+ * fd is then no longer the device's), or return a negative errno and the device closes fd and
+ * answers the guest with RST. Must not block for long: the device's queues wait meanwhile.
+ */
+typedef int32_t (*vsn_route_fn)(void *user, uint64_t dst_cid, uint32_t dst_port, uint64_t src_cid, uint32_t src_port, int32_t fd);
 
 /**
  * Receives the library's log lines. user is the pointer given with the callback, level one of
@@ -358,6 +373,15 @@ typedef struct vsn_conn_counter_values {
      * VIRTIO_VSOCK_F_SEQPACKET.
      */
     uint64_t seqpacket_not_negotiated;
+    /** Guest REQUESTs to a sibling CID handed to the router and accepted by the sibling guest. */
+    uint64_t routes_opened;
+    /**
+     * Guest REQUESTs to a sibling CID refused with RST: no router, the router or the target device
+     * refused, the sibling guest refused or did not answer in time.
+     */
+    uint64_t routes_refused;
+    /** Connections opened by vsn_connect_from (a sibling's guest connecting to this guest). */
+    uint64_t routed_in;
 } vsn_conn_counter_values;
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, connections_opened) == 0, "vsn_conn_counter_values.connections_opened offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, connections_closed) == 8, "vsn_conn_counter_values.connections_closed offset");
@@ -372,7 +396,10 @@ VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, resets_dropped) == 72, "vsn_
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, handshakes_rejected) == 80, "vsn_conn_counter_values.handshakes_rejected offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, host_connects_refused) == 88, "vsn_conn_counter_values.host_connects_refused offset");
 VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, seqpacket_not_negotiated) == 96, "vsn_conn_counter_values.seqpacket_not_negotiated offset");
-VSN_STATIC_ASSERT(sizeof(vsn_conn_counter_values) == 104, "vsn_conn_counter_values size");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, routes_opened) == 104, "vsn_conn_counter_values.routes_opened offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, routes_refused) == 112, "vsn_conn_counter_values.routes_refused offset");
+VSN_STATIC_ASSERT(offsetof(vsn_conn_counter_values, routed_in) == 120, "vsn_conn_counter_values.routed_in offset");
+VSN_STATIC_ASSERT(sizeof(vsn_conn_counter_values) == 128, "vsn_conn_counter_values size");
 
 /** Device-wide counters (per-queue ones live in each queue's QueueCounters). */
 typedef struct vsn_device_counter_values {
@@ -549,8 +576,8 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_c
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 184, "vsn_device_counters.datagrams offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 336, "vsn_device_counters size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 208, "vsn_device_counters.datagrams offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 360, "vsn_device_counters size");
 
 /**
  * Per-connection counters (a snapshot is returned by Counters). "From guest" is the tx queue,
@@ -1116,6 +1143,42 @@ int32_t vsn_queue_get_counters(vsn_device *device, uint32_t index, vsn_queue_cou
  * @return 0; -EINVAL for NULL or a struct_size below 8; -EBADF.
  */
 int32_t vsn_device_get_counters(vsn_device *device, vsn_device_counters *out_counters);
+
+/**
+ * Installs the router: from now on a guest REQUEST (stream) to a CID that is neither the host
+ * (2) nor the guest itself is handed to fn with one end of a socketpair, on the event-loop
+ * thread and outside the device's lock, so fn may call vsn_connect_from on any device (also
+ * one whose own loop is routing to this device at the same moment: no deadlock). The guest
+ * gets RESPONSE only when the target guest accepted, RST when it refused, when fn failed, or
+ * when no answer came in twice the connect timeout. Without a router such REQUESTs get RST.
+ * Thread-safe.
+ * @param device The device.
+ * @param fn The router, or NULL to remove it.
+ * @param user Passed to fn.
+ * @return 0; -EBADF.
+ */
+int32_t vsn_set_router(vsn_device *device, vsn_route_fn fn, void *user);
+
+/**
+ * Connects a sibling's guest to a port of this guest over fd (what a vsn_route_fn does with
+ * the fd it got): the guest sees a REQUEST from (src_cid, src_port). When the guest accepts,
+ * the byte VSN_ROUTE_ACCEPTED is written on fd, then the stream flows both ways with flow
+ * control at each hop (each device buffers at most its buf_alloc per connection; a slow guest
+ * slows its peer). If the guest refuses or does not answer in time, fd is closed. Thread-safe;
+ * takes only this device's lock, briefly (never call it from an interrupt_fn or log_fn, which
+ * run under a device's lock).
+ * @param device The target device.
+ * @param guest_port The port in this guest.
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP).
+ * @param src_cid The connecting guest's CID: 3 .. 0xFFFFFFFE, not this guest's.
+ * @param src_port The connecting guest's port.
+ * @param fd A connected stream socket (one end of a socketpair); taken on success.
+ * @return 0 (fd is the device's now); -ENOTCONN when the device is not running; -EADDRINUSE
+ *     when that (src_cid, src_port, guest_port) is connected already; -EAGAIN at the
+ *     connection limit; -EINVAL for a reserved src_cid; -EBADF for a negative fd or an unknown
+ *     device; -ENOTSUP. On failure fd stays the caller's.
+ */
+int32_t vsn_connect_from(vsn_device *device, uint32_t guest_port, uint32_t type, uint64_t src_cid, uint32_t src_port, int32_t fd);
 
 #ifdef __cplusplus
 } /* extern "C" */

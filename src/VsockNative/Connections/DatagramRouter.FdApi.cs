@@ -8,6 +8,10 @@ namespace VsockNative.Connections;
 // socketpairs (the device keeps one end, the program gets the other).
 internal sealed partial class DatagramRouter
 {
+    /// <summary>Where calls into the program go to be made outside the device lock (the device sets it
+    /// to its muxer's queue); null: made at once (a router used on its own, as in unit tests).</summary>
+    public System.Action<DeferredCall>? DeferCall { get; set; }
+
     /// <summary>Guest datagrams to host port <paramref name="port"/> go to the listener's fd (created
     /// at the first one). False when the port already has a datagram listener or binding.</summary>
     public bool Listen(uint port, FdListener listener) =>
@@ -38,7 +42,9 @@ internal sealed partial class DatagramRouter
             return new Endpoint();
         }
         var e = Register(mine, Kind.Listen, 0, hostPort, nowMs);
-        listener.Callback.Fn((void*)listener.User, hostPort, guestPort, theirs);
+        var call = DeferredCall.Accept(listener, hostPort, guestPort, theirs);
+        if (DeferCall is { } defer) defer(call);  // the device calls it after releasing its lock
+        else call.Invoke();
         return e;
     }
 

@@ -22,7 +22,7 @@ internal sealed partial class Muxer
     public bool Unlisten(uint port, VirtioVsockType type) => _fdListeners.Remove((port, type));
 
     /// <summary>Guest REQUEST to a port with an fd listener: a socketpair, one end handed over.</summary>
-    private unsafe bool TryAcceptOnFdListener(ConnKey key, in PacketHeader h, long nowMs)
+    private bool TryAcceptOnFdListener(ConnKey key, in PacketHeader h, long nowMs)
     {
         var type = (VirtioVsockType)h.Type;
         if (!_fdListeners.TryGetValue((h.DstPort, type), out var listener)) return false;
@@ -36,7 +36,7 @@ internal sealed partial class Muxer
         var stream = NewStream(mine, type);
         if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
         Add(Connection.AcceptFromGuest(key, h, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
-        listener.Callback.Fn((void*)listener.User, h.DstPort, h.SrcPort, theirs);
+        Defer(DeferredCall.Accept(listener, h.DstPort, h.SrcPort, theirs));  // called outside the device lock
         return true;
     }
 
@@ -60,9 +60,10 @@ internal sealed partial class Muxer
     }
 }
 
-/// <summary>Called on the device's event loop when the guest connects to a port the program listens
-/// on: <c>fd</c> is the program's end of the new connection (non-blocking, close-on-exec; the program
-/// owns it). <c>port</c> is the host port, <c>guest_port</c> the guest's.</summary>
+/// <summary>Called on the device's event loop, outside the device's lock (it may call any vsn_
+/// function, on any device), when the guest connects to a port the program listens on: <c>fd</c> is
+/// the program's end of the new connection (non-blocking, close-on-exec; the program owns it).
+/// <c>port</c> is the host port, <c>guest_port</c> the guest's.</summary>
 [CCallback("vsn_accept_fn", "user", "port", "guest_port", "fd")]
 internal unsafe struct AcceptCallback
 {

@@ -61,6 +61,7 @@ internal sealed partial class Muxer
             case PollTag.Listener: AcceptClients(nowMs); break;
             case PollTag.Handshake: ReadHandshake(PollTag.Id(tag), nowMs); break;
             case PollTag.Connection: OnConnectionEvent(PollTag.Id(tag), events, nowMs); break;
+            case PollTag.Route: OnRouteEvent(PollTag.Id(tag), nowMs); break;
         }
     }
 

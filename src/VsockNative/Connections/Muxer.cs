@@ -74,6 +74,7 @@ internal sealed partial class Muxer : IDisposable
             Touch(entry, nowMs);
             return;
         }
+        if (_routes.Count > 0 && TryRoutePacket(key, h)) return;
         if ((VirtioVsockOp)h.Op == VirtioVsockOp.Rst && PacketRules.Check(h, h.Len) is PacketFault.None or PacketFault.UnsupportedType)
         {
             _counters.RstIgnored++;
@@ -81,6 +82,12 @@ internal sealed partial class Muxer : IDisposable
         }
         if (h.DstCid != HostCid)
         {
+            if (h.DstCid != _guestCid && (VirtioVsockOp)h.Op == VirtioVsockOp.Request
+                && PacketRules.Check(h, (uint)Math.Min(ScatterIo.TotalLength(payload), uint.MaxValue)) == PacketFault.None)
+            {
+                StartRoute(key, h, nowMs);  // a sibling's CID: the router decides
+                return;
+            }
             _counters.UnknownDestination++;
             QueueReset(h);
             return;
@@ -249,7 +256,7 @@ internal sealed partial class Muxer : IDisposable
             long next = long.MaxValue;
             foreach (var e in _byId.Values) next = Math.Min(next, e.Connection.DeadlineMs);
             foreach (var hs in _handshakes.Values) next = Math.Min(next, hs.DeadlineMs);
-            return next;
+            return Math.Min(next, NextRouteDeadline());
         }
     }
 
@@ -266,6 +273,7 @@ internal sealed partial class Muxer : IDisposable
                 Touch(e, nowMs);
             }
         ExpireHandshakes(nowMs);
+        ExpireRoutes(nowMs);
     }
 
     /// <summary>Forgets every connection (device reset): host streams are closed, nothing is sent to
@@ -281,6 +289,7 @@ internal sealed partial class Muxer : IDisposable
         _byKey.Clear();
         _ready.Clear();
         _resets.Clear();
+        DropRoutes();
     }
 
     public void Dispose()
@@ -289,6 +298,7 @@ internal sealed partial class Muxer : IDisposable
         _byId.Clear();
         _byKey.Clear();
         _ready.Clear();
+        DropRoutes();
         CloseEndpoints();
     }
 }

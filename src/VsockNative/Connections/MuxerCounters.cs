@@ -30,4 +30,11 @@ public struct MuxerCounters
     public ulong HostConnectsRefused;
     /// <summary>SEQPACKET REQUESTs refused with RST because the driver did not negotiate VIRTIO_VSOCK_F_SEQPACKET.</summary>
     public ulong SeqpacketNotNegotiated;
+    /// <summary>Guest REQUESTs to a sibling CID handed to the router and accepted by the sibling guest.</summary>
+    public ulong RoutesOpened;
+    /// <summary>Guest REQUESTs to a sibling CID refused with RST: no router, the router or the target
+    /// device refused, the sibling guest refused or did not answer in time.</summary>
+    public ulong RoutesRefused;
+    /// <summary>Connections opened by vsn_connect_from (a sibling's guest connecting to this guest).</summary>
+    public ulong RoutedIn;
 }

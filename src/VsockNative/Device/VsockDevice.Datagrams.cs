@@ -28,6 +28,7 @@ internal sealed partial class VsockDevice
             UdsPath = (Options.OfferedFeatures & VirtioVsockFeatures.Dgram) != 0 ? Options.UdsPath : null,
             MaxSockets = (int)Math.Min(Options.MaxDgramSockets, int.MaxValue),
         }, this, Log, MaxSegments);
+        _dgram.DeferCall = call => _muxer.Defer(call);  // vsn_accept_fn outside the lock, as for streams
     }
 
     public DatagramCounters DatagramCounters

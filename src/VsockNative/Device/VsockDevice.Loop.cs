@@ -1,5 +1,6 @@
 using System;
 using System.Threading;
+using VsockNative.Connections;
 using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Virtqueue;
@@ -143,6 +144,16 @@ internal sealed partial class VsockDevice
         lock (_gate) timeoutMs = WaitTimeout(timeoutMs);
         n = _epoll.Wait(_readyTags, _readyEvents, timeoutMs);
         if (n < 0) return n;
+        int processed = ProcessEvents(n, out var calls);
+        // Calls into the program (accept fn, router fn) run here, outside the lock: a callback may
+        // call into any device, this one included (see BEHAVIOUR.md, "Sibling routing").
+        if (calls is not null) RunDeferred(calls);
+        return processed;
+    }
+
+    private int ProcessEvents(int n, out DeferredCall[]? calls)
+    {
+        calls = null;
         lock (_gate)
         {
             if (!_running) return 0;
@@ -179,6 +190,7 @@ internal sealed partial class VsockDevice
             if (_dgram.NextDeadlineMs <= now) _dgram.OnTimer(now);
             if (!_needsReset) ProcessRx();
             if (!_needsReset) ProcessDgramRx();
+            if (_muxer.HasDeferred) calls = _muxer.TakeDeferred();
             return processed;
         }
     }

@@ -22,4 +22,7 @@ internal static class Errno
     public const int ECONNREFUSED = 111;
     public const int ENOBUFS = 105;
     public const int EPROTOTYPE = 91;
+    public const int EADDRINUSE = 98;
+    public const int ENOTCONN = 107;
+    public const int EHOSTUNREACH = 113;
 }

@@ -16,7 +16,7 @@ namespace VsockNative.Tests.Device;
 
 /// <summary>The whole device in one process: a mock guest driver on real rings, the device in manual
 /// poll mode, and real Unix sockets on the host side (the hybrid-vsock convention).</summary>
-public sealed unsafe class DeviceStreamTests : IDisposable
+public sealed unsafe partial class DeviceStreamTests : IDisposable
 {
     private const ulong GuestCid = 3;
     private const ushort QueueSize = 64;
@@ -83,12 +83,12 @@ public sealed unsafe class DeviceStreamTests : IDisposable
         }
     }
 
-    private void Send(VirtioVsockOp op, uint srcPort, uint dstPort, ReadOnlySpan<byte> payload = default, uint flags = 0, ulong srcCid = GuestCid)
+    private void Send(VirtioVsockOp op, uint srcPort, uint dstPort, ReadOnlySpan<byte> payload = default, uint flags = 0, ulong srcCid = GuestCid, ulong dstCid = 2)
     {
         var packet = new byte[VirtioVsockHdr.Size + payload.Length];
         var h = new VirtioVsockHdr(packet)
         {
-            SrcCid = srcCid, DstCid = 2, SrcPort = srcPort, DstPort = dstPort, Len = (uint)payload.Length,
+            SrcCid = srcCid, DstCid = dstCid, SrcPort = srcPort, DstPort = dstPort, Len = (uint)payload.Length,
             Type = (ushort)VirtioVsockType.Stream, Op = (ushort)op, Flags = flags, BufAlloc = 1 << 20, FwdCnt = 0,
         };
         payload.CopyTo(packet.AsSpan(VirtioVsockHdr.Size));
@@ -96,7 +96,7 @@ public sealed unsafe class DeviceStreamTests : IDisposable
         Poll();
     }
 
-    private byte[] Expect(VirtioVsockOp op)
+    private byte[] Expect(VirtioVsockOp op, ulong srcCid = 2)
     {
         for (int i = 0; i < 50 && _received.Count == 0; i++) { System.Threading.Thread.Sleep(10); Poll(); }
         Assert.True(_received.Count > 0, $"no packet from the device (expected {op})");
@@ -104,7 +104,7 @@ public sealed unsafe class DeviceStreamTests : IDisposable
         Assert.True(p.Length >= VirtioVsockHdr.Size, $"a used rx buffer of {p.Length} bytes (expected {op}); {_received.Count} more queued");
         var h = new VirtioVsockHdr(p);
         Assert.Equal((ushort)op, h.Op);
-        Assert.Equal(2UL, h.SrcCid);
+        Assert.Equal(srcCid, h.SrcCid);
         Assert.Equal(GuestCid, h.DstCid);
         return p;
     }

@@ -1,0 +1,121 @@
+/* vu_test_util.c: see vu_test_util.h. */
+#include "vu_test_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int vt_failures;
+static pid_t spawned = -1;
+
+/* A test that gives up (VT_REQUIRE) must not leave its daemon behind. */
+static void kill_spawned(void)
+{
+    if (spawned > 0 && kill(spawned, 0) == 0) {
+        kill(spawned, SIGKILL);
+        waitpid(spawned, NULL, 0);
+    }
+}
+
+pid_t vt_spawn(const char *daemon, const char *dir, char *const args[])
+{
+    char log[512];
+    snprintf(log, sizeof log, "%s/daemon.log", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd >= 0) dup2(fd, 2);
+        if (null >= 0) {
+            dup2(null, 0);  /* stdin and stdout never a pipe of the test's caller */
+            dup2(null, 1);
+        }
+        char *argv[64] = { (char *)daemon };
+        int n = 1;
+        for (; args[n - 1] != NULL && n < 63; n++) argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(daemon, argv);
+        _exit(127);
+    }
+    spawned = pid;
+    atexit(kill_spawned);
+    return pid;
+}
+
+int vt_stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int status = 0;
+    if (waitpid(pid, &status, 0) < 0) return -1000;
+    if (pid == spawned) spawned = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+int vt_fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (d == NULL) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+int vt_memfd_maps(pid_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strstr(line, "/memfd:vu_guest") != NULL) n++;
+    fclose(f);
+    return n;
+}
+
+int vt_listen_unix(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 16) < 0) return -1;
+    return fd;
+}
+
+int vt_accept(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+size_t vt_host_pump(vt_host *h, uint64_t want_sent)
+{
+    uint8_t buf[65536];
+    size_t moved = 0;
+    while (h->sent < want_sent) {
+        size_t n = want_sent - h->sent < sizeof buf ? (size_t)(want_sent - h->sent) : sizeof buf;
+        for (size_t i = 0; i < n; i++) buf[i] = vg_pattern(h->seed_out, h->sent + i);
+        ssize_t w = send(h->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w <= 0) break;
+        h->sent += (uint64_t)w;
+        moved += (size_t)w;
+    }
+    while (1) {
+        ssize_t r = recv(h->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r == 0) h->eof = true;
+        if (r <= 0) break;
+        for (ssize_t i = 0; i < r; i++)
+            if (buf[i] != vg_pattern(h->seed_in, h->received + (uint64_t)i)) h->bad++;
+        h->received += (uint64_t)r;
+        moved += (size_t)r;
+    }
+    return moved;
+}

@@ -1,0 +1,69 @@
+/*
+ * vu_test_util.h: shared pieces of the vhost-user daemon tests: starting the daemon, host-side
+ * stream sockets, daemon fd and mapping counts, checks.
+ */
+#ifndef VU_TEST_UTIL_H
+#define VU_TEST_UTIL_H
+
+#include "vu_guest.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+extern int vt_failures;
+
+#define VT_CHECK(cond, ...)                                                                                \
+    do {                                                                                                   \
+        if (!(cond)) {                                                                                     \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                \
+            fprintf(stderr, __VA_ARGS__);                                                                  \
+            fprintf(stderr, "\n");                                                                         \
+            vt_failures++;                                                                                 \
+        }                                                                                                  \
+    } while (0)
+
+#define VT_REQUIRE(cond, ...)                                                                              \
+    do {                                                                                                   \
+        if (!(cond)) {                                                                                     \
+            VT_CHECK(cond, __VA_ARGS__);                                                                   \
+            exit(1);                                                                                       \
+        }                                                                                                  \
+    } while (0)
+
+/* Starts the daemon binary with the given arguments (NULL-terminated); stderr goes to
+ * <dir>/daemon.log. Returns its pid. */
+pid_t vt_spawn(const char *daemon, const char *dir, char *const args[]);
+/* SIGTERM, then waits; returns the exit status (or -signal). */
+int vt_stop(pid_t pid);
+/* Number of open fds / memfd mappings of a process. */
+int vt_fd_count(pid_t pid);
+int vt_memfd_maps(pid_t pid);
+
+/* A Unix listener (non-blocking) at path. */
+int vt_listen_unix(const char *path);
+/* A non-blocking accept, or -1 while none. */
+int vt_accept(int listen_fd);
+
+/* One host-side stream with the pattern in both directions. */
+typedef struct vt_host {
+    int fd;
+    uint8_t seed_out, seed_in;
+    uint64_t sent, received, bad;
+    bool eof;
+} vt_host;
+/* Writes up to `want` total bytes and reads what is there; returns bytes moved. */
+size_t vt_host_pump(vt_host *h, uint64_t want_sent);
+
+/* Sets ok to cond, running the statements after it until cond holds or timeout_ms passed. */
+#define VT_UNTIL(ok, timeout_ms, cond, ...)                                                                \
+    do {                                                                                                   \
+        int64_t vt_deadline_ = vg_now_ms() + (timeout_ms);                                                 \
+        while (!((ok) = (cond)) && vg_now_ms() < vt_deadline_) {                                           \
+            __VA_ARGS__;                                                                                   \
+        }                                                                                                  \
+    } while (0)
+
+#endif

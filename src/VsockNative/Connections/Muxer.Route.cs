@@ -1,0 +1,196 @@
+using System;
+using System.Collections.Generic;
+using VsockNative.Endpoints;
+using VsockNative.EventLoop;
+using VsockNative.Interop;
+using VsockNative.Protocol;
+using VsockNative.Wire;
+
+namespace VsockNative.Connections;
+
+// Sibling routing. Outgoing: a guest REQUEST to a CID that is neither the host nor the guest goes to
+// the program's router as one end of a socketpair; the guest gets its RESPONSE only when the target
+// device writes RouteAccepted on the pair (its guest accepted), RST when the pair closes first.
+// Incoming: ConnectFrom opens a host-initiated connection whose peer address is the sibling's
+// (cid, port) and greets the pair with RouteAccepted once this guest accepts. Design and deadlock
+// rules: Protocol/BEHAVIOUR.md, "Sibling routing".
+internal sealed partial class Muxer
+{
+    /// <summary>The byte the target device writes on the pair when its guest accepted.</summary>
+    public const byte RouteAccepted = 0x06;
+
+    private readonly Dictionary<uint, PendingRoute> _routes = new();
+    private readonly Dictionary<ConnKey, uint> _routeIds = new();
+    private readonly List<DeferredCall> _deferred = new();
+    private static readonly byte[] s_routeGreeting = { RouteAccepted };
+
+    /// <summary>A routed REQUEST waiting for the sibling guest's answer.</summary>
+    private sealed class PendingRoute
+    {
+        public PendingRoute(ConnKey key, in PacketHeader request, int fd, long deadline) { Key = key; Request = request; Fd = fd; DeadlineMs = deadline; }
+        public ConnKey Key { get; }
+        public PacketHeader Request { get; }
+        public int Fd;
+        public long DeadlineMs { get; }
+    }
+
+    /// <summary>The program's router (null: sibling CIDs are unknown destinations).</summary>
+    public RouteCallback? Router { get; set; }
+    public nint RouterUser { get; set; }
+
+    /// <summary>Whether calls into the program wait for the device to release its lock.</summary>
+    public bool HasDeferred => _deferred.Count > 0;
+
+    /// <summary>Hands the waiting calls over (the device makes them outside its lock).</summary>
+    public DeferredCall[] TakeDeferred()
+    {
+        var calls = _deferred.ToArray();
+        _deferred.Clear();
+        return calls;
+    }
+
+    /// <summary>Queues a call into the program for after the device released its lock.</summary>
+    public void Defer(in DeferredCall call) => _deferred.Add(call);
+
+    /// <summary>A packet for a key that has a pending route: a RST withdraws the REQUEST quietly,
+    /// anything else is out of order (the guest has no RESPONSE yet) and resets it.</summary>
+    private bool TryRoutePacket(in ConnKey key, in PacketHeader h)
+    {
+        if (!_routeIds.TryGetValue(key, out uint id)) return false;
+        var route = _routes[id];
+        bool rst = (VirtioVsockOp)h.Op == VirtioVsockOp.Rst;
+        FailRoute(id, route, rst ? "the guest withdrew its REQUEST" : $"op {h.Op} before RESPONSE", sendRst: !rst);
+        return true;
+    }
+
+    /// <summary>A well-formed guest REQUEST to a sibling CID: pair, pending route, deferred router call.</summary>
+    private void StartRoute(in ConnKey key, in PacketHeader h, long nowMs)
+    {
+        if (Router is not { } router || (VirtioVsockType)h.Type != VirtioVsockType.Stream)
+        {
+            _counters.UnknownDestination++;
+            QueueReset(h);
+            return;
+        }
+        if (_byKey.Count + _routes.Count >= _options.MaxConnections)
+        {
+            _counters.RefusedLimit++;
+            QueueReset(h);
+            return;
+        }
+        int rc = SocketCalls.Pair(SocketCalls.SOCK_STREAM, out int mine, out int theirs);
+        uint id = _nextId++;
+        if (_nextId == 0) _nextId = 1;
+        if (rc < 0 || _poll.Add(mine, PollTag.Make(PollTag.Route, id), Libc.EPOLLIN | Libc.EPOLLRDHUP) < 0)
+        {
+            _log.Error($"guest port {h.SrcPort} -> cid {h.DstCid} port {h.DstPort}: socketpair or epoll failed; RST");
+            if (rc >= 0)
+            {
+                Libc.Close(mine);
+                Libc.Close(theirs);
+            }
+            _counters.RoutesRefused++;
+            QueueReset(h);
+            return;
+        }
+        // The target has its own connect timeout and closes the pair when it fires; ours only
+        // bounds a router that kept the fd and never handed it on.
+        _routes[id] = new PendingRoute(key, h, mine, nowMs + 2 * _options.Limits.ConnectTimeoutMs);
+        _routeIds[key] = id;
+        Defer(DeferredCall.Route(router, RouterUser, h.DstCid, h.DstPort, h.SrcCid, h.SrcPort, theirs));
+    }
+
+    /// <summary>The pair of a pending route is readable: the acceptance byte, or the end (refused).</summary>
+    private unsafe void OnRouteEvent(uint id, long nowMs)
+    {
+        if (!_routes.TryGetValue(id, out var route)) return;
+        byte b = 0;
+        Span<IoVec> one = stackalloc IoVec[1];
+        one[0] = new IoVec((nint)(&b), 1);
+        long n = SocketCalls.Receive(route.Fd, one);
+        if (n == HostStreamResult.WouldBlock) return;
+        if (n != 1 || b != RouteAccepted)
+        {
+            FailRoute(id, route, n == 0 ? "refused by the sibling" : n < 0 ? $"pair read failed (errno {-n})" : $"bad acceptance byte {b}", sendRst: true);
+            return;
+        }
+        _poll.Remove(route.Fd);
+        _routes.Remove(id);
+        _routeIds.Remove(route.Key);
+        _counters.RoutesOpened++;
+        var stream = new FdStream(route.Fd, _poll);
+        Add(Connection.AcceptFromGuest(route.Key, route.Request, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
+    }
+
+    private void FailRoute(uint id, PendingRoute route, string why, bool sendRst)
+    {
+        _counters.RoutesRefused++;
+        if (_log.Enabled(LogLevel.Debug))
+            _log.Write(LogLevel.Debug, $"guest port {route.Request.SrcPort} -> cid {route.Request.DstCid} port {route.Request.DstPort}: {why}");
+        CloseRoute(route);
+        _routes.Remove(id);
+        _routeIds.Remove(route.Key);
+        if (sendRst) QueueReset(route.Request);
+    }
+
+    private void CloseRoute(PendingRoute route)
+    {
+        if (route.Fd < 0) return;
+        _poll.Remove(route.Fd);
+        Libc.Close(route.Fd);
+        route.Fd = -1;
+    }
+
+    private void ExpireRoutes(long nowMs)
+    {
+        List<uint>? expired = null;
+        foreach (var (id, r) in _routes)
+            if (r.DeadlineMs <= nowMs) (expired ??= new List<uint>()).Add(id);
+        if (expired is null) return;
+        foreach (var id in expired) FailRoute(id, _routes[id], "no answer in time", sendRst: true);
+    }
+
+    private long NextRouteDeadline()
+    {
+        long next = long.MaxValue;
+        foreach (var r in _routes.Values) next = Math.Min(next, r.DeadlineMs);
+        return next;
+    }
+
+    /// <summary>Forgets every pending route (device reset): fds closed, nothing sent to the guest.</summary>
+    private void DropRoutes()
+    {
+        foreach (var r in _routes.Values) CloseRoute(r);
+        _routes.Clear();
+        _routeIds.Clear();
+        foreach (var call in _deferred)
+            if (call.IsRoute) Libc.Close(call.Fd);  // never handed over: the sibling was not asked yet
+        _deferred.RemoveAll(c => c.IsRoute);
+    }
+
+    /// <summary>A sibling's guest connects to <paramref name="guestPort"/> from (srcCid, srcPort) over
+    /// <paramref name="fd"/>: a REQUEST goes to this guest; RouteAccepted is written on fd when it
+    /// accepts. 0 (fd taken), or -errno (fd untouched).</summary>
+    public int ConnectFrom(uint guestPort, ulong srcCid, uint srcPort, int fd, long nowMs)
+    {
+        if (_byKey.Count + _routes.Count >= _options.MaxConnections) return -Errno.EAGAIN;
+        var key = new ConnKey(srcCid, srcPort, _guestCid, guestPort);
+        if (_byKey.ContainsKey(key) || _routeIds.ContainsKey(key)) return -Errno.EADDRINUSE;
+        var stream = new FdStream(fd, _poll);
+        var entry = Add(Connection.ConnectToGuest(key, stream, _options.Limits, nowMs), stream, hostInitiated: true, nowMs);
+        entry.Stream.SetGreeting(s_routeGreeting);
+        _counters.RoutedIn++;
+        return 0;
+    }
+}
+
+/// <summary>Called on the device's event-loop thread, outside the device's lock, when the guest sends
+/// a REQUEST to a CID that is neither the host nor itself. <c>fd</c> is one end of a new socketpair
+/// (non-blocking, close-on-exec): hand it to the target with vsn_connect_from and return 0 (the fd is
+/// then no longer the device's), or return a negative errno and the device closes fd and answers
+/// the guest with RST. Must not block for long: the device's queues wait meanwhile.</summary>
+[CCallback("vsn_route_fn", "user", "dst_cid", "dst_port", "src_cid", "src_port", "fd")]
+internal unsafe struct RouteCallback
+{
+    public delegate* unmanaged<void*, ulong, uint, ulong, uint, int, int> Fn;
+}

@@ -1,0 +1,64 @@
+using System;
+using System.Runtime.InteropServices;
+using VsockNative.Connections;
+
+namespace VsockNative.Interop;
+
+/// <summary>Exports of sibling routing: guest-to-guest connections carried device to device.</summary>
+internal static unsafe class RouteExports
+{
+    /// <summary>The byte vsn_connect_from writes on its fd when the guest accepted, before any stream
+    /// data (the routing device waits for it before it answers its own guest with RESPONSE).</summary>
+    [CDefine("VSN_ROUTE_ACCEPTED")] public const uint RouteAccepted = Muxer.RouteAccepted;
+
+    /// <summary>Installs the router: from now on a guest REQUEST (stream) to a CID that is neither the
+    /// host (2) nor the guest itself is handed to fn with one end of a socketpair, on the event-loop
+    /// thread and outside the device's lock, so fn may call vsn_connect_from on any device (also one
+    /// whose own loop is routing to this device at the same moment: no deadlock). The guest gets
+    /// RESPONSE only when the target guest accepted, RST when it refused, when fn failed, or when no
+    /// answer came in twice the connect timeout. Without a router such REQUESTs get RST. Thread-safe.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="fn">The router, or NULL to remove it.</param>
+    /// <param name="user">Passed to fn.</param>
+    /// <returns>0; -EBADF.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_set_router")]
+    public static int SetRouter(DeviceHandle device, RouteCallback fn, void* user)
+    {
+        const string name = "vsn_set_router";
+        try
+        {
+            int rc = Abi.Lookup(device, name, out var d);
+            return rc != 0 ? rc : Abi.Result(d, name, d.SetRouter(fn, (nint)user, out var why), why);
+        }
+        catch (Exception e) { return Abi.Crash(name, e); }
+    }
+
+    /// <summary>Connects a sibling's guest to a port of this guest over fd (what a vsn_route_fn does
+    /// with the fd it got): the guest sees a REQUEST from (src_cid, src_port). When the guest accepts,
+    /// the byte VSN_ROUTE_ACCEPTED is written on fd, then the stream flows both ways with flow control
+    /// at each hop (each device buffers at most its buf_alloc per connection; a slow guest slows its
+    /// peer). If the guest refuses or does not answer in time, fd is closed. Thread-safe; takes only
+    /// this device's lock, briefly (never call it from an interrupt_fn or log_fn, which run under a
+    /// device's lock).</summary>
+    /// <param name="device">The target device.</param>
+    /// <param name="guest_port">The port in this guest.</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP).</param>
+    /// <param name="src_cid">The connecting guest's CID: 3 .. 0xFFFFFFFE, not this guest's.</param>
+    /// <param name="src_port">The connecting guest's port.</param>
+    /// <param name="fd">A connected stream socket (one end of a socketpair); taken on success.</param>
+    /// <returns>0 (fd is the device's now); -ENOTCONN when the device is not running; -EADDRINUSE when
+    ///     that (src_cid, src_port, guest_port) is connected already; -EAGAIN at the connection limit;
+    ///     -EINVAL for a reserved src_cid; -EBADF for a negative fd or an unknown device; -ENOTSUP. On
+    ///     failure fd stays the caller's.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_connect_from")]
+    public static int ConnectFrom(DeviceHandle device, uint guest_port, uint type, ulong src_cid, uint src_port, int fd)
+    {
+        const string name = "vsn_connect_from";
+        try
+        {
+            int rc = Abi.Lookup(device, name, out var d);
+            return rc != 0 ? rc : Abi.Result(d, name, d.ConnectFrom(guest_port, type, src_cid, src_port, fd, out var why), why);
+        }
+        catch (Exception e) { return Abi.Crash(name, e); }
+    }
+}

@@ -1,0 +1,79 @@
+/*
+ * vu_backend.h: the backend side of one vhost-user connection, driving one vsn_device.
+ *
+ * vhost-user sends ring settings one message at a time (NUM, ADDR, BASE, KICK, CALL, ENABLE);
+ * vsn_queue_setup takes them together and needs the device stopped. The backend keeps a shadow of
+ * every ring, stops the device before any change, and starts it again as soon as both rings QEMU
+ * gives a vhost-user-vsock backend (0 rx, 1 tx; QEMU emulates the event queue itself) are complete:
+ * size, addresses, a kick fd since the last stop, and enabled (when protocol features were
+ * negotiated; without them a ring starts enabled, as the spec says).
+ *
+ * Thread rules: one thread per backend (the VM's vhost-user thread).
+ */
+#ifndef VU_BACKEND_H
+#define VU_BACKEND_H
+
+#include "vhost_user.h"
+#include "vsock_native.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VU_RINGS 2u
+
+typedef struct vu_ring {
+    uint32_t num;
+    bool has_num;
+    vu_vring_addr addr;
+    bool has_addr;
+    uint16_t base;
+    int kick_fd, call_fd, err_fd;
+    bool kicked;  /* SET_VRING_KICK since the last stop (GET_VRING_BASE) */
+    bool enabled;
+} vu_ring;
+
+typedef struct vu_mapping {
+    uint8_t *base;  /* mmap of [0, mmap_offset + memory_size) of the region's fd */
+    size_t length;
+    vu_mem_region region;
+} vu_mapping;
+
+typedef struct vu_backend_stats {
+    uint64_t messages;
+    uint64_t rejected;      /* messages answered with an error (or that ended the connection) */
+    uint64_t starts, stops;
+} vu_backend_stats;
+
+typedef struct vu_backend {
+    vsn_device *dev;
+    const char *name;       /* for log lines, e.g. "vm3" */
+    uint64_t features;
+    bool features_set;
+    uint64_t protocol_features;
+    bool owner;
+    vu_mapping maps[VU_MAX_REGIONS];
+    unsigned nmaps;
+    vu_ring rings[VU_RINGS];
+    bool running;
+    vu_backend_stats stats;
+} vu_backend;
+
+/* Prepares a backend for a device (no connection yet). */
+void vu_backend_init(vu_backend *b, vsn_device *dev, const char *name);
+
+/* Handles one message received on sock, replying as the protocol asks. Returns 0 to go on, or a
+ * negative errno when the connection must end (a malformed message the frontend cannot be told
+ * about, or a write error). The message's fds are owned by the backend afterwards (kept or
+ * closed). */
+int vu_backend_handle(vu_backend *b, int sock, vu_msg *msg);
+
+/* The frontend is gone (or reset the device): stop and reset the device, unmap guest memory, close
+ * every fd, forget the negotiation. Safe to call twice. */
+void vu_backend_disconnect(vu_backend *b);
+
+/* Logging for the daemon: printf-like, one line, prefixed with the level. */
+void vu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern int vu_log_level;
+
+#endif

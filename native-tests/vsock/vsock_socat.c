@@ -10,7 +10,9 @@
  *  2. socat as a client of the hybrid socket "<uds>": it writes "CONNECT 1234\n" and 200 000 bytes
  *     from a file, the guest (listening on 1234) checks them and answers 150 000 bytes, then
  *     closes; socat's output is "OK <port>\n" followed by exactly those bytes.
- *  3. socat to a port nobody listens on: the device closes the Unix connection without "OK".
+ *  3. socat -u writes "CONNECT 1236\n" and data and leaves before the guest saw the REQUEST: the
+ *     guest still accepts, reads the data, then end of stream (SHUTDOWN), never a reset.
+ *  4. socat to a port nobody listens on: the device closes the Unix connection without "OK".
  */
 #include "guest_stack.h"
 #include "vsn_check.h"
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define T 15000
 
@@ -155,6 +158,45 @@ static void test_hybrid_client(gs_stack *s)
     unlink(dst);
 }
 
+/* socat -u: writes the CONNECT line and its data, then closes at once, before the guest has even
+ * seen the REQUEST. Its bytes are the guest's, followed by end of stream (SHUTDOWN), not a reset. */
+static void test_hybrid_fire_and_forget(gs_stack *s)
+{
+    bool ok;
+    char cmd[512];
+    CHECK_EQ(gs_listen(s, 1236), 0);
+    snprintf(cmd, sizeof cmd, "printf 'CONNECT 1236\\nfire-and-forget' | exec socat -u - UNIX-CONNECT:%s", g_uds);
+    pid_t pid = spawn_sh(cmd);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    /* The device runs only when pumped: without pumping, socat's connection waits in the hybrid
+     * listener's backlog, so the device reads the line, the data and the end together and sends
+     * its REQUEST for a client that is already gone. */
+    int st = 0;
+    int64_t dl = gs_now_ms() + T;
+    while (!reaped(pid, &st) && gs_now_ms() < dl)
+        usleep(1000);
+    if (gs_now_ms() >= dl) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    gs_conn *c = NULL;
+    VT_WAIT(s, T, (c = gs_accept(s, 1236)) != NULL, "the REQUEST of the departed client", ok);
+    if (c == NULL)
+        return;
+    uint8_t got[32];
+    size_t glen = 0;
+    VT_WAIT(s, T, (glen += gs_recv(s, c, got + glen, sizeof got - glen),
+                   (c->peer_shutdown & VSN_VIRTIO_VSOCK_SHUTDOWN_SEND) != 0 || c->rst_received),
+            "the client's bytes, then its end of stream", ok);
+    glen += gs_recv(s, c, got + glen, sizeof got - glen);
+    CHECK(!c->rst_received);
+    CHECK_EQ(glen, 15);
+    CHECK(glen == 15 && memcmp(got, "fire-and-forget", 15) == 0);
+}
+
 static void test_hybrid_refused(gs_stack *s)
 {
     bool ok;
@@ -194,6 +236,7 @@ int main(void)
         return vsn_check_summary("vsock_socat");
     test_echo_listener(s);
     test_hybrid_client(s);
+    test_hybrid_fire_and_forget(s);
     test_hybrid_refused(s);
     gs_destroy(&s);
     unlink(g_uds);

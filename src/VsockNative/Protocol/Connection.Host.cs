@@ -33,13 +33,17 @@ public sealed partial class Connection
     {
         if (hostHungUp || hostClosed || state is ConnState.Resetting or ConnState.Closed)
             return;
-        counters.HostHangups++;
-        hostHungUp = true;
         if (state == ConnState.Connecting)
         {
-            BeginReset(EndReason.HostFailure);
+            // The host may have closed gracefully right after writing (a CONNECT line and data,
+            // then close): what it wrote is the guest's. The hangup takes effect once the guest
+            // accepts (delivered, then SHUTDOWN, as a TCP server reads data then EOF); a refusal
+            // or the connect timeout ends the connection as usual.
+            hangupWhileConnecting = true;
             return;
         }
+        counters.HostHangups++;
+        hostHungUp = true;
 
         Drop(ClearToHost()); // cannot be delivered any more
         if (!G2hClosed)

@@ -58,6 +58,7 @@ public sealed partial class Connection
                 state = ConnState.Established;
                 outcome = ConnectOutcome.Established;
                 deadline = long.MaxValue;
+                if (hangupWhileConnecting) OnHostHangup(nowMs);
                 break;
             case (ConnState.Established or ConnState.Closing, VirtioVsockOp.Rw):
                 OnGuestData(h.Len, h.Flags, payload, nowMs);

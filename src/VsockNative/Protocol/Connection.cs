@@ -79,6 +79,7 @@ public sealed partial class Connection
     private uint sentShutdown;
     private bool hostReadable;
     private bool hostHungUp;
+    private bool hangupWhileConnecting;  // host hung up before the guest answered our REQUEST
     private bool hostClosed;
     private bool hostReadShut;
     private bool hostWriteShut;

@@ -256,13 +256,51 @@ public class CloseTests
     }
 
     [Fact]
-    public void Host_hangup_while_connecting_resets()
+    public void Host_hangup_while_connecting_waits_for_the_guest_then_delivers_what_the_host_wrote_and_shuts()
+    {
+        // A hybrid client that writes "CONNECT P\n" and data, then closes at once: its bytes must
+        // reach the guest and the guest must read end of stream, not a reset.
+        using GuestSim g = GuestSim.Connecting();
+        Assert.Equal(VirtioVsockOp.Request, g.Receive()!.Op);
+        g.Host.Readable = 5;
+        g.Host.Eof = true;
+        g.Conn.OnHostHangup(g.Now);
+        Assert.Null(g.Receive());  // nothing before the guest answers
+        Assert.Equal(EndReason.None, g.Conn.EndReason);
+        g.Send(VirtioVsockOp.Response);
+        Assert.Equal(ConnectOutcome.Established, g.Conn.ConnectOutcome);
+        var ops = g.ReceiveAll().Select(r => (r.Op, r.Header.Len, r.Header.Flags)).ToArray();
+        Assert.Equal(new[]
+        {
+            (VirtioVsockOp.Shutdown, 0u, Rcv),
+            (VirtioVsockOp.Rw, 5u, 0u),
+            (VirtioVsockOp.Shutdown, 0u, Both),
+        }, ops);
+        Assert.True(g.Conn.IsDone); // the simulated guest answered RST
+        Assert.Equal(1ul, g.Conn.Counters.HostHangups);
+    }
+
+    [Fact]
+    public void Host_hangup_while_connecting_then_a_refusal_ends_without_reaching_the_guest()
     {
         using GuestSim g = GuestSim.Connecting();
         g.Receive(); // REQUEST
         g.Conn.OnHostHangup(g.Now);
-        Assert.Equal(EndReason.HostFailure, g.Conn.EndReason);
+        g.Send(VirtioVsockOp.Rst);
         Assert.Equal(ConnectOutcome.Refused, g.Conn.ConnectOutcome);
+        Assert.True(g.Conn.IsDone);
+        Assert.Null(g.Receive());
+    }
+
+    [Fact]
+    public void Host_hangup_while_connecting_still_ends_at_the_connect_timeout()
+    {
+        using GuestSim g = GuestSim.Connecting();
+        g.Receive(); // REQUEST
+        g.Conn.OnHostHangup(g.Now);
+        g.Now += ConnectionLimits.Default.ConnectTimeoutMs;
+        g.Conn.OnTimer(g.Now);
+        Assert.Equal(ConnectOutcome.TimedOut, g.Conn.ConnectOutcome);
         Assert.Equal(VirtioVsockOp.Rst, g.Receive()!.Op);
     }
 

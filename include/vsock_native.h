@@ -123,9 +123,9 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
 /** Major ABI version: a caller must refuse a library whose major differs. */
 #define VSN_ABI_VERSION_MAJOR 0u
 /** Minor ABI version: grows when functions or struct fields are added. */
-#define VSN_ABI_VERSION_MINOR 2u
+#define VSN_ABI_VERSION_MINOR 3u
 /** The version this header describes, (major << 16) | minor. */
-#define VSN_ABI_VERSION 2u
+#define VSN_ABI_VERSION 3u
 /** Host-initiated: waiting for the guest's RESPONSE. */
 #define VSN_CONN_STATE_CONNECTING 0u
 /** Guest-initiated: our RESPONSE is owed. */
@@ -169,6 +169,11 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
 #define VSN_CONN_END_OVERSIZE_MESSAGE 12u
 /** Seqpacket: too many guest messages waiting for the host socket. */
 #define VSN_CONN_END_MESSAGE_QUEUE_OVERFLOW 13u
+/**
+ * Dropped by TRANSPORT_RESET or a device reset (seen only in the log: the connection is freed
+ * at once).
+ */
+#define VSN_CONN_END_DEVICE_RESET 14u
 /** The smallest struct_size accepted: the fields up to and including features. */
 #define VSN_DEVICE_CONFIG_MIN_SIZE 24u
 /** Datagrams share the rx and tx queues with streams (the 2023 VIRTIO_VSOCK_F_DGRAM proposal). */
@@ -559,26 +564,6 @@ VSN_STATIC_ASSERT(offsetof(vsn_queue_config, interrupt_fn) == 40, "vsn_queue_con
 VSN_STATIC_ASSERT(offsetof(vsn_queue_config, interrupt_user) == 48, "vsn_queue_config.interrupt_user offset");
 VSN_STATIC_ASSERT(sizeof(vsn_queue_config) == 56, "vsn_queue_config size");
 
-/** Device-wide packet counters (vsn_device_get_counters): set struct_size first. */
-typedef struct vsn_device_counters {
-    /** sizeof(vsn_device_counters) as the caller compiled it. */
-    uint32_t struct_size;
-    /** Virtio device status bits (VSN_DEVICE_STATUS_*), as from vsn_device_get_status. */
-    uint32_t status;
-    /** The counters. */
-    vsn_device_counter_values values;
-    /** The connection layer's counters. */
-    vsn_conn_counter_values connections;
-    /** The datagram layer's counters (traffic each way, drops by reason). */
-    vsn_dgram_counter_values datagrams;
-} vsn_device_counters;
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_counters.struct_size offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 208, "vsn_device_counters.datagrams offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 360, "vsn_device_counters size");
-
 /**
  * Per-connection counters (a snapshot is returned by Counters). "From guest" is the tx queue,
  * "to guest" the rx queue; bytes are payload bytes (headers excluded).
@@ -692,6 +677,34 @@ VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, record_ends_to_guest) 
 VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, oversize_messages) == 248, "vsn_connection_counter_values.oversize_messages offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_counter_values, message_queue_overflows) == 256, "vsn_connection_counter_values.message_queue_overflows offset");
 VSN_STATIC_ASSERT(sizeof(vsn_connection_counter_values) == 264, "vsn_connection_counter_values size");
+
+/** Device-wide packet counters (vsn_device_get_counters): set struct_size first. */
+typedef struct vsn_device_counters {
+    /** sizeof(vsn_device_counters) as the caller compiled it. */
+    uint32_t struct_size;
+    /** Virtio device status bits (VSN_DEVICE_STATUS_*), as from vsn_device_get_status. */
+    uint32_t status;
+    /** The counters. */
+    vsn_device_counter_values values;
+    /** The connection layer's counters. */
+    vsn_conn_counter_values connections;
+    /** The datagram layer's counters (traffic each way, drops by reason). */
+    vsn_dgram_counter_values datagrams;
+    /**
+     * The per-connection counters (vsn_connection_counter_values) of every connection freed since
+     * the device was created, added up: credit violations, close timeouts, resets and dropped
+     * bytes stay visible after their connection is gone. Open connections:
+     * vsn_device_get_connections.
+     */
+    vsn_connection_counter_values ended_connections;
+} vsn_device_counters;
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_counters.struct_size offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 208, "vsn_device_counters.datagrams offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, ended_connections) == 360, "vsn_device_counters.ended_connections offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 624, "vsn_device_counters size");
 
 /**
  * One connection as vsn_device_get_connections reports it: identity, state, credit in both
@@ -886,7 +899,8 @@ int32_t vsn_listen(vsn_device *device, uint32_t port, uint32_t type, vsn_accept_
 
 /**
  * Stops listening on a host port (connections already made stay; DGRAM: the device's end of
- * the fd handed out is closed). Callable from any thread, but not from inside fn.
+ * the fd handed out is closed). Threads: any thread; serialized by the device's lock; not from
+ * inside fn.
  * @param device The device.
  * @param port The host port.
  * @param type As given to vsn_listen.
@@ -920,7 +934,8 @@ int32_t vsn_connect(vsn_device *device, uint32_t guest_port, uint32_t type, int3
 /**
  * Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET to the driver (before a snapshot or migration):
  * every connection is dropped on the host side at once, and the guest resets its sockets when
- * it reads the event (it waits for an event buffer if none is posted).
+ * it reads the event (it waits for an event buffer if none is posted). Threads: any thread;
+ * serialized by the device's lock; not from a device callback.
  * @param device The device.
  * @return 0; -EBADF.
  */
@@ -929,8 +944,8 @@ int32_t vsn_device_transport_reset(vsn_device *device);
 /**
  * Snapshots the device's open connections (identity, state, credit both ways and the
  * per-connection counters: packets, bytes, drops, resets) into an array the caller owns, in no
- * particular order. Thread-safe: takes the device's lock for the copy, so it may be called
- * from any thread while the device runs (not from the device's own callbacks).
+ * particular order. Threads: any thread while the device runs (takes the device's lock for the
+ * copy); not from the device's own callbacks.
  * @param device The device.
  * @param out_infos Receives up to capacity entries, entry_size bytes apart; may be NULL when
  *     capacity is 0 (to learn the count).
@@ -945,7 +960,8 @@ int32_t vsn_device_transport_reset(vsn_device *device);
 int32_t vsn_device_get_connections(vsn_device *device, vsn_connection_info *out_infos, uint32_t capacity, uint32_t entry_size, uint32_t *out_total);
 
 /**
- * Creates a device from a config. Thread-safe.
+ * Creates a device from a config. Threads: any thread (devices are independent; the handle
+ * table is a concurrent map).
  * @param config The settings; struct_size must be set (see vsn_device_config).
  * @param out_device Receives the new device; untouched on failure.
  * @return 0; -EINVAL for a NULL pointer, a reserved guest CID (0, 1, 2, 0xFFFFFFFF or above 32
@@ -967,8 +983,8 @@ int32_t vsn_device_create(const vsn_device_config *config, vsn_device **out_devi
 int32_t vsn_device_destroy(vsn_device *device);
 
 /**
- * The feature bits the device offers (what a transport reports as device features).
- * Thread-safe.
+ * The feature bits the device offers (what a transport reports as device features). Threads:
+ * any thread, including the device's callbacks (the mask never changes).
  * @param device The device.
  * @param out_features Receives the mask.
  * @return 0; -EBADF for an unknown device; -EINVAL for NULL out_features.
@@ -977,7 +993,8 @@ int32_t vsn_device_get_features(vsn_device *device, uint64_t *out_features);
 
 /**
  * Reads the device config space (struct vsn_virtio_vsock_config, little-endian), as a
- * transport does for a driver's config read. Thread-safe.
+ * transport does for a driver's config read. Threads: any thread, including the device's
+ * callbacks (the config space never changes).
  * @param device The device.
  * @param offset Byte offset into the config space.
  * @param buffer Receives len bytes.
@@ -989,14 +1006,15 @@ int32_t vsn_device_read_config(vsn_device *device, uint32_t offset, void *buffer
 
 /**
  * The ABI version of the loaded library, (major << 16) | minor; compare its major with
- * VSN_ABI_VERSION_MAJOR. Thread-safe.
+ * VSN_ABI_VERSION_MAJOR. Threads: any thread.
  * @return The version.
  */
 uint32_t vsn_abi_version(void);
 
 /**
  * Sets the process-wide log callback, which receives the lines that belong to no device
- * (rejected vsn_device_create arguments, unknown handles). Thread-safe.
+ * (rejected vsn_device_create arguments, unknown handles). Threads: any thread (the callback
+ * is swapped atomically; a line being written may still reach the old one).
  * @param fn The callback, or NULL to log nothing.
  * @param user Passed to fn as its first argument.
  * @param max_level Highest VSN_LOG_* level delivered.
@@ -1136,7 +1154,8 @@ int32_t vsn_device_get_status(vsn_device *device, uint32_t *out_status);
 int32_t vsn_queue_get_counters(vsn_device *device, uint32_t index, vsn_queue_counters *out_counters);
 
 /**
- * The device's counters: packets, malformed packets, kicks, interrupts. Threads: any thread,
+ * The device's counters: packets, malformed packets, kicks, interrupts, the connection and
+ * datagram layers, and the counters of every freed connection added up. Threads: any thread,
  * including the device's callbacks (a consistent snapshot under the device's lock).
  * @param device The device.
  * @param out_counters Its struct_size must be set; at most that many bytes are written.
@@ -1151,7 +1170,7 @@ int32_t vsn_device_get_counters(vsn_device *device, vsn_device_counters *out_cou
  * one whose own loop is routing to this device at the same moment: no deadlock). The guest
  * gets RESPONSE only when the target guest accepted, RST when it refused, when fn failed, or
  * when no answer came in twice the connect timeout. Without a router such REQUESTs get RST.
- * Thread-safe.
+ * Threads: any thread; serialized by the device's lock; not from a device callback.
  * @param device The device.
  * @param fn The router, or NULL to remove it.
  * @param user Passed to fn.
@@ -1164,9 +1183,9 @@ int32_t vsn_set_router(vsn_device *device, vsn_route_fn fn, void *user);
  * the fd it got): the guest sees a REQUEST from (src_cid, src_port). When the guest accepts,
  * the byte VSN_ROUTE_ACCEPTED is written on fd, then the stream flows both ways with flow
  * control at each hop (each device buffers at most its buf_alloc per connection; a slow guest
- * slows its peer). If the guest refuses or does not answer in time, fd is closed. Thread-safe;
- * takes only this device's lock, briefly (never call it from an interrupt_fn or log_fn, which
- * run under a device's lock).
+ * slows its peer). If the guest refuses or does not answer in time, fd is closed. Threads: any
+ * thread, also from a vsn_route_fn of any device; takes only this device's lock, briefly
+ * (never from an interrupt_fn or log_fn, which run under a device's lock).
  * @param device The target device.
  * @param guest_port The port in this guest.
  * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP).

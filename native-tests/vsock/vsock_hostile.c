@@ -55,6 +55,16 @@ static vsn_conn_counter_values counters(gs_stack *s)
     return c.connections;
 }
 
+/* The counters of every freed connection, added up (vsn_device_counters.ended_connections). */
+static vsn_connection_counter_values ended(gs_stack *s)
+{
+    vsn_device_counters c;
+    memset(&c, 0, sizeof c);
+    c.struct_size = sizeof c;
+    CHECK_EQ(vsn_device_get_counters(gs_device(s), &c), 0);
+    return c.ended_connections;
+}
+
 /* The device's view of one connection (by ports; ANY_PORT matches any host port). */
 static bool conn_info(gs_stack *s, uint32_t guest_port, uint32_t host_port, vsn_connection_info *out)
 {
@@ -547,6 +557,13 @@ static void test_host_never_reads(int lfd)
     CHECK(!r2.bad);            /* no byte of the excess arrived */
     CHECK(r2.got <= sent2);    /* at most what was sent within credit; the buffered rest was dropped */
     close(hfd2);
+    /* the violation stays counted after its connection is freed */
+    WAIT_FLOW(s, &f, T, !conn_info(s, c2->guest_port, 5000, &i), "the violating connection freed", ok);
+    vsn_connection_counter_values e = ended(s);
+    CHECK_EQ(e.credit_violations, 1);
+    CHECK(e.resets_sent >= 1);
+    CHECK(e.bytes_from_guest >= sent2);
+    CHECK(e.bytes_to_host <= sent2);  /* the excess never reached the host */
 
     /* the host reads at last: every byte arrives, and the guest goes on to 2 MiB */
     vt_rx hrx = { .seed = 41 };

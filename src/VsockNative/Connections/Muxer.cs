@@ -29,6 +29,7 @@ internal sealed partial class Muxer : IDisposable
     private readonly HostPortAllocator _ports = new();
     private uint _nextId = 1;
     private MuxerCounters _counters;
+    private ConnectionCounters _ended;
 
     /// <summary>One connection with its host stream, poll state and place in the rx ready queue.</summary>
     private sealed class Entry
@@ -53,6 +54,10 @@ internal sealed partial class Muxer : IDisposable
     }
 
     public MuxerCounters Counters => _counters;
+
+    /// <summary>The per-connection counters of every connection freed so far, added up (what a
+    /// connection counted stays visible after it is gone).</summary>
+    public ConnectionCounters EndedCounters => _ended;
 
     /// <summary>The driver accepted VIRTIO_VSOCK_F_SEQPACKET: SEQPACKET connections may be made.</summary>
     public bool SeqpacketNegotiated { get; set; }
@@ -228,7 +233,25 @@ internal sealed partial class Muxer : IDisposable
         entry.Stream.Close();  // the connection closed it already when it finished; this is a no-op then
         _byKey.Remove(entry.Connection.Key);
         _byId.Remove(entry.Id);
+        Retire(entry.Connection, entry.Connection.EndReason);
+    }
+
+    /// <summary>A connection is freed: count it, keep its counters in the totals, log why it ended.</summary>
+    private void Retire(Connection c, EndReason reason)
+    {
         _counters.ConnectionsClosed++;
+        var counters = c.Counters;
+        ConnectionCounters.Add(ref _ended, in counters);
+        // A graceful end is routine (debug), a device reset was asked for (info); any other end is
+        // something a peer did or suffered (warn).
+        int level = reason switch { EndReason.Graceful => LogLevel.Debug, EndReason.DeviceReset => LogLevel.Info, _ => LogLevel.Warn };
+        if (_log.Enabled(level))
+        {
+            var k = c.Key;
+            string fault = reason == EndReason.Malformed ? $" ({c.LastFault})" : "";
+            _log.Write(level, $"connection guest {k.GuestCid}:{k.GuestPort} <-> {k.HostCid}:{k.HostPort} freed: {reason}{fault}, "
+                + $"{counters.BytesFromGuest} bytes from the guest, {counters.BytesToGuest} to it, {counters.BytesDropped} dropped");
+        }
     }
 
     /// <summary>A host fd of a connection is ready.</summary>
@@ -283,7 +306,7 @@ internal sealed partial class Muxer : IDisposable
         foreach (var e in _byId.Values)
         {
             e.Stream.Close();
-            _counters.ConnectionsClosed++;
+            Retire(e.Connection, e.Connection.EndReason == EndReason.None ? EndReason.DeviceReset : e.Connection.EndReason);
         }
         _byId.Clear();
         _byKey.Clear();

@@ -38,6 +38,12 @@ internal sealed partial class VsockDevice : IPollRegistry
         get { lock (_gate) return _muxer.Counters; }
     }
 
+    /// <summary>The per-connection counters of every freed connection, added up.</summary>
+    public ConnectionCounters EndedConnectionCounters
+    {
+        get { lock (_gate) return _muxer.EndedCounters; }
+    }
+
     /// <summary>Snapshots up to <c>destination.Length</c> connections; returns how many there are.</summary>
     public int ConnectionSnapshot(Span<ConnectionInfo> destination)
     {

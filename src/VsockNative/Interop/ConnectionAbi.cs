@@ -50,4 +50,6 @@ internal static class EndReasonAbi
     [CDefine("VSN_CONN_END_OVERSIZE_MESSAGE")] public const uint OversizeMessage = (uint)EndReason.OversizeMessage;
     /// <summary>Seqpacket: too many guest messages waiting for the host socket.</summary>
     [CDefine("VSN_CONN_END_MESSAGE_QUEUE_OVERFLOW")] public const uint MessageQueueOverflow = (uint)EndReason.MessageQueueOverflow;
+    /// <summary>Dropped by TRANSPORT_RESET or a device reset (seen only in the log: the connection is freed at once).</summary>
+    [CDefine("VSN_CONN_END_DEVICE_RESET")] public const uint DeviceReset = (uint)EndReason.DeviceReset;
 }

@@ -44,7 +44,8 @@ internal static unsafe class ConnectionExports
     }
 
     /// <summary>Stops listening on a host port (connections already made stay; DGRAM: the device's end
-    /// of the fd handed out is closed). Callable from any thread, but not from inside fn.</summary>
+    /// of the fd handed out is closed).
+    /// Threads: any thread; serialized by the device's lock; not from inside fn.</summary>
     /// <param name="device">The device.</param>
     /// <param name="port">The host port.</param>
     /// <param name="type">As given to vsn_listen.</param>
@@ -98,7 +99,8 @@ internal static unsafe class ConnectionExports
 
     /// <summary>Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET to the driver (before a snapshot or migration):
     /// every connection is dropped on the host side at once, and the guest resets its sockets when it
-    /// reads the event (it waits for an event buffer if none is posted).</summary>
+    /// reads the event (it waits for an event buffer if none is posted).
+    /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <returns>0; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_transport_reset")]

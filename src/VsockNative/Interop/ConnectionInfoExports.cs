@@ -9,8 +9,9 @@ internal static unsafe class ConnectionInfoExports
 {
     /// <summary>Snapshots the device's open connections (identity, state, credit both ways and the
     /// per-connection counters: packets, bytes, drops, resets) into an array the caller owns, in no
-    /// particular order. Thread-safe: takes the device's lock for the copy, so it may be called from
-    /// any thread while the device runs (not from the device's own callbacks).</summary>
+    /// particular order.
+    /// Threads: any thread while the device runs (takes the device's lock for the copy); not from the
+    /// device's own callbacks.</summary>
     /// <param name="device">The device.</param>
     /// <param name="out_infos">Receives up to capacity entries, entry_size bytes apart; may be NULL when
     /// capacity is 0 (to learn the count).</param>

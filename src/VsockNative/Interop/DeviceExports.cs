@@ -9,7 +9,8 @@ internal static unsafe class DeviceExports
 {
     private const uint MaxConfigSize = 4096;
 
-    /// <summary>Creates a device from a config. Thread-safe.</summary>
+    /// <summary>Creates a device from a config.
+    /// Threads: any thread (devices are independent; the handle table is a concurrent map).</summary>
     /// <param name="config">The settings; struct_size must be set (see vsn_device_config).</param>
     /// <param name="out_device">Receives the new device; untouched on failure.</param>
     /// <returns>0; -EINVAL for a NULL pointer, a reserved guest CID (0, 1, 2, 0xFFFFFFFF or above 32 bits),
@@ -61,7 +62,7 @@ internal static unsafe class DeviceExports
     }
 
     /// <summary>The feature bits the device offers (what a transport reports as device features).
-    /// Thread-safe.</summary>
+    /// Threads: any thread, including the device's callbacks (the mask never changes).</summary>
     /// <param name="device">The device.</param>
     /// <param name="out_features">Receives the mask.</param>
     /// <returns>0; -EBADF for an unknown device; -EINVAL for NULL out_features.</returns>
@@ -81,7 +82,8 @@ internal static unsafe class DeviceExports
     }
 
     /// <summary>Reads the device config space (struct vsn_virtio_vsock_config, little-endian), as a
-    /// transport does for a driver's config read. Thread-safe.</summary>
+    /// transport does for a driver's config read.
+    /// Threads: any thread, including the device's callbacks (the config space never changes).</summary>
     /// <param name="device">The device.</param>
     /// <param name="offset">Byte offset into the config space.</param>
     /// <param name="buffer">Receives len bytes.</param>

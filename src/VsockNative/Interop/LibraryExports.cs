@@ -7,13 +7,15 @@ namespace VsockNative.Interop;
 internal static unsafe class LibraryExports
 {
     /// <summary>The ABI version of the loaded library, (major &lt;&lt; 16) | minor; compare its major with
-    /// VSN_ABI_VERSION_MAJOR. Thread-safe.</summary>
+    /// VSN_ABI_VERSION_MAJOR.
+    /// Threads: any thread.</summary>
     /// <returns>The version.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_abi_version")]
     public static uint AbiVersionNumber() => AbiVersion.Value;
 
     /// <summary>Sets the process-wide log callback, which receives the lines that belong to no device
-    /// (rejected vsn_device_create arguments, unknown handles). Thread-safe.</summary>
+    /// (rejected vsn_device_create arguments, unknown handles).
+    /// Threads: any thread (the callback is swapped atomically; a line being written may still reach the old one).</summary>
     /// <param name="fn">The callback, or NULL to log nothing.</param>
     /// <param name="user">Passed to fn as its first argument.</param>
     /// <param name="max_level">Highest VSN_LOG_* level delivered.</param>

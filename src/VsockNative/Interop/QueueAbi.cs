@@ -77,6 +77,10 @@ internal struct DeviceCountersAbi
     public Connections.MuxerCounters Connections;
     /// <summary>The datagram layer's counters (traffic each way, drops by reason).</summary>
     public Connections.DatagramCounters Datagrams;
+    /// <summary>The per-connection counters (vsn_connection_counter_values) of every connection freed
+    /// since the device was created, added up: credit violations, close timeouts, resets and dropped
+    /// bytes stay visible after their connection is gone. Open connections: vsn_device_get_connections.</summary>
+    public Protocol.ConnectionCounters EndedConnections;
 }
 
 /// <summary>Queue indexes of the virtio-vsock device (virtio 1.3 5.10.2).</summary>

@@ -257,7 +257,8 @@ internal static unsafe class QueueExports
         catch (Exception e) { return Abi.Crash(fn, e); }
     }
 
-    /// <summary>The device's counters: packets, malformed packets, kicks, interrupts.
+    /// <summary>The device's counters: packets, malformed packets, kicks, interrupts, the connection
+    /// and datagram layers, and the counters of every freed connection added up.
     /// Threads: any thread, including the device's callbacks (a consistent snapshot under the device's lock).</summary>
     /// <param name="device">The device.</param>
     /// <param name="out_counters">Its struct_size must be set; at most that many bytes are written.</param>
@@ -270,7 +271,7 @@ internal static unsafe class QueueExports
         {
             int rc = Abi.Lookup(device, fn, out var d);
             if (rc != 0) return rc;
-            return Abi.CopyOut(d, fn, new DeviceCountersAbi { Status = d.Status, Values = d.Counters, Connections = d.ConnectionCounters, Datagrams = d.DatagramCounters }, out_counters);
+            return Abi.CopyOut(d, fn, new DeviceCountersAbi { Status = d.Status, Values = d.Counters, Connections = d.ConnectionCounters, Datagrams = d.DatagramCounters, EndedConnections = d.EndedConnectionCounters }, out_counters);
         }
         catch (Exception e) { return Abi.Crash(fn, e); }
     }

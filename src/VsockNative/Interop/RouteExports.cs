@@ -16,7 +16,8 @@ internal static unsafe class RouteExports
     /// thread and outside the device's lock, so fn may call vsn_connect_from on any device (also one
     /// whose own loop is routing to this device at the same moment: no deadlock). The guest gets
     /// RESPONSE only when the target guest accepted, RST when it refused, when fn failed, or when no
-    /// answer came in twice the connect timeout. Without a router such REQUESTs get RST. Thread-safe.</summary>
+    /// answer came in twice the connect timeout. Without a router such REQUESTs get RST.
+    /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <param name="fn">The router, or NULL to remove it.</param>
     /// <param name="user">Passed to fn.</param>
@@ -37,9 +38,9 @@ internal static unsafe class RouteExports
     /// with the fd it got): the guest sees a REQUEST from (src_cid, src_port). When the guest accepts,
     /// the byte VSN_ROUTE_ACCEPTED is written on fd, then the stream flows both ways with flow control
     /// at each hop (each device buffers at most its buf_alloc per connection; a slow guest slows its
-    /// peer). If the guest refuses or does not answer in time, fd is closed. Thread-safe; takes only
-    /// this device's lock, briefly (never call it from an interrupt_fn or log_fn, which run under a
-    /// device's lock).</summary>
+    /// peer). If the guest refuses or does not answer in time, fd is closed.
+    /// Threads: any thread, also from a vsn_route_fn of any device; takes only this device's lock,
+    /// briefly (never from an interrupt_fn or log_fn, which run under a device's lock).</summary>
     /// <param name="device">The target device.</param>
     /// <param name="guest_port">The port in this guest.</param>
     /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP).</param>

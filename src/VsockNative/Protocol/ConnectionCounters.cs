@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace VsockNative.Protocol;
 
 /// <summary>Per-connection counters (a snapshot is returned by <see cref="Connection.Counters"/>).
@@ -77,4 +79,13 @@ public struct ConnectionCounters
     public ulong OversizeMessages;
     /// <summary>Seqpacket: more than <c>MessageQueue.Capacity</c> guest messages waiting for the host. Resets.</summary>
     public ulong MessageQueueOverflows;
+
+    /// <summary>Adds every counter of <paramref name="c"/> into <paramref name="total"/> (the struct is
+    /// only <c>ulong</c> fields, so it is added as an array of them; allocation-free).</summary>
+    public static void Add(ref ConnectionCounters total, in ConnectionCounters c)
+    {
+        var into = MemoryMarshal.Cast<ConnectionCounters, ulong>(MemoryMarshal.CreateSpan(ref total, 1));
+        var from = MemoryMarshal.Cast<ConnectionCounters, ulong>(MemoryMarshal.CreateReadOnlySpan(in c, 1));
+        for (int i = 0; i < into.Length; i++) into[i] += from[i];
+    }
 }

@@ -45,4 +45,7 @@ public enum EndReason
 
     /// <summary>Seqpacket: the guest queued more messages than the device holds for a host that does not take them.</summary>
     MessageQueueOverflow,
+
+    /// <summary>Dropped by the device: TRANSPORT_RESET, a device reset or a frontend that went away.</summary>
+    DeviceReset,
 }

@@ -255,6 +255,42 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
         Expect(VirtioVsockOp.Rst);
     }
 
+    [Fact]
+    public void What_a_connection_counted_stays_in_the_device_totals_after_it_is_freed()
+    {
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock_1234")));
+        listener.Listen(4);
+        Assert.Equal(default, _device.EndedConnectionCounters);
+
+        // one connection moves 10 bytes, then breaks a rule (flags on a stream RW): RST, freed
+        Send(VirtioVsockOp.Request, 5000, 1234);
+        Expect(VirtioVsockOp.Response);
+        using var host = listener.Accept();
+        Send(VirtioVsockOp.Rw, 5000, 1234, Encoding.ASCII.GetBytes("0123456789"));
+        Send(VirtioVsockOp.Rw, 5000, 1234, new byte[] { 1 }, flags: 1);
+        Expect(VirtioVsockOp.Rst);
+        Assert.Equal(0, _device.ConnectionSnapshot(Span<VsockNative.Protocol.ConnectionInfo>.Empty));
+        var ended = _device.EndedConnectionCounters;
+        Assert.Equal(1UL, ended.Malformed);
+        Assert.Equal(1UL, ended.ResetsSent);
+        Assert.Equal(10UL, ended.BytesToHost);
+        Assert.Equal(1UL, _device.ConnectionCounters.ConnectionsClosed);
+
+        // a second one is dropped by TRANSPORT_RESET: its counters are added, the first's stay
+        Send(VirtioVsockOp.Request, 5001, 1234);
+        Expect(VirtioVsockOp.Response);
+        using var host2 = listener.Accept();
+        Send(VirtioVsockOp.Rw, 5001, 1234, Encoding.ASCII.GetBytes("abc"));
+        Assert.Equal(0, _device.TransportReset(out _));
+        ended = _device.EndedConnectionCounters;
+        Assert.Equal(1UL, ended.Malformed);
+        Assert.Equal(13UL, ended.BytesToHost);
+        Assert.Equal(2UL, ended.DataPacketsFromGuest);   // the malformed RW is not a data packet
+        Assert.Equal(5UL, ended.PacketsFromGuest);       // 2 REQUESTs, 2 RWs, the malformed one
+        Assert.Equal(2UL, _device.ConnectionCounters.ConnectionsClosed);
+    }
+
     public void Dispose()
     {
         _device.Dispose();

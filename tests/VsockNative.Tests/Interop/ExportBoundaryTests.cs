@@ -14,26 +14,47 @@ public class ExportBoundaryTests
     [Fact]
     public void Every_export_catches_every_exception()
     {
+        int exports = 0;
+        foreach (var (file, method) in Exports())
+        {
+            exports++;
+            if (method.ExpressionBody is { Expression: MemberAccessExpressionSyntax or LiteralExpressionSyntax }) continue;
+            var statements = method.Body?.Statements ?? default;
+            var guarded = statements.Count == 2 && statements[1] is TryStatementSyntax t0 && IsCatchAll(t0)
+                          || statements.Count == 1 && statements[0] is TryStatementSyntax t1 && IsCatchAll(t1);
+            Assert.True(guarded, $"{Path.GetFileName(file)}: {method.Identifier} must wrap its body in try {{ }} catch (Exception)");
+        }
+        Assert.True(exports >= 20, $"found only {exports} exports: the scan is broken");
+    }
+
+    /// <summary>The header promises a thread rule for every function: each export's doc comment has a
+    /// "Threads:" line (the header is generated from these comments).</summary>
+    [Fact]
+    public void Every_export_documents_its_thread_rules()
+    {
+        int exports = 0;
+        foreach (var (file, method) in Exports())
+        {
+            exports++;
+            var doc = method.GetLeadingTrivia().ToFullString();
+            Assert.True(doc.Contains("/// Threads:") || doc.Contains(" Threads: "),
+                $"{Path.GetFileName(file)}: {method.Identifier} has no 'Threads:' line in its doc comment");
+        }
+        Assert.True(exports >= 20, $"found only {exports} exports: the scan is broken");
+    }
+
+    private static System.Collections.Generic.IEnumerable<(string File, MethodDeclarationSyntax Method)> Exports()
+    {
         var files = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "VsockNative"), "*.cs", SearchOption.AllDirectories)
             .Where(f => !f.Contains("/obj/") && !f.Contains("/bin/"));
-        int exports = 0;
         foreach (var file in files)
         {
             var root = CSharpSyntaxTree.ParseText(File.ReadAllText(file), path: file).GetRoot();
             foreach (var method in root.DescendantNodes().OfType<MethodDeclarationSyntax>())
-            {
-                bool exported = method.AttributeLists.SelectMany(l => l.Attributes)
-                    .Any(a => a.Name.ToString().StartsWith("UnmanagedCallersOnly") && a.ToString().Contains("EntryPoint"));
-                if (!exported) continue;
-                exports++;
-                if (method.ExpressionBody is { Expression: MemberAccessExpressionSyntax or LiteralExpressionSyntax }) continue;
-                var statements = method.Body?.Statements ?? default;
-                var guarded = statements.Count == 2 && statements[1] is TryStatementSyntax t0 && IsCatchAll(t0)
-                              || statements.Count == 1 && statements[0] is TryStatementSyntax t1 && IsCatchAll(t1);
-                Assert.True(guarded, $"{Path.GetFileName(file)}: {method.Identifier} must wrap its body in try {{ }} catch (Exception)");
-            }
+                if (method.AttributeLists.SelectMany(l => l.Attributes)
+                    .Any(a => a.Name.ToString().StartsWith("UnmanagedCallersOnly") && a.ToString().Contains("EntryPoint")))
+                    yield return (file, method);
         }
-        Assert.True(exports >= 20, $"found only {exports} exports: the scan is broken");
     }
 
     private static bool IsCatchAll(TryStatementSyntax t) =>

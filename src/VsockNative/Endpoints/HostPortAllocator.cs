@@ -9,7 +9,14 @@ internal sealed class HostPortAllocator
 {
     public const uint First = 1u << 30;
     public const uint End = 1u << 31;
-    private uint _next = First;
+    private uint _next;
+
+    /// <summary>A new allocator; <paramref name="next"/> (tests) is the first port it tries.</summary>
+    public HostPortAllocator(uint next = First)
+    {
+        if (next < First || next >= End) throw new ArgumentOutOfRangeException(nameof(next));
+        _next = next;
+    }
 
     /// <summary>The next free port, or false when every port of the range is in use.</summary>
     public bool TryAllocate(Func<uint, bool> inUse, out uint port)

@@ -26,6 +26,7 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
     private readonly VsockDevice _device;
     private readonly nint _udsPath;
     private ushort _rxSeen;
+    private bool _repostRx = true;
     private readonly Queue<byte[]> _received = new();
 
     public DeviceStreamTests()
@@ -79,7 +80,7 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
             ulong addr = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(desc);
             _memory.Read(addr, bytes);
             _received.Enqueue(bytes);
-            PostRx();
+            if (_repostRx) PostRx();
         }
     }
 
@@ -177,6 +178,51 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
         Poll();
         var rw = Expect(VirtioVsockOp.Rw);
         Assert.Equal("early bytes", Encoding.ASCII.GetString(rw, VirtioVsockHdr.Size, rw.Length - VirtioVsockHdr.Size));
+    }
+
+    [Fact]
+    public void Hybrid_clients_that_have_not_finished_their_line_are_bounded_and_the_next_one_is_closed()
+    {
+        int max = new MuxerOptions().MaxHandshakes;
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i <= max; i++)
+            {
+                var c = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                c.Connect(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock")));
+                clients.Add(c);
+                if (i % 8 == 7) Poll();   // keep the listener's backlog short
+            }
+            Poll();
+            Poll();
+            Assert.Equal(1UL, _device.ConnectionCounters.HandshakesRejected);
+            // the last one was closed at once (EOF); the first max still wait for their line
+            var last = clients[max];
+            last.ReceiveTimeout = 2000;
+            Assert.Equal(0, last.Receive(new byte[8]));
+            for (int i = 0; i < max; i++)
+            {
+                clients[i].Blocking = false;
+                var e = Assert.Throws<SocketException>(() => clients[i].Receive(new byte[8]));
+                Assert.Equal(SocketError.WouldBlock, e.SocketErrorCode);
+            }
+            // one of them finishes its line: its slot is free again, and a new client is taken
+            clients[0].Send(Encoding.ASCII.GetBytes("CONNECT 52\n"));
+            Poll();
+            Expect(VirtioVsockOp.Request);
+            var next = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            clients.Add(next);
+            next.Connect(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock")));
+            Poll();
+            Assert.Equal(1UL, _device.ConnectionCounters.HandshakesRejected);
+            next.Blocking = false;
+            Assert.Equal(SocketError.WouldBlock, Assert.Throws<SocketException>(() => next.Receive(new byte[8])).SocketErrorCode);
+        }
+        finally
+        {
+            foreach (var c in clients) c.Dispose();
+        }
     }
 
     private static int s_acceptedFd = -1;
@@ -289,6 +335,33 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
         Assert.Equal(2UL, ended.DataPacketsFromGuest);   // the malformed RW is not a data packet
         Assert.Equal(5UL, ended.PacketsFromGuest);       // 2 REQUESTs, 2 RWs, the malformed one
         Assert.Equal(2UL, _device.ConnectionCounters.ConnectionsClosed);
+    }
+
+    [Fact]
+    public void Resets_owed_while_the_guest_posts_no_rx_buffers_are_bounded_counted_and_sent_later()
+    {
+        _repostRx = false;
+        // the 16 posted buffers take the first 16 RSTs; the next MaxPendingResets wait; one more is dropped
+        int owed = 16 + new MuxerOptions().MaxPendingResets + 1;
+        for (uint i = 0; i < owed; i++) Send(VirtioVsockOp.Rw, 20000 + i, 999, new byte[] { 1 });
+        Assert.Equal(16, _received.Count);
+        Assert.Equal((ulong)owed, _device.ConnectionCounters.NoConnection);
+        Assert.Equal(1UL, _device.ConnectionCounters.ResetsDropped);
+        _received.Clear();
+
+        // buffers again: every waiting RST arrives, in order, and the dropped one (the last) never does
+        _repostRx = true;
+        for (int i = 0; i < 16; i++) PostRx();
+        for (int round = 0; round < 200 && _received.Count < owed - 17; round++) Poll();
+        Poll();
+        Assert.Equal(owed - 17, _received.Count);
+        uint expected = 20000 + 16;
+        foreach (var p in _received)
+        {
+            var h = new VirtioVsockHdr(p);
+            Assert.Equal((ushort)VirtioVsockOp.Rst, h.Op);
+            Assert.Equal(expected++, h.DstPort);
+        }
     }
 
     public void Dispose()

@@ -71,4 +71,19 @@ public class ConnectLineTests
         Assert.True(alloc.TryAllocate(p => p == (1u << 30) + 1, out var second));
         Assert.Equal((1u << 30) + 2, second);
     }
+
+    [Fact]
+    public void Allocation_wraps_from_the_top_of_the_range_to_its_bottom_and_never_leaves_it()
+    {
+        var alloc = new HostPortAllocator(HostPortAllocator.End - 2);
+        var seen = new System.Collections.Generic.List<uint>();
+        for (int i = 0; i < 4; i++)
+        {
+            // the bottom port is taken: the wrap must skip it too
+            Assert.True(alloc.TryAllocate(p => p == HostPortAllocator.First, out var port));
+            seen.Add(port);
+        }
+        Assert.Equal(new[] { (1u << 31) - 2, (1u << 31) - 1, (1u << 30) + 1, (1u << 30) + 2 }, seen);
+        Assert.Throws<System.ArgumentOutOfRangeException>(() => new HostPortAllocator(HostPortAllocator.End));
+    }
 }

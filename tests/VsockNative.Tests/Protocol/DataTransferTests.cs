@@ -20,6 +20,35 @@ public class DataTransferTests
         Assert.False(g.Conn.WantsHostWrite);
     }
 
+    /// <summary>Zero-copy both ways: the host write is handed the guest's own payload buffers (same
+    /// addresses and lengths), and the host read is handed the rx buffer's own memory behind the
+    /// header (no bounce buffer in between).</summary>
+    [Fact]
+    public void The_host_stream_is_handed_guest_memory_itself_both_ways()
+    {
+        using GuestSim g = GuestSim.Established();
+        g.Host.RecordVecs = true;
+        byte[] data = TestPattern.ToArray(0, 3000);
+        IoVec[] payload = g.Memory.From(data, 1, 1000, 2999);
+        g.SendRaw(g.Header(VirtioVsockOp.Rw, (uint)data.Length), payload);
+        Assert.Equal(payload, g.Host.LastWriteVecs);
+        Assert.Equal(data, g.Host.Received);
+
+        g.Host.Readable = 1000;
+        g.Conn.OnHostReadable(g.Now);
+        IoVec[] rx = g.Memory.Split(2000, 10, 50, 1500);   // header split at 10; payload in three pieces
+        uint written = g.Conn.FillRx(rx, g.Now);
+        Assert.Equal(44u + 1000, written);
+        // the header takes piece 0 (10 bytes) and 34 bytes of piece 1: the read gets the rest of piece 1, then 2 and 3
+        IoVec[] expected =
+        {
+            new(rx[1].Base + 34, rx[1].Length - 34),
+            rx[2],
+            rx[3],
+        };
+        Assert.Equal(expected, g.Host.LastReadVecs);
+    }
+
     [Fact]
     public void Host_data_is_read_into_the_rx_buffer_behind_a_header_split_anywhere()
     {

@@ -52,6 +52,15 @@ internal class FakeHostStream : IHostStream
 
     public int Writes { get; private set; }
 
+    /// <summary>The buffer list the last Write / Read was handed (to check that the connection passes
+    /// guest memory itself, not a copy).</summary>
+    public IoVec[] LastWriteVecs { get; private set; } = Array.Empty<IoVec>();
+
+    public IoVec[] LastReadVecs { get; private set; } = Array.Empty<IoVec>();
+
+    /// <summary>Record <see cref="LastWriteVecs"/> / <see cref="LastReadVecs"/> (allocates: off by default).</summary>
+    public bool RecordVecs { get; set; }
+
     public int Reads { get; private set; }
 
     public List<(bool Read, bool Write)> Shutdowns { get; } = new();
@@ -68,6 +77,7 @@ internal class FakeHostStream : IHostStream
     {
         Alive();
         Writes++;
+        if (RecordVecs) LastWriteVecs = data.ToArray();
         if (WriteError != 0)
             return WriteError;
         long n = (long)Math.Min(ScatterIo.TotalLength(data), (ulong)WriteBudget);
@@ -89,6 +99,7 @@ internal class FakeHostStream : IHostStream
     {
         Alive();
         Reads++;
+        if (RecordVecs) LastReadVecs = into.ToArray();
         if (ReadError != 0)
             return ReadError;
         long n = Math.Min(Math.Min((long)ScatterIo.TotalLength(into), Readable), MaxRead);

@@ -7,6 +7,8 @@
  *  2. 1 GiB host -> guest (vsn_connect) into 4 KiB rx buffers: the device sends only within the
  *     guest's credit, which moves only through the guest's Linux-style CREDIT_UPDATEs.
  *  3. > 4 GiB guest -> host on one connection: tx_cnt / fwd_cnt wrap past 2^32.
+ *  4. > 4 GiB host -> guest on one connection: the device's tx_cnt and the guest's fwd_cnt wrap,
+ *     and the device still never sends beyond the guest's credit.
  * Every byte is checked against a position-dependent pattern (vt_fp_*). MB/s are printed for
  * information only. A stall (no progress for 10 s) fails with the connection's credit state.
  */
@@ -205,6 +207,23 @@ int main(int argc, char **argv)
         CHECK_EQ(c->peer_fwd_cnt, c->tx_cnt);
         CHECK_EQ(gs_peer_free(c), c->peer_buf_alloc);
         close(hfd);
+    }
+
+    /* 4. past 2^32 host -> guest */
+    gs_listen(s, 2001);
+    fd = -1;
+    CHECK_EQ(vsn_connect(gs_device(s), 2001, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
+    d = NULL;
+    VT_WAIT(s, 5000, (d = gs_accept(s, 2001)) != NULL, "the guest to accept the second vsn_connect", ok);
+    if (d != NULL && fd >= 0) {
+        char what[64];
+        snprintf(what, sizeof what, "%.2f GiB host->guest (u32 wrap)", wrap_total / (double)(1ull << 30));
+        h2g(s, d, fd, wrap_total, what);
+        CHECK_EQ(d->rx_cnt, (uint32_t)wrap_total);
+        CHECK(d->rx_cnt < (uint32_t)(512u << 20)); /* it wrapped */
+        CHECK_EQ(d->fwd_cnt, d->rx_cnt);           /* everything consumed */
+        close(fd);
+        VT_WAIT(s, 5000, d->peer_shutdown == 3, "SHUTDOWN after the host closed (wrapped counters)", ok);
     }
 
     const gs_stats *st = gs_get_stats(s);

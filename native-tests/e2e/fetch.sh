@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what the end-to-end tests need and fills the cache with a Debian kernel and a static
 # busybox for the guest. Idempotent: each step says what it does, and does nothing when done.
-#   host tools (apt-get install): qemu-system-x86, cpio, the C toolchain (gcc g++ make cmake)
+#   host tools (apt-get install): qemu-system-x86, cpio, socat, the C toolchain (gcc g++ make cmake)
 #   and static libc (libc6-dev)
 #   cache (${VSN_E2E_CACHE:-$HOME/.cache/vsocknative-e2e}):
 #     vmlinuz          the kernel of the package linux-image-amd64 depends on
@@ -24,7 +24,7 @@ export DEBIAN_FRONTEND=noninteractive
 # --- host packages ---------------------------------------------------------------------------
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
-for p in qemu-system-x86 cpio gcc g++ make cmake libc6-dev; do
+for p in qemu-system-x86 cpio gcc g++ make cmake libc6-dev socat; do
   have_pkg "$p" || need="$need $p"
 done
 updated=0

@@ -11,6 +11,11 @@
 #              transfer must end with an error (not hang, not "complete")
 #   killed-h2g the host connector SIGKILLs itself after 1 MiB of the guest listener's 64 MiB
 #   after      a fresh 1 MiB each-way connection succeeds
+#   empty-h2g  socat (a real host tool) writes "CONNECT 5302\n" and leaves at once, usually before the
+#              guest answered the REQUEST: the guest's accept() succeeds and its recv() sees end of
+#              stream, not an error. The guest reads before it calls shutdown(SHUT_WR): a Linux guest
+#              whose peer already closed fully reports ENOTCONN to a recv() *after* its own shutdown()
+#              (vsock_shutdown clears SOCK_DONE; BEHAVIOUR.md "Host-initiated connect"), with any host.
 CASE_VMS="3"
 CASE_TIMEOUT=240
 
@@ -24,6 +29,7 @@ step killed-g2h vtool connect vsock:2:1301 --send 64M --expect-broken --timeout 
 bg_step killed-h2g vtool listen vsock:5301 --send 64M --expect-broken --timeout 60
 e2e_wait
 step after vtool connect vsock:2:1302 --send 1M --expect 1M --seed 70 --timeout 60
+step empty-h2g vtool listen vsock:5302 --order recv-first --expect 0 --timeout 30
 GUEST
 }
 
@@ -47,6 +53,8 @@ host_side() {
         if [ $rc = 137 ] && grep -q '^VT killing myself' "$W/$p.log"; then echo "HOST-STEP $p PASS (SIGKILL after 1 MiB)"
         else echo "HOST-STEP $p FAIL (status $rc)"; bad=1; fi
     done
+    wait_guest 3 '^\[empty-h2g\] VT READY' || bad=1
+    host_step empty-h2g sh -c "printf 'CONNECT 5302\\n' | socat -u - UNIX-CONNECT:$(uds 3)" || bad=1
     host_wait || bad=1
     for p in half-g2h half-h2g after; do crc_match 3 $p $p || bad=1; done
     return $bad

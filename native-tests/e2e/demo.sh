@@ -12,7 +12,13 @@ build=${VSN_BUILD_DIR:-$root/build}
 echo "== 1/4 host packages, guest kernel and busybox (fetch.sh)"
 sh "$here/fetch.sh"
 echo "== 2/4 build (CMake: NativeAOT library, daemon, static peer tool)"
-[ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if ! command -v dotnet >/dev/null; then
+    echo "error: the .NET SDK (10.x) is required to build the library and 'dotnet' is not on PATH" >&2
+    exit 1
+fi
+# Always configure: an existing build directory may predate static libc (fetch.sh just installed
+# it; the check result is cached) or have the end-to-end targets switched off.
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSN_E2E=ON -UVSN_E2E_STATIC_OK >/dev/null
 cmake --build "$build" -j"$(nproc)" --target vhost-user-vsock vsn_e2e_vtool >/dev/null
 echo "== 3/4 initramfs (busybox, the vsock modules, vtool)"
 sh "$here/mkinitramfs.sh" "${VSN_E2E_CACHE:-$HOME/.cache/vsocknative-e2e}" \

@@ -39,7 +39,7 @@ if [ -n "$need" ]; then
   say "apt-get install --no-install-recommends$need"
   $SUDO apt-get install -y -q --no-install-recommends $need >/dev/null || die "apt-get install$need failed"
 else
-  say "host packages present (qemu-system-x86 cpio gcc g++ make cmake libc6-dev)"
+  say "host packages present (qemu-system-x86 cpio gcc g++ make cmake libc6-dev socat)"
 fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not on PATH after install"
 qemu-system-x86_64 -device help 2>/dev/null | grep -q vhost-user-vsock-pci \

@@ -46,24 +46,19 @@ static void port_path(char *out, size_t cap, uint32_t port)
     snprintf(out, cap, "%s_%u", g_uds, port);
 }
 
-static vsn_conn_counter_values counters(gs_stack *s)
+static vsn_device_counters device_counters(gs_stack *s)
 {
     vsn_device_counters c;
     memset(&c, 0, sizeof c);
     c.struct_size = sizeof c;
     CHECK_EQ(vsn_device_get_counters(gs_device(s), &c), 0);
-    return c.connections;
+    return c;
 }
 
-/* The counters of every freed connection, added up (vsn_device_counters.ended_connections). */
-static vsn_connection_counter_values ended(gs_stack *s)
-{
-    vsn_device_counters c;
-    memset(&c, 0, sizeof c);
-    c.struct_size = sizeof c;
-    CHECK_EQ(vsn_device_get_counters(gs_device(s), &c), 0);
-    return c.ended_connections;
-}
+static vsn_conn_counter_values counters(gs_stack *s) { return device_counters(s).connections; }
+
+/* The counters of every freed connection, added up. */
+static vsn_connection_counter_values ended(gs_stack *s) { return device_counters(s).ended_connections; }
 
 /* The device's view of one connection (by ports; ANY_PORT matches any host port). */
 static bool conn_info(gs_stack *s, uint32_t guest_port, uint32_t host_port, vsn_connection_info *out)

@@ -1,5 +1,4 @@
 using System;
-using System.IO;
 using System.Net.Sockets;
 using VsockNative.Interop;
 using VsockNative.Wire;
@@ -16,12 +15,9 @@ public sealed unsafe partial class DeviceStreamTests
     [Fact]
     public void Steady_state_traffic_both_ways_through_the_device_and_real_sockets_allocates_nothing()
     {
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock_1234")));
-        listener.Listen(4);
-        Send(VirtioVsockOp.Request, 5000, 1234);
-        var response = new VirtioVsockHdr(Expect(VirtioVsockOp.Response));
-        using var host = listener.Accept();
+        using var listener = ListenAt1234();
+        using var host = ConnectFromGuest(listener, 5000, out var responsePacket);
+        var response = new VirtioVsockHdr(responsePacket);
         host.Blocking = false;
 
         var t = new TwoWay { PeerBufAlloc = response.BufAlloc, PeerFwdCnt = response.FwdCnt };

@@ -110,18 +110,31 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
         return p;
     }
 
+    /// <summary>A host listener at "&lt;uds_path&gt;_1234", as a host program makes one.</summary>
+    private Socket ListenAt1234()
+    {
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock_1234")));
+        listener.Listen(4);
+        return listener;
+    }
+
+    /// <summary>The guest connects from <paramref name="guestPort"/> to host port 1234: REQUEST,
+    /// the device's RESPONSE (returned), and the host end the listener accepted.</summary>
+    private Socket ConnectFromGuest(Socket listener, uint guestPort, out byte[] response)
+    {
+        Send(VirtioVsockOp.Request, guestPort, 1234);
+        response = Expect(VirtioVsockOp.Response);
+        return listener.Accept();
+    }
+
     [Fact]
     public void Guest_connects_to_a_host_listener_and_data_flows_both_ways()
     {
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock_1234")));
-        listener.Listen(4);
-
-        Send(VirtioVsockOp.Request, 5000, 1234);
-        var response = Expect(VirtioVsockOp.Response);
+        using var listener = ListenAt1234();
+        using var host = ConnectFromGuest(listener, 5000, out var response);
         Assert.Equal(5000u, new VirtioVsockHdr(response).DstPort);
         Assert.Equal(65536u, new VirtioVsockHdr(response).BufAlloc);
-        using var host = listener.Accept();
 
         Send(VirtioVsockOp.Rw, 5000, 1234, Encoding.ASCII.GetBytes("hello host"));
         var buf = new byte[64];
@@ -277,12 +290,8 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
     [Fact]
     public void Transport_reset_drops_every_connection_and_tells_the_driver()
     {
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock_1234")));
-        listener.Listen(4);
-        Send(VirtioVsockOp.Request, 5000, 1234);
-        Expect(VirtioVsockOp.Response);
-        using var host = listener.Accept();
+        using var listener = ListenAt1234();
+        using var host = ConnectFromGuest(listener, 5000, out _);
 
         Assert.Equal(0, _device.TransportReset(out _));
         Poll();
@@ -304,15 +313,11 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
     [Fact]
     public void What_a_connection_counted_stays_in_the_device_totals_after_it_is_freed()
     {
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "vm.vsock_1234")));
-        listener.Listen(4);
+        using var listener = ListenAt1234();
         Assert.Equal(default, _device.EndedConnectionCounters);
 
         // one connection moves 10 bytes, then breaks a rule (flags on a stream RW): RST, freed
-        Send(VirtioVsockOp.Request, 5000, 1234);
-        Expect(VirtioVsockOp.Response);
-        using var host = listener.Accept();
+        using var host = ConnectFromGuest(listener, 5000, out _);
         Send(VirtioVsockOp.Rw, 5000, 1234, Encoding.ASCII.GetBytes("0123456789"));
         Send(VirtioVsockOp.Rw, 5000, 1234, new byte[] { 1 }, flags: 1);
         Expect(VirtioVsockOp.Rst);
@@ -324,9 +329,7 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
         Assert.Equal(1UL, _device.ConnectionCounters.ConnectionsClosed);
 
         // a second one is dropped by TRANSPORT_RESET: its counters are added, the first's stay
-        Send(VirtioVsockOp.Request, 5001, 1234);
-        Expect(VirtioVsockOp.Response);
-        using var host2 = listener.Accept();
+        using var host2 = ConnectFromGuest(listener, 5001, out _);
         Send(VirtioVsockOp.Rw, 5001, 1234, Encoding.ASCII.GetBytes("abc"));
         Assert.Equal(0, _device.TransportReset(out _));
         ended = _device.EndedConnectionCounters;

@@ -17,6 +17,7 @@
 #include "vu_test_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -282,6 +283,18 @@ static void malformed(void)
         m.n = 1;
         expect_nack("region fd that is not a file", fresh(), VU_SET_MEM_TABLE, &m, 8 + 32, &efd, 1);
         close(efd);
+        /* A file of the right size that mmap refuses (sealed against writing: EPERM for a shared
+         * writable map), as the second region: the first, already mapped, must be unmapped again
+         * (the end of this test checks that no mapping is left). */
+        int sealed = memfd_create("vu_sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        VT_REQUIRE(sealed >= 0 && ftruncate(sealed, (off_t)(1 * MiB)) == 0
+                   && fcntl(sealed, F_ADD_SEALS, F_SEAL_WRITE) == 0, "sealed memfd");
+        int good_then_sealed[2] = { fd, sealed };
+        m.n = 2;
+        m.r[1] = (vu_mem_region){ 0x800000, 1 * MiB, 0x7f1000000000ull, 0 };
+        expect_nack("region whose mmap fails", fresh(), VU_SET_MEM_TABLE, &m, 8 + 64, good_then_sealed, 2);
+        close(sealed);
+        m.n = 1;
         /* Ring messages: index out of range, bad size, ADDR outside memory. */
         s = fresh();
         m.r[0] = (vu_mem_region){ 0x100000, 1 * MiB, 0x7f0000000000ull, 0 };

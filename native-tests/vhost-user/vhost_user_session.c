@@ -374,8 +374,12 @@ int main(int argc, char **argv)
     VT_UNTIL(eof, 5000, h.eof, vt_host_pump(&h, h.sent); usleep(5000));
     VT_CHECK(eof, "the host side of a connection did not see EOF after RESET_DEVICE");
     close(h.fd);
-    vg_release(c);
+    VT_CHECK(c->state == VG_ESTABLISHED, "the guest's socket is still open before the rings come back");
     VT_CHECK(vg_vu_setup(&g) == 0, "negotiation after RESET_DEVICE");
+    /* The same rings resumed: the device tells this guest, unasked, that its connection is gone. */
+    bool reset; VT_UNTIL(reset, 5000, c->state == VG_RESET, pump(&g, NULL, 0));
+    VT_CHECK(reset, "the guest's connection got no RST once the device ran again (state %d)", c->state);
+    vg_release(c);
     c = open_stream(&g, listener, &h, 61);
     transfer(&g, c, &h, 256 * 1024);
     close(h.fd);

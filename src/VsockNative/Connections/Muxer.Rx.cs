@@ -10,9 +10,20 @@ internal sealed partial class Muxer
 {
     private readonly Queue<Entry> _ready = new();
     private readonly Queue<PacketHeader> _resets = new();
+    /// <summary>RSTs for the connections a device reset dropped (see <see cref="DropConnections"/>).</summary>
+    private readonly List<PacketHeader> _staleResets = new();
 
     /// <summary>Whether a packet waits for an rx buffer: a RST for no connection, or a connection's reply or data.</summary>
-    public bool HasPendingRx => _resets.Count > 0 || _ready.Count > 0;
+    public bool HasPendingRx => _staleResets.Count > 0 || _resets.Count > 0 || _ready.Count > 0;
+
+    /// <summary>The device starts again after a reset. <paramref name="sameDriver"/>: the driver
+    /// resumed its rings where they were (a frontend that came back while the guest ran on), so the
+    /// guest still has the dropped connections and gets their RSTs; otherwise (new rings: a new
+    /// driver or guest) they are forgotten, lest a stale RST hit a new connection on the same ports.</summary>
+    public void OnStartAfterReset(bool sameDriver)
+    {
+        if (!sameDriver) _staleResets.Clear();
+    }
 
     /// <summary>Writes one packet into a guest rx buffer: RSTs for unknown connections first (they
     /// are control packets and need no connection), then connections in turn (each writes its own
@@ -20,6 +31,12 @@ internal sealed partial class Muxer
     public uint FillRx(ReadOnlySpan<IoVec> rxBuffer, long nowMs)
     {
         if (ScatterIo.TotalLength(rxBuffer) < VirtioVsockHdr.Size) return 0;
+        if (_staleResets.Count > 0)
+        {
+            _staleResets[^1].Write(rxBuffer);
+            _staleResets.RemoveAt(_staleResets.Count - 1);
+            return VirtioVsockHdr.Size;
+        }
         if (_resets.Count > 0)
         {
             _resets.Dequeue().Write(rxBuffer);
@@ -50,6 +67,12 @@ internal sealed partial class Muxer
         _resets.Enqueue(new PacketHeader(HostCidOf(h), h.SrcCid, h.DstPort, h.SrcPort, 0, h.Type,
             (ushort)VirtioVsockOp.Rst, 0, 0, 0));
     }
+
+    /// <summary>Owes the guest a RST for a connection a device reset dropped (bounded by the
+    /// connection limit: one per connection).</summary>
+    private void QueueStaleReset(in ConnKey key, VirtioVsockType type) =>
+        _staleResets.Add(new PacketHeader(key.HostCid, key.GuestCid, key.HostPort, key.GuestPort, 0, (ushort)type,
+            (ushort)VirtioVsockOp.Rst, 0, 0, 0));
 
     /// <summary>The source CID of a reply: the CID the guest addressed, when it is a valid one.</summary>
     private static ulong HostCidOf(in PacketHeader h) => h.DstCid == HostCid ? HostCid : h.DstCid;

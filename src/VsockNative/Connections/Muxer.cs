@@ -299,19 +299,28 @@ internal sealed partial class Muxer : IDisposable
         ExpireRoutes(nowMs);
     }
 
-    /// <summary>Forgets every connection (device reset): host streams are closed, nothing is sent to
-    /// the guest (its driver was reset too). Endpoints stay open.</summary>
-    public void DropConnections()
+    /// <summary>Forgets every connection (device reset, TRANSPORT_RESET): host streams are closed,
+    /// counters kept in the totals. Endpoints stay open.</summary>
+    /// <param name="tellGuest">Keep a RST for every connection the guest knows of, sent first once
+    /// the device runs again on the same rings (a device reset, e.g. a vhost-user frontend that went
+    /// away and came back with the guest still running: see <see cref="OnStartAfterReset"/>); false
+    /// for TRANSPORT_RESET, whose event makes the guest reset its sockets itself.</param>
+    public void DropConnections(bool tellGuest)
     {
+        _resets.Clear();
+        _staleResets.Clear();
         foreach (var e in _byId.Values)
         {
             e.Stream.Close();
-            Retire(e.Connection, e.Connection.EndReason == EndReason.None ? EndReason.DeviceReset : e.Connection.EndReason);
+            var c = e.Connection;
+            if (tellGuest && c.GuestKnowsIt) QueueStaleReset(c.Key, c.Type);
+            Retire(c, c.EndReason == EndReason.None ? EndReason.DeviceReset : c.EndReason);
         }
         _byId.Clear();
         _byKey.Clear();
         _ready.Clear();
-        _resets.Clear();
+        if (tellGuest)
+            foreach (var r in _routes.Values) QueueStaleReset(r.Key, VirtioVsockType.Stream);  // its REQUEST waits for an answer
         DropRoutes();
     }
 

@@ -19,7 +19,7 @@ internal sealed partial class VsockDevice
         lock (_gate)
         {
             error = "";
-            _muxer.DropConnections();
+            _muxer.DropConnections(tellGuest: false);  // the event tells the guest
             _dgram.DropTraffic();
             _transportResetPending = true;
             _counters.TransportResets++;

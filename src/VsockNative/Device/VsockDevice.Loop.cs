@@ -18,6 +18,8 @@ internal sealed partial class VsockDevice
     private readonly ulong[] _readyTags = new ulong[64];
     private readonly uint[] _readyEvents = new uint[64];
 
+    private bool _resetSinceStart;
+
     /// <summary>Starts every configured queue and, unless in manual mode, the event-loop thread.</summary>
     public int Start(out string error)
     {
@@ -40,6 +42,13 @@ internal sealed partial class VsockDevice
                     StopQueues();
                     return Fail(out error, rc, $"queue {i}: kick fd cannot be watched (errno {-rc})");
                 }
+            }
+            if (_resetSinceStart)
+            {
+                // Rings resumed where they were (SET_VRING_BASE): the same driver, which still has the
+                // connections the reset dropped. Fresh rings (base 0): a new driver.
+                _muxer.OnStartAfterReset(sameDriver: _queues[QueueSlot.Rx].LastAvailIdx != 0);
+                _resetSinceStart = false;
             }
             _running = true;
             // Chains made available while the device was stopped get no kick of their own.
@@ -95,7 +104,8 @@ internal sealed partial class VsockDevice
             _needsReset = false;
             _counters = default;
             _rxHeld = false;
-            _muxer.DropConnections();
+            _muxer.DropConnections(tellGuest: true);
+            _resetSinceStart = true;
             ResetDatagrams();
             Interlocked.Exchange(ref _notifyKicks, 0);
             Log.Info("device reset");

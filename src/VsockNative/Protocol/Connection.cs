@@ -175,6 +175,15 @@ public sealed partial class Connection
     /// <summary>The current state.</summary>
     public ConnState State => state;
 
+    /// <summary>The guest has heard of this connection (it sent the REQUEST, or received ours) and has
+    /// not seen it end: a device reset must tell it with RST.</summary>
+    public bool GuestKnowsIt => state switch
+    {
+        ConnState.Connecting => (pending & PendingReply.Request) == 0,
+        ConnState.Accepting or ConnState.Established or ConnState.Closing or ConnState.Resetting => true,
+        _ => false,
+    };
+
     /// <summary>How the handshake ended: poll it after every call (a RESPONSE and the RW behind it
     /// arrive in separate <see cref="OnGuestPacket"/> calls, so the muxer sees Established before any
     /// guest data reaches the host stream).</summary>

@@ -340,6 +340,73 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
         Assert.Equal(2UL, _device.ConnectionCounters.ConnectionsClosed);
     }
 
+    /// <summary>A device reset while the guest lives on (a vhost-user frontend that went away and came
+    /// back): host streams are closed at once, and once the device runs again the guest's first rx
+    /// buffers carry a RST for each connection it knew, so none of its sockets waits for ever.</summary>
+    [Fact]
+    public void After_a_device_reset_the_guest_gets_a_rst_for_each_connection_it_knew()
+    {
+        using var listener = ListenAt1234();
+        using var host = ConnectFromGuest(listener, 5000, out _);
+        using var host2 = ConnectFromGuest(listener, 5001, out _);
+
+        // stop and remember where the rings are, as a vhost-user backend does, then reset
+        Assert.Equal(0, _device.Stop());
+        var bases = new ushort[3];
+        for (uint q = 0; q < 3; q++) Assert.Equal(0, _device.GetBase(q, out bases[q], out _));
+        _device.Reset();
+        host.ReceiveTimeout = 2000;
+        Assert.Equal(0, host.Receive(new byte[8]));   // the host side sees the end at once
+        Assert.Equal(0, _device.ConnectionSnapshot(Span<VsockNative.Protocol.ConnectionInfo>.Empty));
+
+        Assert.Equal(0, _device.SetMemory(_memory.Memory.Regions, out var why));
+        Assert.Equal(0, _device.SetFeatures(VirtioTransportFeatures.Version1, out why));
+        Setup(QueueIndex.Rx, _rx);
+        Setup(QueueIndex.Tx, _tx);
+        Setup(QueueIndex.Event, _ev);
+        for (uint q = 0; q < 3; q++) Assert.Equal(0, _device.SetBase(q, bases[q], out why));
+        Assert.Equal(0, _device.Start(out why));
+        Poll();
+        var ports = new List<uint>();
+        for (int i = 0; i < 2; i++)
+        {
+            var rst = new VirtioVsockHdr(Expect(VirtioVsockOp.Rst));
+            Assert.Equal(1234u, rst.SrcPort);
+            Assert.Equal((ushort)VirtioVsockType.Stream, rst.Type);
+            ports.Add(rst.DstPort);
+        }
+        ports.Sort();
+        Assert.Equal(new[] { 5000u, 5001u }, ports);
+        Assert.Empty(_received);
+
+        // the device works as before: a new connection
+        using var host3 = ConnectFromGuest(listener, 5002, out _);
+    }
+
+    /// <summary>After a reset, fresh rings (base 0) mean a new driver: it never had the old
+    /// connections, and a stale RST could hit a new connection that reuses their ports.</summary>
+    [Fact]
+    public void After_a_device_reset_fresh_rings_get_no_stale_resets()
+    {
+        using var listener = ListenAt1234();
+        using var host = ConnectFromGuest(listener, 5000, out _);
+        string why;
+        Assert.Equal(0, _device.Stop());
+        _device.Reset();
+        Assert.Equal(0, _device.SetMemory(_memory.Memory.Regions, out why));
+        Assert.Equal(0, _device.SetFeatures(VirtioTransportFeatures.Version1, out why));
+        var rx = new MockSplitQueue(_memory, QueueSize, 0x40000, 0x41000, 0x42000, 0x7C0000, 0x800000);
+        Setup(QueueIndex.Rx, rx);
+        Setup(QueueIndex.Tx, _tx);
+        Setup(QueueIndex.Event, _ev);
+        Assert.Equal(0, _device.SetBase(QueueIndex.Tx, _tx.AvailIdx, out why));
+        Assert.Equal(0, _device.Start(out why));
+        rx.AddChain(new[] { rx.AddWritable(4096) });
+        _device.Notify(QueueIndex.Rx, out _);
+        Assert.True(_device.Poll(0, out why) >= 0, why);
+        Assert.Equal(0, rx.UsedIdx);
+    }
+
     [Fact]
     public void Resets_owed_while_the_guest_posts_no_rx_buffers_are_bounded_counted_and_sent_later()
     {

@@ -123,9 +123,9 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
 /** Major ABI version: a caller must refuse a library whose major differs. */
 #define VSN_ABI_VERSION_MAJOR 0u
 /** Minor ABI version: grows when functions or struct fields are added. */
-#define VSN_ABI_VERSION_MINOR 3u
+#define VSN_ABI_VERSION_MINOR 4u
 /** The version this header describes, (major << 16) | minor. */
-#define VSN_ABI_VERSION 3u
+#define VSN_ABI_VERSION 4u
 /** Host-initiated: waiting for the guest's RESPONSE. */
 #define VSN_CONN_STATE_CONNECTING 0u
 /** Guest-initiated: our RESPONSE is owed. */
@@ -212,6 +212,8 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
 #define VSN_QUEUE_DGRAM_EVENT 4u
 /** Number of queues of the five-queue layout. */
 #define VSN_QUEUE_COUNT_MAX 5u
+/** No queue (vsn_needs_reset_fn: the fault is not a queue's). */
+#define VSN_QUEUE_NONE 4294967295u
 /** The device is started (vsn_device_start) and processes its queues. */
 #define VSN_DEVICE_STATUS_RUNNING 4u
 /**
@@ -237,15 +239,6 @@ typedef struct vsn_device vsn_device;
 typedef void (*vsn_accept_fn)(void *user, uint32_t port, uint32_t guest_port, int32_t fd);
 
 /**
- * Called on the device's event-loop thread, outside the device's lock, when the guest sends a
- * REQUEST to a CID that is neither the host nor itself. fd is one end of a new socketpair
- * (non-blocking, close-on-exec): hand it to the target with vsn_connect_from and return 0 (the
- * fd is then no longer the device's), or return a negative errno and the device closes fd and
- * answers the guest with RST. Must not block for long: the device's queues wait meanwhile.
- */
-typedef int32_t (*vsn_route_fn)(void *user, uint64_t dst_cid, uint32_t dst_port, uint64_t src_cid, uint32_t src_port, int32_t fd);
-
-/**
  * Receives the library's log lines. user is the pointer given with the callback, level one of
  * VSN_LOG_*, message a NUL-terminated UTF-8 line without newline, valid only during the call.
  * Called from the thread that hit the event (an ABI caller or the device's event loop). It may
@@ -255,6 +248,18 @@ typedef int32_t (*vsn_route_fn)(void *user, uint64_t dst_cid, uint32_t dst_port,
 typedef void (*vsn_log_fn)(void *user, int32_t level, const char *message);
 
 /**
+ * Tells the host, once, that the device cannot go on and has set VSN_DEVICE_STATUS_NEEDS_RESET
+ * (virtio's DEVICE_NEEDS_RESET): a queue the driver broke (an avail index more than a queue
+ * ahead, a head descriptor beyond the queue) or an event loop that failed. queue_index is the
+ * queue at fault (the driver's index), or VSN_QUEUE_NONE when no queue is; reason a
+ * NUL-terminated line, valid only during the call. Called on the device's event-loop thread
+ * (or the caller of vsn_device_poll) after it released the device's lock: it may call the
+ * getters of any device; a vhost-user backend signals the vring's err eventfd here. Reset the
+ * device (vsn_device_reset) from another thread, not from inside the call.
+ */
+typedef void (*vsn_needs_reset_fn)(void *user, uint32_t queue_index, const char *reason);
+
+/**
  * Receives a queue's interrupts when the queue has no call fd. user is the pointer from
  * vsn_queue_config, queue_index the queue. Called on the thread that processes the queue (the
  * device's event loop, or the caller of vsn_device_poll). It may hold the device's lock: from
@@ -262,6 +267,23 @@ typedef void (*vsn_log_fn)(void *user, int32_t level, const char *message);
  * that device.
  */
 typedef void (*vsn_interrupt_fn)(void *user, uint32_t queue_index);
+
+/**
+ * Called on the device's event-loop thread, outside the device's lock, when the guest sends a
+ * REQUEST to a CID that is neither the host nor itself. type is the connection's socket type
+ * (VSN_VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET); fd is one end of a new socketpair of that kind
+ * (SOCK_STREAM or SOCK_SEQPACKET; non-blocking, close-on-exec): hand it to the target with
+ * vsn_connect_from (same type) and return 0 (the fd is then no longer the device's), or return
+ * a negative errno and the device closes fd and answers the guest with RST. Must not block for
+ * long: the device's queues wait meanwhile.
+ */
+typedef int32_t (*vsn_router_fn)(void *user, uint32_t type, uint64_t dst_cid, uint32_t dst_port, uint64_t src_cid, uint32_t src_port, int32_t fd);
+
+/**
+ * Deprecated (ABI 0.3): the router of vsn_set_router, without the socket type; it is given
+ * stream connections only. Use vsn_router_fn with vsn_device_set_router.
+ */
+typedef int32_t (*vsn_route_fn)(void *user, uint64_t dst_cid, uint32_t dst_port, uint64_t src_cid, uint32_t src_port, int32_t fd);
 
 /**
  * Counters of the datagram layer (per device): traffic each way and every drop by reason.
@@ -496,6 +518,12 @@ typedef struct vsn_device_config {
      * 64; at most 4096.
      */
     uint32_t max_dgram_sockets;
+    /** Reserved; must be 0. */
+    uint32_t reserved1;
+    /** Called once when the device sets VSN_DEVICE_STATUS_NEEDS_RESET; may be NULL. */
+    vsn_needs_reset_fn needs_reset_fn;
+    /** Passed to needs_reset_fn. */
+    void *needs_reset_user;
 } vsn_device_config;
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, struct_size) == 0, "vsn_device_config.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, flags) == 4, "vsn_device_config.flags offset");
@@ -510,7 +538,10 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_config, buf_alloc) == 56, "vsn_device_conf
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, max_connections) == 60, "vsn_device_config.max_connections offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, dgram_layout) == 64, "vsn_device_config.dgram_layout offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, max_dgram_sockets) == 68, "vsn_device_config.max_dgram_sockets offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 72, "vsn_device_config size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_config, reserved1) == 72, "vsn_device_config.reserved1 offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_config, needs_reset_fn) == 80, "vsn_device_config.needs_reset_fn offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_config, needs_reset_user) == 88, "vsn_device_config.needs_reset_user offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 96, "vsn_device_config size");
 
 /** One region of guest memory: guest-physical base, size, and where the host mapped it. */
 typedef struct vsn_mem_region {
@@ -1164,13 +1195,27 @@ int32_t vsn_queue_get_counters(vsn_device *device, uint32_t index, vsn_queue_cou
 int32_t vsn_device_get_counters(vsn_device *device, vsn_device_counters *out_counters);
 
 /**
- * Installs the router: from now on a guest REQUEST (stream) to a CID that is neither the host
- * (2) nor the guest itself is handed to fn with one end of a socketpair, on the event-loop
- * thread and outside the device's lock, so fn may call vsn_connect_from on any device (also
- * one whose own loop is routing to this device at the same moment: no deadlock). The guest
- * gets RESPONSE only when the target guest accepted, RST when it refused, when fn failed, or
- * when no answer came in twice the connect timeout. Without a router such REQUESTs get RST.
- * Threads: any thread; serialized by the device's lock; not from a device callback.
+ * Installs the router: from now on a guest REQUEST (stream or seqpacket) to a CID that is
+ * neither the host (2) nor the guest itself is handed to fn with its socket type and one end
+ * of a socketpair of that type, on the event-loop thread and outside the device's lock, so fn
+ * may call vsn_connect_from on any device (also one whose own loop is routing to this device
+ * at the same moment: no deadlock). The guest gets RESPONSE only when the target guest
+ * accepted, RST when it refused, when fn failed, or when no answer came in twice the connect
+ * timeout. Without a router such REQUESTs get RST. Seqpacket connections keep every message
+ * boundary and the record-end flag (MSG_EOR) end to end: the two devices frame each message on
+ * the pair. Threads: any thread; serialized by the device's lock; not from a device callback.
+ * @param device The device.
+ * @param fn The router, or NULL to remove it.
+ * @param user Passed to fn.
+ * @return 0; -EBADF.
+ */
+int32_t vsn_device_set_router(vsn_device *device, vsn_router_fn fn, void *user);
+
+/**
+ * Deprecated since ABI 0.4 (kept for one minor): vsn_device_set_router with a router that does
+ * not learn the socket type, so it is given stream connections only (a seqpacket REQUEST to a
+ * sibling is answered with RST and logged). Threads: any thread; serialized by the device's
+ * lock; not from a device callback.
  * @param device The device.
  * @param fn The router, or NULL to remove it.
  * @param user Passed to fn.
@@ -1188,14 +1233,17 @@ int32_t vsn_set_router(vsn_device *device, vsn_route_fn fn, void *user);
  * (never from an interrupt_fn or log_fn, which run under a device's lock).
  * @param device The target device.
  * @param guest_port The port in this guest.
- * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP).
+ * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET, the type the router was given; the
+ *     fd must be of the matching socket type (SOCK_STREAM / SOCK_SEQPACKET). DGRAM: -ENOTSUP.
  * @param src_cid The connecting guest's CID: 3 .. 0xFFFFFFFE, not this guest's.
  * @param src_port The connecting guest's port.
  * @param fd A connected stream socket (one end of a socketpair); taken on success.
  * @return 0 (fd is the device's now); -ENOTCONN when the device is not running; -EADDRINUSE
  *     when that (src_cid, src_port, guest_port) is connected already; -EAGAIN at the
  *     connection limit; -EINVAL for a reserved src_cid; -EBADF for a negative fd or an unknown
- *     device; -ENOTSUP. On failure fd stays the caller's.
+ *     device; -ENOTSUP for datagrams, or seqpacket when this guest did not negotiate
+ *     VIRTIO_VSOCK_F_SEQPACKET; -EPROTOTYPE when fd's socket type does not match. On failure
+ *     fd stays the caller's.
  */
 int32_t vsn_connect_from(vsn_device *device, uint32_t guest_port, uint32_t type, uint64_t src_cid, uint32_t src_port, int32_t fd);
 

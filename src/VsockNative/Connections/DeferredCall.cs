@@ -1,3 +1,5 @@
+using VsockNative.Wire;
+
 namespace VsockNative.Connections;
 
 /// <summary>
@@ -7,10 +9,11 @@ namespace VsockNative.Connections;
 /// </summary>
 internal readonly struct DeferredCall
 {
-    private DeferredCall(bool route, FdListener listener, RouteCallback router, nint user, ulong dstCid, uint dstPort,
-        ulong srcCid, uint srcPort, int fd)
+    private DeferredCall(bool route, FdListener listener, ISiblingRouter? router, nint user, ulong dstCid, uint dstPort,
+        ulong srcCid, uint srcPort, int fd, VirtioVsockType type = VirtioVsockType.Stream)
     {
         IsRoute = route;
+        Type = type;
         Listener = listener;
         Router = router;
         User = user;
@@ -23,15 +26,16 @@ internal readonly struct DeferredCall
 
     /// <summary>A guest connection for a program's listener (vsn_accept_fn).</summary>
     public static DeferredCall Accept(FdListener listener, uint port, uint guestPort, int fd) =>
-        new(false, listener, default, listener.User, 0, port, 0, guestPort, fd);
+        new(false, listener, null, listener.User, 0, port, 0, guestPort, fd);
 
     /// <summary>A guest REQUEST to a sibling CID for the router (vsn_route_fn).</summary>
-    public static DeferredCall Route(RouteCallback router, nint user, ulong dstCid, uint dstPort, ulong srcCid, uint srcPort, int fd) =>
-        new(true, default, router, user, dstCid, dstPort, srcCid, srcPort, fd);
+    public static DeferredCall Route(ISiblingRouter router, VirtioVsockType type, ulong dstCid, uint dstPort, ulong srcCid, uint srcPort, int fd) =>
+        new(true, default, router, 0, dstCid, dstPort, srcCid, srcPort, fd, type);
 
     public bool IsRoute { get; }
     public FdListener Listener { get; }
-    public RouteCallback Router { get; }
+    public ISiblingRouter? Router { get; }
+    public VirtioVsockType Type { get; }
     public nint User { get; }
     public ulong DstCid { get; }
     public uint DstPort { get; }
@@ -48,7 +52,7 @@ internal readonly struct DeferredCall
             Listener.Callback.Fn((void*)User, DstPort, SrcPort, Fd);
             return 0;
         }
-        int rc = Router.Fn((void*)User, DstCid, DstPort, SrcCid, SrcPort, Fd);
+        int rc = Router!.Route(Type, DstCid, DstPort, SrcCid, SrcPort, Fd);
         if (rc != 0) EventLoop.Libc.Close(Fd);
         return rc;
     }

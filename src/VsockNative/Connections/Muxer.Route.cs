@@ -35,8 +35,7 @@ internal sealed partial class Muxer
     }
 
     /// <summary>The program's router (null: sibling CIDs are unknown destinations).</summary>
-    public RouteCallback? Router { get; set; }
-    public nint RouterUser { get; set; }
+    public ISiblingRouter? Router { get; set; }
 
     /// <summary>Whether calls into the program wait for the device to release its lock.</summary>
     public bool HasDeferred => _deferred.Count > 0;
@@ -66,9 +65,20 @@ internal sealed partial class Muxer
     /// <summary>A well-formed guest REQUEST to a sibling CID: pair, pending route, deferred router call.</summary>
     private void StartRoute(in ConnKey key, in PacketHeader h, long nowMs)
     {
-        if (Router is not { } router || (VirtioVsockType)h.Type != VirtioVsockType.Stream)
+        var type = (VirtioVsockType)h.Type;
+        if (Router is not { } router || !router.Takes(type))
         {
             _counters.UnknownDestination++;
+            if (_log.Enabled(LogLevel.Info))
+                _log.Info(Router is null
+                    ? $"guest port {h.SrcPort} -> cid {h.DstCid} port {h.DstPort}: no router for sibling CIDs; RST"
+                    : $"guest port {h.SrcPort} -> cid {h.DstCid} port {h.DstPort}: the router does not take type {h.Type} connections (vsn_set_router is stream only); RST");
+            QueueReset(h);
+            return;
+        }
+        if (type == VirtioVsockType.Seqpacket && !SeqpacketNegotiated)
+        {
+            _counters.SeqpacketNotNegotiated++;
             QueueReset(h);
             return;
         }
@@ -78,7 +88,7 @@ internal sealed partial class Muxer
             QueueReset(h);
             return;
         }
-        int rc = SocketCalls.Pair(SocketCalls.SOCK_STREAM, out int mine, out int theirs);
+        int rc = SocketCalls.Pair(SocketTypeOf(type), out int mine, out int theirs);
         uint id = _nextId++;
         if (_nextId == 0) _nextId = 1;
         if (rc < 0 || _poll.Add(mine, PollTag.Make(PollTag.Route, id), Libc.EPOLLIN | Libc.EPOLLRDHUP) < 0)
@@ -93,11 +103,12 @@ internal sealed partial class Muxer
             QueueReset(h);
             return;
         }
+        if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
         // The target has its own connect timeout and closes the pair when it fires; ours only
         // bounds a router that kept the fd and never handed it on.
         _routes[id] = new PendingRoute(key, h, mine, nowMs + 2 * _options.Limits.ConnectTimeoutMs);
         _routeIds[key] = id;
-        Defer(DeferredCall.Route(router, RouterUser, h.DstCid, h.DstPort, h.SrcCid, h.SrcPort, theirs));
+        Defer(DeferredCall.Route(router, type, h.DstCid, h.DstPort, h.SrcCid, h.SrcPort, theirs));
     }
 
     /// <summary>The pair of a pending route is readable: the acceptance byte, or the end (refused).</summary>
@@ -118,7 +129,7 @@ internal sealed partial class Muxer
         _routes.Remove(id);
         _routeIds.Remove(route.Key);
         _counters.RoutesOpened++;
-        var stream = new FdStream(route.Fd, _poll);
+        var stream = NewStream(route.Fd, (VirtioVsockType)route.Request.Type, framed: true);
         Add(Connection.AcceptFromGuest(route.Key, route.Request, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
     }
 
@@ -169,28 +180,24 @@ internal sealed partial class Muxer
     }
 
     /// <summary>A sibling's guest connects to <paramref name="guestPort"/> from (srcCid, srcPort) over
-    /// <paramref name="fd"/>: a REQUEST goes to this guest; RouteAccepted is written on fd when it
-    /// accepts. 0 (fd taken), or -errno (fd untouched).</summary>
-    public int ConnectFrom(uint guestPort, ulong srcCid, uint srcPort, int fd, long nowMs)
+    /// <paramref name="fd"/> (a socket of <paramref name="type"/>'s kind): a REQUEST goes to this guest;
+    /// RouteAccepted is written on fd when it accepts. 0 (fd taken), or -errno (fd untouched).</summary>
+    public int ConnectFrom(uint guestPort, VirtioVsockType type, ulong srcCid, uint srcPort, int fd, long nowMs)
     {
         if (_byKey.Count + _routes.Count >= _options.MaxConnections) return -Errno.EAGAIN;
         var key = new ConnKey(srcCid, srcPort, _guestCid, guestPort);
         if (_byKey.ContainsKey(key) || _routeIds.ContainsKey(key)) return -Errno.EADDRINUSE;
-        var stream = new FdStream(fd, _poll);
-        var entry = Add(Connection.ConnectToGuest(key, stream, _options.Limits, nowMs), stream, hostInitiated: true, nowMs);
+        int socketType = SocketCalls.GetInt(fd, SocketCalls.SOL_SOCKET, SocketCalls.SO_TYPE);
+        if (socketType < 0) return socketType;
+        if (socketType != SocketTypeOf(type)) return -Errno.EPROTOTYPE;
+        if (type == VirtioVsockType.Seqpacket) SocketCalls.SetInt(fd, SocketCalls.SOL_SOCKET, SocketCalls.SO_PASSCRED, 1);
+        var stream = NewStream(fd, type, framed: true);
+        var connection = type == VirtioVsockType.Seqpacket
+            ? Connection.ConnectToGuestSeqpacket(key, stream, _options.Limits, nowMs)
+            : Connection.ConnectToGuest(key, stream, _options.Limits, nowMs);
+        var entry = Add(connection, stream, hostInitiated: true, nowMs);
         entry.Stream.SetGreeting(s_routeGreeting);
         _counters.RoutedIn++;
         return 0;
     }
-}
-
-/// <summary>Called on the device's event-loop thread, outside the device's lock, when the guest sends
-/// a REQUEST to a CID that is neither the host nor itself. <c>fd</c> is one end of a new socketpair
-/// (non-blocking, close-on-exec): hand it to the target with vsn_connect_from and return 0 (the fd is
-/// then no longer the device's), or return a negative errno and the device closes fd and answers
-/// the guest with RST. Must not block for long: the device's queues wait meanwhile.</summary>
-[CCallback("vsn_route_fn", "user", "dst_cid", "dst_port", "src_cid", "src_port", "fd")]
-internal unsafe struct RouteCallback
-{
-    public delegate* unmanaged<void*, ulong, uint, ulong, uint, int, int> Fn;
 }

@@ -155,11 +155,12 @@ internal sealed partial class Muxer : IDisposable
     private static int SocketTypeOf(VirtioVsockType type) =>
         type == VirtioVsockType.Seqpacket ? SocketCalls.SOCK_SEQPACKET : SocketCalls.SOCK_STREAM;
 
-    /// <summary>The host stream over a connected fd (a SEQPACKET one sized by <see cref="RoomForMessages"/>).</summary>
-    private FdStream NewStream(int fd, VirtioVsockType type)
+    /// <summary>The host stream over a connected fd (a SEQPACKET one sized by <see cref="RoomForMessages"/>;
+    /// <paramref name="framed"/>: a link to a sibling device, whose messages carry their flags).</summary>
+    private FdStream NewStream(int fd, VirtioVsockType type, bool framed = false)
     {
         if (type == VirtioVsockType.Seqpacket) RoomForMessages(fd);
-        return new FdStream(fd, _poll);
+        return new FdStream(fd, _poll) { FramedRecords = framed && type == VirtioVsockType.Seqpacket };
     }
 
     /// <summary>A SEQPACKET socket's send buffer is made to take a message of buf_alloc bytes: the

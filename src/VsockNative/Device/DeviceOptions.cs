@@ -1,3 +1,4 @@
+using System;
 using VsockNative.Interop;
 using VsockNative.Wire;
 
@@ -46,13 +47,17 @@ internal sealed class DeviceOptions
     /// <summary>No event-loop thread: the host drives the device with vsn_device_poll.</summary>
     public bool ManualPoll { get; }
 
+    /// <summary>Told (queue index or <c>uint.MaxValue</c>, reason) once when the device needs a reset;
+    /// called on the loop thread outside the device's lock. Set by the interop layer.</summary>
+    public Action<uint, string>? NeedsReset { get; set; }
+
     /// <summary>Checks a caller's config; on failure returns a negative errno and why.</summary>
     public static unsafe int TryCreate(in DeviceConfig config, out DeviceOptions? options, out string error)
     {
         options = null;
         error = "";
-        if ((config.Flags & ~DeviceFlags.All) != 0 || config.Reserved0 != 0)
-            return Fail(out error, -Errno.EINVAL, $"unknown flags 0x{config.Flags & ~DeviceFlags.All:x} / reserved 0x{config.Reserved0:x} must be 0");
+        if ((config.Flags & ~DeviceFlags.All) != 0 || config.Reserved0 != 0 || config.Reserved1 != 0)
+            return Fail(out error, -Errno.EINVAL, $"unknown flags 0x{config.Flags & ~DeviceFlags.All:x} / reserved 0x{config.Reserved0:x} 0x{config.Reserved1:x} must be 0");
         if (CidError(config.GuestCid) is { } cidError)
             return Fail(out error, -Errno.EINVAL, cidError);
         ulong features = config.Features == 0 ? SupportedFeatures : config.Features;

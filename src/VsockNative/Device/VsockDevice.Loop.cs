@@ -102,6 +102,7 @@ internal sealed partial class VsockDevice
             _driverFeatures = 0;
             _muxer.SeqpacketNegotiated = false;
             _needsReset = false;
+            _needsResetReport = null;
             _counters = default;
             _rxHeld = false;
             _muxer.DropConnections(tellGuest: true);
@@ -138,13 +139,7 @@ internal sealed partial class VsockDevice
     {
         while (_running)
         {
-            int rc = RunOnce(-1);
-            if (rc < 0)
-            {
-                Log.Error($"event loop: epoll_wait failed (errno {-rc}); the device stops processing");
-                lock (_gate) _needsReset = true;
-                return;
-            }
+            if (RunOnce(-1) < 0) return;  // the device needs a reset now (RunOnce said why)
         }
     }
 
@@ -153,12 +148,38 @@ internal sealed partial class VsockDevice
         int n;
         lock (_gate) timeoutMs = WaitTimeout(timeoutMs);
         n = _epoll.Wait(_readyTags, _readyEvents, timeoutMs);
-        if (n < 0) return n;
+        if (n < 0)
+        {
+            // Nothing can be processed any more: the device is no longer "running" but broken, and
+            // the host hears of it (the queues stay where they were for GET_VRING_BASE).
+            lock (_gate)
+            {
+                _running = false;
+                _thread = null;
+                MarkNeedsReset(QueueSlot.Invalid, $"event loop: epoll_wait failed (errno {-n})");
+                StopQueues();
+            }
+            ReportNeedsReset();
+            return n;
+        }
         int processed = ProcessEvents(n, out var calls);
-        // Calls into the program (accept fn, router fn) run here, outside the lock: a callback may
-        // call into any device, this one included (see BEHAVIOUR.md, "Sibling routing").
+        // Calls into the program (accept fn, router fn, needs-reset fn) run here, outside the lock: a
+        // callback may call into any device, this one included (see BEHAVIOUR.md, "Sibling routing").
         if (calls is not null) RunDeferred(calls);
+        ReportNeedsReset();
         return processed;
+    }
+
+    /// <summary>Tells the host once that the device needs a reset (outside the lock).</summary>
+    private void ReportNeedsReset()
+    {
+        (uint Queue, string Why)? report;
+        lock (_gate)
+        {
+            report = _needsResetReport;
+            _needsResetReport = null;
+        }
+        if (report is { } r) Options.NeedsReset?.Invoke(r.Queue, r.Why);
     }
 
     private int ProcessEvents(int n, out DeferredCall[]? calls)
@@ -292,10 +313,20 @@ internal sealed partial class VsockDevice
         else _counters.InterruptErrors++;
     }
 
-    private void MarkNeedsReset(uint index, string why)
+    /// <summary>Why the device needs a reset, waiting to be told to the host (once per reset).</summary>
+    private (uint Queue, string Why)? _needsResetReport;
+
+    /// <summary>The device cannot go on (<paramref name="slot"/>: the queue at fault, or
+    /// <see cref="QueueSlot.Invalid"/>): status NEEDS_RESET, logged, and the host told once.</summary>
+    private void MarkNeedsReset(uint slot, string why)
     {
+        if (_needsReset) return;
         _needsReset = true;
-        Log.Error($"queue {index}: {why}; the device needs a reset (DEVICE_NEEDS_RESET)");
+        uint index = slot == QueueSlot.Invalid ? QueueIndex.None : QueueSlot.IndexOf(slot, _fiveQueues);
+        string where = slot == QueueSlot.Invalid ? "" : $"queue {index}: ";
+        Log.Error($"{where}{why}; the device needs a reset (DEVICE_NEEDS_RESET)");
+        _needsResetReport = (index, where + why);
+        if (Options.ManualPoll || Thread.CurrentThread != _thread) EventFd.Signal(_wakeFd);  // delivered by the next loop turn
     }
 
     private void StopQueues()

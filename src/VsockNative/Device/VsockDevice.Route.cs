@@ -9,13 +9,12 @@ namespace VsockNative.Device;
 internal sealed partial class VsockDevice
 {
     /// <summary>Installs (or with a null fn removes) the router for guest REQUESTs to other CIDs.</summary>
-    public unsafe int SetRouter(RouteCallback fn, nint user, out string error)
+    public int SetRouter(ISiblingRouter? router, out string error)
     {
         lock (_gate)
         {
             error = "";
-            _muxer.Router = fn.Fn == null ? null : fn;
-            _muxer.RouterUser = user;
+            _muxer.Router = router;
             return 0;
         }
     }
@@ -25,16 +24,19 @@ internal sealed partial class VsockDevice
     {
         lock (_gate)
         {
-            if (type != (uint)VirtioVsockType.Stream)
-                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) connections are implemented so far");
+            if (type is not ((uint)VirtioVsockType.Stream or (uint)VirtioVsockType.Seqpacket))
+                return Fail(out error, -Errno.ENOTSUP, $"type {type}: only stream (1) and seqpacket (2) connections are routed");
+            if (type == (uint)VirtioVsockType.Seqpacket && !_muxer.SeqpacketNegotiated)
+                return Fail(out error, -Errno.ENOTSUP, "seqpacket: this guest's driver has not negotiated VIRTIO_VSOCK_F_SEQPACKET");
             if (srcCid <= Muxer.HostCid || srcCid >= uint.MaxValue || srcCid == Options.GuestCid)
                 return Fail(out error, -Errno.EINVAL, $"src_cid {srcCid} is reserved or this guest's own CID");
             if (fd < 0) return Fail(out error, -Errno.EBADF, $"fd {fd}");
             if (!_running) return Fail(out error, -Errno.ENOTCONN, "the device is not running (no driver)");
-            int rc = _muxer.ConnectFrom(guestPort, srcCid, srcPort, fd, NowMs);
+            int rc = _muxer.ConnectFrom(guestPort, (VirtioVsockType)type, srcCid, srcPort, fd, NowMs);
             if (rc < 0)
                 return Fail(out error, rc, rc == -Errno.EADDRINUSE
                     ? $"cid {srcCid} port {srcPort} -> guest port {guestPort} is already connected"
+                    : rc == -Errno.EPROTOTYPE ? $"fd {fd} is not a {(type == (uint)VirtioVsockType.Seqpacket ? "SOCK_SEQPACKET" : "SOCK_STREAM")} socket"
                     : "connection limit reached");
             error = "";
         }

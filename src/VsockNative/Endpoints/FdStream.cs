@@ -85,15 +85,51 @@ internal sealed class FdStream : IHostMessageStream
         return n;
     }
 
-    public long SendMessage(ReadOnlySpan<IoVec> data, bool endOfRecord) =>
-        Fd < 0 ? -Interop.Errno.EBADF : SocketCalls.SendMessage(Fd, data, endOfRecord);
+    /// <summary>A link between two devices (a sibling route over a SOCK_SEQPACKET pair): every message
+    /// carries one leading flags byte (<see cref="FrameEor"/>), since AF_UNIX does not carry MSG_EOR.</summary>
+    public bool FramedRecords { get; init; }
 
-    public long PeekMessage() => Fd < 0 ? -Interop.Errno.EBADF : SocketCalls.PeekMessage(Fd);
+    /// <summary>The leading byte of a framed message: the record ends with it (VIRTIO_VSOCK_SEQ_EOR).</summary>
+    public const byte FrameEor = 1;
 
-    public long ReceiveMessage(ReadOnlySpan<IoVec> into, out bool endOfRecord)
+    public unsafe long SendMessage(ReadOnlySpan<IoVec> data, bool endOfRecord)
+    {
+        if (Fd < 0) return -Interop.Errno.EBADF;
+        long greeting = FlushGreeting();
+        if (greeting != 0) return greeting;
+        if (!FramedRecords) return SocketCalls.SendMessage(Fd, data, endOfRecord);
+        if (data.Length >= SocketCalls.IOV_MAX) return -Interop.Errno.EMSGSIZE;
+        byte frame = endOfRecord ? FrameEor : (byte)0;
+        Span<IoVec> framed = stackalloc IoVec[data.Length + 1];
+        framed[0] = new IoVec((nint)(&frame), 1);
+        data.CopyTo(framed[1..]);
+        long n = SocketCalls.SendMessage(Fd, framed, false);
+        return n > 0 ? n - 1 : n;
+    }
+
+    public long PeekMessage()
+    {
+        if (Fd < 0) return -Interop.Errno.EBADF;
+        long n = SocketCalls.PeekMessage(Fd);
+        if (!FramedRecords || n < 0) return n;
+        return n == 0 ? -Interop.Errno.EPROTO : n - 1;  // a framed message is never empty
+    }
+
+    public unsafe long ReceiveMessage(ReadOnlySpan<IoVec> into, out bool endOfRecord)
     {
         endOfRecord = false;
-        return Fd < 0 ? -Interop.Errno.EBADF : SocketCalls.ReceiveMessage(Fd, into, out endOfRecord);
+        if (Fd < 0) return -Interop.Errno.EBADF;
+        if (!FramedRecords) return SocketCalls.ReceiveMessage(Fd, into, out endOfRecord);
+        int count = Math.Min(into.Length, SocketCalls.IOV_MAX - 1);
+        byte frame = 0;
+        Span<IoVec> framed = stackalloc IoVec[count + 1];
+        framed[0] = new IoVec((nint)(&frame), 1);
+        into[..count].CopyTo(framed[1..]);
+        long n = SocketCalls.ReceiveMessage(Fd, framed, out _);
+        if (n < 0) return n;
+        if (n == 0) return -Interop.Errno.EPROTO;
+        endOfRecord = (frame & FrameEor) != 0;
+        return n - 1;
     }
 
     public int Shutdown(bool read, bool write)

@@ -21,6 +21,7 @@ internal static unsafe partial class SocketCalls
     public const int MSG_TRUNC = 0x20;
     public const int MSG_PEEK = 0x2;
     public const int SOL_SOCKET = 1;
+    public const int SO_TYPE = 3;
     public const int SO_SNDBUF = 7;
     public const int SO_PASSCRED = 16;
     /// <summary>CMSG_SPACE(sizeof(struct ucred)): room for SCM_CREDENTIALS and nothing else, so file
@@ -65,6 +66,8 @@ internal static unsafe partial class SocketCalls
     private static partial int Unlink(byte* path);
     [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
     private static partial int SetSockOpt(int fd, int level, int name, int* value, uint length);
+    [LibraryImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
+    private static partial int GetSockOpt(int fd, int level, int name, int* value, uint* length);
     [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
     private static partial int SocketPair(int domain, int type, int protocol, int* fds);
 
@@ -155,6 +158,15 @@ internal static unsafe partial class SocketCalls
 
     /// <summary>setsockopt of an int option; 0 or -errno.</summary>
     public static int SetInt(int fd, int level, int name, int value) => Errno(SetSockOpt(fd, level, name, &value, sizeof(int)));
+
+    /// <summary>getsockopt of an int option: its value, or -errno.</summary>
+    public static int GetInt(int fd, int level, int name)
+    {
+        int value = 0;
+        uint length = sizeof(int);
+        int rc = GetSockOpt(fd, level, name, &value, &length);
+        return rc < 0 ? -Libc.LastErrno : value;
+    }
 
     /// <summary>One whole message on a SOCK_SEQPACKET socket (sendmsg, MSG_NOSIGNAL, MSG_EOR when asked):
     /// its length, or -errno (-EAGAIN: not now; -EMSGSIZE: never, too large for the socket).</summary>

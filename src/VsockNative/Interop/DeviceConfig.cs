@@ -39,6 +39,12 @@ internal unsafe struct DeviceConfig
     /// <summary>Datagram sockets the device opens at most (one per guest port talking to Unix endpoints,
     /// one per vsn_listen/vsn_connect datagram fd); beyond it datagrams are dropped and counted. 0 = 64; at most 4096.</summary>
     public uint MaxDgramSockets;
+    /// <summary>Reserved; must be 0.</summary>
+    public uint Reserved1;
+    /// <summary>Called once when the device sets VSN_DEVICE_STATUS_NEEDS_RESET; may be NULL.</summary>
+    public NeedsResetCallback NeedsResetFn;
+    /// <summary>Passed to needs_reset_fn.</summary>
+    public void* NeedsResetUser;
 
     /// <summary>The smallest struct_size accepted: the fields up to and including features.</summary>
     [CDefine("VSN_DEVICE_CONFIG_MIN_SIZE")] public const uint MinSize = 24;

@@ -30,6 +30,7 @@ internal static unsafe class DeviceExports
             if (rc != 0) return Abi.Reject(log, fn, rc, why);
             rc = DeviceOptions.TryCreate(copy, out var options, out why);
             if (rc != 0) return Abi.Reject(log, fn, rc, why);
+            if (copy.NeedsResetFn.Fn != null) options!.NeedsReset = NeedsResetSink(copy.NeedsResetFn, (nint)copy.NeedsResetUser);
             rc = VsockDevice.Create(options!, log, out var device);
             if (rc < 0) return Abi.Reject(log, fn, rc, "cannot create the device's epoll instance or eventfd");
             out_device->Value = Abi.Devices.Add(device!);
@@ -108,6 +109,14 @@ internal static unsafe class DeviceExports
 
     /// <summary>Copies a caller's size-prefixed config (Linux copy_struct_from_user rules). On -E2BIG the
     /// known part is copied, so the rejection still reaches the caller's log_fn.</summary>
+    /// <summary>The C needs-reset callback as the device sees it.</summary>
+    private static Action<uint, string> NeedsResetSink(NeedsResetCallback fn, nint user) => (queue, reason) =>
+    {
+        var bytes = new byte[System.Text.Encoding.UTF8.GetByteCount(reason) + 1];
+        System.Text.Encoding.UTF8.GetBytes(reason, bytes);
+        fixed (byte* p = bytes) fn.Fn((void*)user, queue, (sbyte*)p);
+    };
+
     private static int CopyConfig(DeviceConfig* config, out DeviceConfig copy, out string why)
     {
         copy = default;

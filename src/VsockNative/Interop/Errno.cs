@@ -11,6 +11,7 @@ internal static class Errno
     public const int EINVAL = 22;
     public const int ERANGE = 34;
     public const int ENOTSUP = 95;
+    public const int EPROTO = 71;
     public const int EMSGSIZE = 90;
     public const int EIO = 5;
     public const int EAGAIN = 11;

@@ -103,6 +103,8 @@ internal static class QueueIndex
     [CDefine("VSN_QUEUE_DGRAM_EVENT")] public const uint DgramEvent = 4;
     /// <summary>Number of queues of the five-queue layout.</summary>
     [CDefine("VSN_QUEUE_COUNT_MAX")] public const uint CountMax = 5;
+    /// <summary>No queue (vsn_needs_reset_fn: the fault is not a queue's).</summary>
+    [CDefine("VSN_QUEUE_NONE")] public const uint None = 0xFFFF_FFFF;
 }
 
 /// <summary>Device status bits (virtio 1.x 2.1), as reported by vsn_device_get_status.</summary>

@@ -11,12 +11,34 @@ internal static unsafe class RouteExports
     /// data (the routing device waits for it before it answers its own guest with RESPONSE).</summary>
     [CDefine("VSN_ROUTE_ACCEPTED")] public const uint RouteAccepted = Muxer.RouteAccepted;
 
-    /// <summary>Installs the router: from now on a guest REQUEST (stream) to a CID that is neither the
-    /// host (2) nor the guest itself is handed to fn with one end of a socketpair, on the event-loop
-    /// thread and outside the device's lock, so fn may call vsn_connect_from on any device (also one
-    /// whose own loop is routing to this device at the same moment: no deadlock). The guest gets
-    /// RESPONSE only when the target guest accepted, RST when it refused, when fn failed, or when no
-    /// answer came in twice the connect timeout. Without a router such REQUESTs get RST.
+    /// <summary>Installs the router: from now on a guest REQUEST (stream or seqpacket) to a CID that is
+    /// neither the host (2) nor the guest itself is handed to fn with its socket type and one end of a
+    /// socketpair of that type, on the event-loop thread and outside the device's lock, so fn may call
+    /// vsn_connect_from on any device (also one whose own loop is routing to this device at the same
+    /// moment: no deadlock). The guest gets RESPONSE only when the target guest accepted, RST when it
+    /// refused, when fn failed, or when no answer came in twice the connect timeout. Without a router
+    /// such REQUESTs get RST. Seqpacket connections keep every message boundary and the record-end
+    /// flag (MSG_EOR) end to end: the two devices frame each message on the pair.
+    /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="fn">The router, or NULL to remove it.</param>
+    /// <param name="user">Passed to fn.</param>
+    /// <returns>0; -EBADF.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_set_router")]
+    public static int SetRouterTyped(DeviceHandle device, RouterCallback fn, void* user)
+    {
+        const string name = "vsn_device_set_router";
+        try
+        {
+            int rc = Abi.Lookup(device, name, out var d);
+            return rc != 0 ? rc : Abi.Result(d, name, d.SetRouter(fn.Fn == null ? null : new CRouter(fn, (nint)user), out var why), why);
+        }
+        catch (Exception e) { return Abi.Crash(name, e); }
+    }
+
+    /// <summary>Deprecated since ABI 0.4 (kept for one minor): vsn_device_set_router with a router that
+    /// does not learn the socket type, so it is given stream connections only (a seqpacket REQUEST to a
+    /// sibling is answered with RST and logged).
     /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <param name="fn">The router, or NULL to remove it.</param>
@@ -29,7 +51,7 @@ internal static unsafe class RouteExports
         try
         {
             int rc = Abi.Lookup(device, name, out var d);
-            return rc != 0 ? rc : Abi.Result(d, name, d.SetRouter(fn, (nint)user, out var why), why);
+            return rc != 0 ? rc : Abi.Result(d, name, d.SetRouter(fn.Fn == null ? null : new CStreamRouter(fn, (nint)user), out var why), why);
         }
         catch (Exception e) { return Abi.Crash(name, e); }
     }
@@ -43,13 +65,15 @@ internal static unsafe class RouteExports
     /// briefly (never from an interrupt_fn or log_fn, which run under a device's lock).</summary>
     /// <param name="device">The target device.</param>
     /// <param name="guest_port">The port in this guest.</param>
-    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM (other types: -ENOTSUP).</param>
+    /// <param name="type">VSN_VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET, the type the router was given; the
+    ///     fd must be of the matching socket type (SOCK_STREAM / SOCK_SEQPACKET). DGRAM: -ENOTSUP.</param>
     /// <param name="src_cid">The connecting guest's CID: 3 .. 0xFFFFFFFE, not this guest's.</param>
     /// <param name="src_port">The connecting guest's port.</param>
     /// <param name="fd">A connected stream socket (one end of a socketpair); taken on success.</param>
     /// <returns>0 (fd is the device's now); -ENOTCONN when the device is not running; -EADDRINUSE when
     ///     that (src_cid, src_port, guest_port) is connected already; -EAGAIN at the connection limit;
-    ///     -EINVAL for a reserved src_cid; -EBADF for a negative fd or an unknown device; -ENOTSUP. On
+    ///     -EINVAL for a reserved src_cid; -EBADF for a negative fd or an unknown device; -ENOTSUP for datagrams, or seqpacket when this
+    ///     guest did not negotiate VIRTIO_VSOCK_F_SEQPACKET; -EPROTOTYPE when fd's socket type does not match. On
     ///     failure fd stays the caller's.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_connect_from")]
     public static int ConnectFrom(DeviceHandle device, uint guest_port, uint type, ulong src_cid, uint src_port, int fd)

@@ -42,7 +42,7 @@ public sealed unsafe partial class DeviceStreamTests
     {
         s_routeFd = -1;
         s_routeResult = result;
-        Assert.Equal(0, _device.SetRouter(new RouteCallback { Fn = &OnRoute }, 0, out _));
+        Assert.Equal(0, _device.SetRouter(new CStreamRouter(new RouteCallback { Fn = &OnRoute }, 0), out _));
     }
 
     [Fact]

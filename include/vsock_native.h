@@ -857,6 +857,28 @@ typedef struct vsn_queue_counter_values {
     uint64_t kicks_disabled;
     /** Transitions from kicks suppressed to kicks enabled. */
     uint64_t kicks_enabled;
+    /**
+     * Well-formed chains the device could not use, returned with length 0 (the sum of the three
+     * reasons below).
+     */
+    uint64_t unusable_chains;
+    /** Unusable: device-readable buffers in a chain of a queue the device writes (rx, event). */
+    uint64_t unusable_readable;
+    /**
+     * Unusable: fewer writable bytes than the smallest thing the queue carries (a 44-byte packet
+     * header on rx, an 8-byte event on the event queue).
+     */
+    uint64_t unusable_too_small;
+    /**
+     * Unusable: an rx chain with room for a packet header and no payload byte at the head of the
+     * queue while only data was owed (returned so the data behind it can flow).
+     */
+    uint64_t unusable_header_only;
+    /**
+     * Chains given back to the available ring unused (undo of a pop: the device had nothing to put
+     * in them after all); each is popped again later, so it is not a used entry.
+     */
+    uint64_t chains_given_back;
 } vsn_queue_counter_values;
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, chains_popped) == 0, "vsn_queue_counter_values.chains_popped offset");
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, readable_bytes) == 8, "vsn_queue_counter_values.readable_bytes offset");
@@ -883,7 +905,12 @@ VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, interrupts_needed) == 168, 
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, interrupts_suppressed) == 176, "vsn_queue_counter_values.interrupts_suppressed offset");
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, kicks_disabled) == 184, "vsn_queue_counter_values.kicks_disabled offset");
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, kicks_enabled) == 192, "vsn_queue_counter_values.kicks_enabled offset");
-VSN_STATIC_ASSERT(sizeof(vsn_queue_counter_values) == 200, "vsn_queue_counter_values size");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, unusable_chains) == 200, "vsn_queue_counter_values.unusable_chains offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, unusable_readable) == 208, "vsn_queue_counter_values.unusable_readable offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, unusable_too_small) == 216, "vsn_queue_counter_values.unusable_too_small offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, unusable_header_only) == 224, "vsn_queue_counter_values.unusable_header_only offset");
+VSN_STATIC_ASSERT(offsetof(vsn_queue_counter_values, chains_given_back) == 232, "vsn_queue_counter_values.chains_given_back offset");
+VSN_STATIC_ASSERT(sizeof(vsn_queue_counter_values) == 240, "vsn_queue_counter_values size");
 
 /**
  * What vsn_queue_get_counters fills: set struct_size first; the library writes at most that
@@ -900,7 +927,7 @@ typedef struct vsn_queue_counters {
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, struct_size) == 0, "vsn_queue_counters.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, queue_index) == 4, "vsn_queue_counters.queue_index offset");
 VSN_STATIC_ASSERT(offsetof(vsn_queue_counters, values) == 8, "vsn_queue_counters.values offset");
-VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 208, "vsn_queue_counters size");
+VSN_STATIC_ASSERT(sizeof(vsn_queue_counters) == 248, "vsn_queue_counters size");
 
 /**
  * Listens on a host port: each guest connection of this type to it is handed to fn as a new fd

@@ -82,6 +82,25 @@ public struct QueueCounters
     /// <summary>Transitions from kicks suppressed to kicks enabled.</summary>
     public ulong KicksEnabled;
 
+    /// <summary>Well-formed chains the device could not use, returned with length 0 (the sum of the
+    /// three reasons below).</summary>
+    public ulong UnusableChains;
+
+    /// <summary>Unusable: device-readable buffers in a chain of a queue the device writes (rx, event).</summary>
+    public ulong UnusableReadable;
+
+    /// <summary>Unusable: fewer writable bytes than the smallest thing the queue carries (a 44-byte
+    /// packet header on rx, an 8-byte event on the event queue).</summary>
+    public ulong UnusableTooSmall;
+
+    /// <summary>Unusable: an rx chain with room for a packet header and no payload byte at the head of
+    /// the queue while only data was owed (returned so the data behind it can flow).</summary>
+    public ulong UnusableHeaderOnly;
+
+    /// <summary>Chains given back to the available ring unused (undo of a pop: the device had nothing
+    /// to put in them after all); each is popped again later, so it is not a used entry.</summary>
+    public ulong ChainsGivenBack;
+
     /// <summary>The per-reason bad-chain counter for <paramref name="error"/> (0 for <see cref="ChainError.None"/>).</summary>
     public readonly ulong BadChainsWith(ChainError error) => error switch
     {
@@ -101,6 +120,18 @@ public struct QueueCounters
         ChainError.LengthOverflow => LengthOverflow,
         _ => 0,
     };
+
+    /// <summary>Counts one unusable chain under its reason.</summary>
+    internal void CountUnusable(UnusableChain reason)
+    {
+        UnusableChains++;
+        switch (reason)
+        {
+            case UnusableChain.Readable: UnusableReadable++; break;
+            case UnusableChain.TooSmall: UnusableTooSmall++; break;
+            case UnusableChain.HeaderOnly: UnusableHeaderOnly++; break;
+        }
+    }
 
     /// <summary>Counts one bad chain under its reason.</summary>
     internal void CountBadChain(ChainError error)

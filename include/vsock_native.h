@@ -571,7 +571,8 @@ typedef struct vsn_queue_config {
     uint64_t used_addr;
     /**
      * An eventfd the driver side signals to kick the queue, or -1 when the host calls
-     * vsn_queue_notify instead. The device duplicates it; the caller keeps its own.
+     * vsn_queue_notify instead. It must be an eventfd (anything else: -EINVAL). The device
+     * duplicates it; the caller keeps its own.
      */
     int32_t kick_fd;
     /**

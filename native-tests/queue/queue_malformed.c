@@ -24,6 +24,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,6 +559,12 @@ static void abi_queue_setup(void)
     CHECK_EQ(vsn_queue_setup(d, VSN_QUEUE_TX, &c), -EINVAL);
     c = good, c.kick_fd = 1 << 20;                              /* not an open fd */
     CHECK(vsn_queue_setup(d, VSN_QUEUE_TX, &c) < 0);
+    int hup[2];                                                 /* a pipe whose writer is gone: it reports */
+    CHECK_EQ(pipe(hup), 0);                                     /* HUP for ever, so the loop would spin */
+    close(hup[1]);
+    c = good, c.kick_fd = hup[0];
+    CHECK_EQ(vsn_queue_setup(d, VSN_QUEUE_TX, &c), -EINVAL);   /* a kick fd must be an eventfd */
+    close(hup[0]);
 
     /* every rejection above left the queue as it was: it still works */
     CHECK_EQ(vsn_device_start(d), 0);

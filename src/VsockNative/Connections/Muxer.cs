@@ -80,9 +80,17 @@ internal sealed partial class Muxer : IDisposable
             return;
         }
         if (_routes.Count > 0 && TryRoutePacket(key, h)) return;
-        if ((VirtioVsockOp)h.Op == VirtioVsockOp.Rst && PacketRules.Check(h, h.Len) is PacketFault.None or PacketFault.UnsupportedType)
+        if ((VirtioVsockOp)h.Op == VirtioVsockOp.Rst)
         {
-            _counters.RstIgnored++;
+            // A RST is never answered (BEHAVIOUR.md, "Faults"): for no connection it is dropped;
+            // a malformed one is counted as such.
+            var rstFault = PacketRules.Check(h, (uint)Math.Min(ScatterIo.TotalLength(payload), uint.MaxValue));
+            if (rstFault is PacketFault.None or PacketFault.UnsupportedType) _counters.RstIgnored++;
+            else
+            {
+                _counters.Malformed++;
+                if (_log.Enabled(LogLevel.Warn)) _log.Warn($"malformed RST ({rstFault}) for no connection dropped: {h}");
+            }
             return;
         }
         if (h.DstCid != HostCid)

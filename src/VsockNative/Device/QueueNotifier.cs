@@ -22,6 +22,11 @@ internal sealed unsafe class QueueNotifier
     {
         error = "";
         int kick = -1, call = -1;
+        if (kickFd >= 0 && !EventFd.IsEventFd(kickFd))
+        {
+            error = $"kick_fd {kickFd} is not an eventfd (a pipe or socket whose peer closes would wake the event loop without end)";
+            return -Errno.EINVAL;
+        }
         if (kickFd >= 0 && (kick = EventFd.DupNonBlocking(kickFd)) < 0)
         {
             error = $"kick_fd {kickFd} cannot be duplicated (errno {-kick})";

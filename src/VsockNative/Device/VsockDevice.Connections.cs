@@ -12,12 +12,10 @@ namespace VsockNative.Device;
 internal sealed partial class VsockDevice : IPollRegistry
 {
     private Muxer _muxer = null!;
-    private DescriptorChain _rxChain = null!;
     private IoVec[] _payload = null!;
 
     private void InitConnections()
     {
-        _rxChain = new DescriptorChain(MaxSegments);
         _payload = new IoVec[MaxSegments];
         _muxer = new Muxer(Options.GuestCid, new MuxerOptions
         {
@@ -59,34 +57,49 @@ internal sealed partial class VsockDevice : IPollRegistry
         _muxer.OnGuestPacket(h, _payload.AsSpan(0, n), NowMs);
     }
 
-    /// <summary>An rx chain popped but not filled (the muxer had nothing after all): used next time
-    /// instead of returning a zero-length buffer to the driver.</summary>
-    private bool _rxHeld;
-
     /// <summary>Fills rx buffers while the muxer (or, on the shared queue, the datagram layer) has packets for the guest.</summary>
     private void ProcessRx()
     {
-        if (_configured[QueueIndex.Rx] && RxPending(QueueSlot.Rx)) FillRxQueue(QueueSlot.Rx, _rxChain, ref _rxHeld);
+        if (_q[QueueSlot.Rx].Configured && RxPending(QueueSlot.Rx)) FillRxQueue(QueueSlot.Rx);
     }
 
     /// <summary>Whether packets wait for buffers of a device-writable queue (rx, or the datagram rx queue).</summary>
     private bool RxPending(uint slot) => slot == QueueSlot.DgramRx ? _dgram.HasPendingRx : _muxer.HasPendingRx || SharedDatagramsPending;
 
-    /// <summary>Writes packets into the buffers of an rx queue while there are both. A chain popped but
-    /// not filled is held (<paramref name="held"/>) for the next packet.</summary>
-    private void FillRxQueue(uint slot, DescriptorChain chain, ref bool held)
+    /// <summary>Writes packets into the buffers of an rx queue while there are both. A buffer the device
+    /// can never use (device-readable, smaller than a header) is returned with length 0 and counted; a
+    /// header-only buffer while only data waits is returned too, so the data behind it flows; a buffer
+    /// nothing fits in now is given back to the ring (BEHAVIOUR.md, "Rx buffers").</summary>
+    private void FillRxQueue(uint slot)
     {
-        var queue = _queues[slot];
+        var q = _q[slot];
         long now = NowMs;
         int sincePublish = 0;
-        while (RxPending(slot))
+        while (RxPending(slot) && q.PopNext(Log))
         {
-            if (!held && !PopWritable(queue, chain, slot)) break;
-            held = true;
+            var chain = q.Chain;
+            if (chain.ReadableCount != 0)
+            {
+                q.ReturnUnusable(UnusableChain.Readable, Log);
+                continue;
+            }
+            if (chain.WritableLength < VirtioVsockHdr.Size)
+            {
+                q.ReturnUnusable(UnusableChain.TooSmall, Log);
+                continue;
+            }
             uint written = slot == QueueSlot.DgramRx ? _dgram.FillRx(chain.Writable) : FillSharedRx(chain.Writable, now);
-            if (written == 0) break;  // keep the buffer for the next packet
-            held = false;
-            queue.PushUsed(chain.HeadIndex, written);
+            if (written == 0)
+            {
+                if (chain.WritableLength == VirtioVsockHdr.Size && RxPending(slot))
+                {
+                    q.ReturnUnusable(UnusableChain.HeaderOnly, Log);  // only data waits: it needs room
+                    continue;
+                }
+                q.GiveBack();
+                break;
+            }
+            q.Ring.PushUsed(chain.HeadIndex, written);
             _counters.RxPackets++;
             _counters.RxBytes += written;
             if (++sincePublish == PublishBatch)
@@ -95,43 +108,7 @@ internal sealed partial class VsockDevice : IPollRegistry
                 sincePublish = 0;
             }
         }
-        PublishAndInterrupt(slot);
-    }
-
-    /// <summary>Pops the next good chain of a device-writable queue into <paramref name="chain"/>.</summary>
-    private bool PopWritable(SplitQueue queue, DescriptorChain chain, uint slot)
-    {
-        while (true)
-        {
-            var result = queue.Pop(chain);
-            if (result == PopResult.Chain) return true;
-            if (result == PopResult.BadChain)
-            {
-                if (chain.Error == ChainError.HeadOutOfRange)
-                {
-                    MarkNeedsReset(slot, $"avail ring names descriptor {chain.HeadIndex}, beyond the queue");
-                    return false;
-                }
-                queue.PushUsed(chain.HeadIndex, 0);
-                continue;
-            }
-            if (result == PopResult.Empty)
-            {
-                // No rx buffer: what is owed waits (bounded, see BEHAVIOUR.md) until the driver posts some.
-                if (queue.EnableKicks()) continue;
-                return false;
-            }
-            if (result == PopResult.Broken) MarkNeedsReset(slot, $"queue fault {queue.Fault}");
-            return false;
-        }
-    }
-
-    /// <summary>Gives a held rx chain back (length 0) before the queue stops, so no buffer is lost.</summary>
-    private void ReturnHeld(uint slot, DescriptorChain chain, ref bool held)
-    {
-        if (!held) return;
-        held = false;
-        _queues[slot].PushUsed(chain.HeadIndex, 0);
+        CheckFault(q);
         PublishAndInterrupt(slot);
     }
 

@@ -13,8 +13,6 @@ namespace VsockNative.Device;
 internal sealed partial class VsockDevice
 {
     private DatagramRouter _dgram = null!;
-    private DescriptorChain _dgramRxChain = null!;
-    private bool _dgramRxHeld;
     /// <summary>Five queues: separate datagram layout configured and VIRTIO_VSOCK_F_DGRAM negotiated.</summary>
     private volatile bool _fiveQueues;
     /// <summary>On the shared rx queue: the next free buffer goes to a datagram (turns alternate).</summary>
@@ -22,7 +20,6 @@ internal sealed partial class VsockDevice
 
     private void InitDatagrams()
     {
-        _dgramRxChain = new DescriptorChain(MaxSegments);
         _dgram = new DatagramRouter(Options.GuestCid, new DatagramOptions
         {
             UdsPath = (Options.OfferedFeatures & VirtioVsockFeatures.Dgram) != 0 ? Options.UdsPath : null,
@@ -42,7 +39,7 @@ internal sealed partial class VsockDevice
         bool dgram = (features & VirtioVsockFeatures.Dgram) != 0;
         _dgram.Enabled = dgram;
         _fiveQueues = dgram && Options.DgramLayout == DgramLayout.Separate;
-        for (uint slot = 0; slot < QueueSlot.Count; slot++) _notifiers[slot].Index = QueueSlot.IndexOf(slot, _fiveQueues);
+        for (uint slot = 0; slot < QueueSlot.Count; slot++) _q[slot].Notifier.Index = QueueSlot.IndexOf(slot, _fiveQueues);
     }
 
     private int OpenDatagramEndpoints() => _dgram.OpenEndpoints();
@@ -52,8 +49,7 @@ internal sealed partial class VsockDevice
         _dgram.DropTraffic();
         _dgram.Enabled = false;
         _fiveQueues = false;
-        _dgramRxHeld = false;
-        for (uint slot = 0; slot < QueueSlot.Count; slot++) _notifiers[slot].Index = slot;
+        for (uint slot = 0; slot < QueueSlot.Count; slot++) _q[slot].Notifier.Index = slot;
     }
 
     /// <summary>Sends a tx packet of type DGRAM to the router (true), or tells the router another packet
@@ -105,8 +101,8 @@ internal sealed partial class VsockDevice
     /// <summary>Five-queue layout: fills datagram rx buffers while the router has packets.</summary>
     private void ProcessDgramRx()
     {
-        if (_fiveQueues && _configured[QueueSlot.DgramRx] && _dgram.HasPendingRx)
-            FillRxQueue(QueueSlot.DgramRx, _dgramRxChain, ref _dgramRxHeld);
+        if (_fiveQueues && _q[QueueSlot.DgramRx].Configured && _dgram.HasPendingRx)
+            FillRxQueue(QueueSlot.DgramRx);
     }
 
     /// <summary>vsn_listen / vsn_unlisten / vsn_connect with type DGRAM.</summary>

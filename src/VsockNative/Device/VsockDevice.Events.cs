@@ -24,43 +24,36 @@ internal sealed partial class VsockDevice
             _transportResetPending = true;
             _counters.TransportResets++;
             Log.Info("TRANSPORT_RESET: all connections dropped; event queued for the driver");
-            if (_running && _configured[QueueIndex.Event]) ProcessEvent();
+            if (_running && _q[QueueIndex.Event].Configured) ProcessEvent();
             return 0;
         }
     }
 
-    /// <summary>Writes a pending event into the next event buffer.</summary>
+    /// <summary>Writes a pending event into the next event buffer (the event queue's own chain).</summary>
     private void ProcessEvent()
     {
-        if (!_transportResetPending || !_configured[QueueIndex.Event]) return;
-        var queue = _queues[QueueIndex.Event];
-        while (true)
+        var q = _q[QueueIndex.Event];
+        if (!_transportResetPending || !q.Configured) return;
+        while (q.PopNext(Log))
         {
-            var result = queue.Pop(_rxChain);
-            if (result == PopResult.BadChain)
+            if (q.Chain.ReadableCount != 0)
             {
-                if (_rxChain.Error == ChainError.HeadOutOfRange)
-                {
-                    MarkNeedsReset(QueueIndex.Event, $"avail ring names descriptor {_rxChain.HeadIndex}, beyond the queue");
-                    return;
-                }
-                queue.PushUsed(_rxChain.HeadIndex, 0);
+                q.ReturnUnusable(UnusableChain.Readable, Log);
                 continue;
             }
-            if (result == PopResult.Empty && queue.EnableKicks()) continue;
-            if (result != PopResult.Chain) break;
-            if (ScatterIo.TotalLength(_rxChain.Writable) < VirtioVsockEvent.Size)
+            if (q.Chain.WritableLength < VirtioVsockEvent.Size)
             {
-                queue.PushUsed(_rxChain.HeadIndex, 0);  // too small for an event: returned unused
+                q.ReturnUnusable(UnusableChain.TooSmall, Log);
                 continue;
             }
             Span<byte> ev = stackalloc byte[VirtioVsockEvent.Size];
             new VirtioVsockEvent(ev).Id = (uint)VirtioVsockEventId.TransportReset;
-            ScatterIo.Scatter(_rxChain.Writable, 0, ev);
-            queue.PushUsed(_rxChain.HeadIndex, VirtioVsockEvent.Size);
+            ScatterIo.Scatter(q.Chain.Writable, 0, ev);
+            q.Ring.PushUsed(q.Chain.HeadIndex, VirtioVsockEvent.Size);
             _transportResetPending = false;
             break;
         }
+        CheckFault(q);
         PublishAndInterrupt(QueueIndex.Event);
     }
 

@@ -10,11 +10,9 @@ namespace VsockNative.Device;
 
 internal sealed partial class VsockDevice
 {
-    /// <summary>Most host segments one chain may translate into (guest buffers split at region ends).</summary>
-    private const int MaxSegments = 1024;
+    private const int MaxSegments = DeviceQueue.MaxSegments;
     /// <summary>Used entries published at least this often, so the driver can recycle buffers early.</summary>
     private const int PublishBatch = 64;
-    private readonly DescriptorChain _chain;
     private readonly ulong[] _readyTags = new ulong[64];
     private readonly uint[] _readyEvents = new uint[64];
 
@@ -33,9 +31,9 @@ internal sealed partial class VsockDevice
             if ((endpoints = OpenDatagramEndpoints()) < 0) return Fail(out error, endpoints, $"cannot bind {Options.UdsPath}_dgram (errno {-endpoints})");
             for (uint i = 0; i < QueueSlot.Count; i++)
             {
-                if (!_configured[i]) continue;
-                _queues[i].Start();
-                int kick = _notifiers[i].KickFd;
+                if (!_q[i].Configured) continue;
+                _q[i].Ring.Start();
+                int kick = _q[i].Notifier.KickFd;
                 int rc = kick >= 0 ? _epoll.Add(kick, i) : 0;
                 if (rc < 0)
                 {
@@ -47,7 +45,7 @@ internal sealed partial class VsockDevice
             {
                 // Rings resumed where they were (SET_VRING_BASE): the same driver, which still has the
                 // connections the reset dropped. Fresh rings (base 0): a new driver.
-                _muxer.OnStartAfterReset(sameDriver: _queues[QueueSlot.Rx].LastAvailIdx != 0);
+                _muxer.OnStartAfterReset(sameDriver: _q[QueueSlot.Rx].Ring.LastAvailIdx != 0);
                 _resetSinceStart = false;
             }
             _running = true;
@@ -91,12 +89,7 @@ internal sealed partial class VsockDevice
         Stop();
         lock (_gate)
         {
-            for (int i = 0; i < _queues.Length; i++)
-            {
-                _queues[i].Reset();
-                _notifiers[i].CloseFds();
-                _configured[i] = false;
-            }
+            foreach (var q in _q) q.Reset();
             _memory = null;
             _featuresSet = false;
             _driverFeatures = 0;
@@ -104,7 +97,6 @@ internal sealed partial class VsockDevice
             _needsReset = false;
             _needsResetReport = null;
             _counters = default;
-            _rxHeld = false;
             _muxer.DropConnections(tellGuest: true);
             _resetSinceStart = true;
             ResetDatagrams();
@@ -207,13 +199,13 @@ internal sealed partial class VsockDevice
                     else _muxer.OnFdEvent(tag, _readyEvents[i], now);
                     continue;
                 }
-                if (EventFd.Drain(_notifiers[tag].KickFd) != 0) _counters.Kicks++;
+                if (EventFd.Drain(_q[tag].Notifier.KickFd) != 0) _counters.Kicks++;
                 pending |= 1 << (int)tag;
             }
             int processed = 0;
             for (uint q = 0; q < QueueSlot.Count; q++)
             {
-                if ((pending & (1 << (int)q)) == 0 || !_configured[q]) continue;
+                if ((pending & (1 << (int)q)) == 0 || !_q[q].Configured) continue;
                 ProcessQueue(q);
                 processed++;
             }
@@ -237,44 +229,27 @@ internal sealed partial class VsockDevice
 
     private void ProcessTx(uint slot)
     {
-        var queue = _queues[slot];
-        queue.DisableKicks();
+        var q = _q[slot];
+        q.Ring.DisableKicks();
         int sincePublish = 0;
-        while (true)
+        while (q.PopNext(Log))
         {
-            var result = queue.Pop(_chain);
-            if (result == PopResult.Chain)
-            {
-                HandleTxPacket(_chain, slot);
-                queue.PushUsed(_chain.HeadIndex, 0);
-            }
-            else if (result == PopResult.BadChain)
-            {
-                if (_chain.Error == ChainError.HeadOutOfRange)
-                {
-                    MarkNeedsReset(slot, $"avail ring names descriptor {_chain.HeadIndex}, beyond the queue");
-                    break;
-                }
-                if (Log.Enabled(LogLevel.Warn)) Log.Warn($"queue slot {slot}: bad chain at head {_chain.HeadIndex}: {_chain.Error}; returned with length 0");
-                queue.PushUsed(_chain.HeadIndex, 0);
-            }
-            else if (result == PopResult.Empty)
-            {
-                if (queue.EnableKicks()) continue;
-                break;
-            }
-            else
-            {
-                if (result == PopResult.Broken) MarkNeedsReset(slot, $"queue fault {queue.Fault}");
-                break;
-            }
+            HandleTxPacket(q.Chain, slot);
+            q.Ring.PushUsed(q.Chain.HeadIndex, 0);
             if (++sincePublish == PublishBatch)
             {
                 PublishAndInterrupt(slot);
                 sincePublish = 0;
             }
         }
+        CheckFault(q);
         PublishAndInterrupt(slot);
+    }
+
+    /// <summary>A ring the driver broke: the device needs a reset.</summary>
+    private void CheckFault(DeviceQueue q)
+    {
+        if (q.Fault is { } why) MarkNeedsReset(q.Slot, why);
     }
 
     /// <summary>Reads the header once into a private copy and checks it against the chain.</summary>
@@ -305,11 +280,11 @@ internal sealed partial class VsockDevice
 
     private void PublishAndInterrupt(uint index)
     {
-        var queue = _queues[index];
+        var queue = _q[index].Ring;
         if (queue.NextUsedIdx == queue.PublishedUsedIdx) return;
         queue.PublishUsed();
         if (!queue.NeedsInterrupt()) return;
-        if (_notifiers[index].Interrupt()) _counters.Interrupts++;
+        if (_q[index].Notifier.Interrupt()) _counters.Interrupts++;
         else _counters.InterruptErrors++;
     }
 
@@ -331,13 +306,11 @@ internal sealed partial class VsockDevice
 
     private void StopQueues()
     {
-        ReturnHeld(QueueSlot.Rx, _rxChain, ref _rxHeld);
-        ReturnHeld(QueueSlot.DgramRx, _dgramRxChain, ref _dgramRxHeld);
         for (uint i = 0; i < QueueSlot.Count; i++)
         {
-            if (!_configured[i]) continue;
-            if (_notifiers[i].KickFd >= 0) _epoll.Remove(_notifiers[i].KickFd);
-            _queues[i].Stop();
+            if (!_q[i].Configured) continue;
+            if (_q[i].Notifier.KickFd >= 0) _epoll.Remove(_q[i].Notifier.KickFd);
+            _q[i].Ring.Stop();
         }
     }
 }

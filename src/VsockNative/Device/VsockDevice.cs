@@ -21,9 +21,7 @@ internal sealed partial class VsockDevice : IDisposable
     private const ulong WakeTag = ulong.MaxValue;
     private readonly byte[] _configSpace = new byte[VirtioVsockConfig.Size];
     private readonly object _gate = new();
-    private readonly SplitQueue[] _queues = new SplitQueue[QueueSlot.Count];
-    private readonly QueueNotifier[] _notifiers = new QueueNotifier[QueueSlot.Count];
-    private readonly bool[] _configured = new bool[QueueSlot.Count];
+    private readonly DeviceQueue[] _q = new DeviceQueue[QueueSlot.Count];
     private readonly Epoll _epoll;
     private readonly int _wakeFd;
     private GuestMemory? _memory;
@@ -44,12 +42,7 @@ internal sealed partial class VsockDevice : IDisposable
         _epoll = epoll;
         _wakeFd = wakeFd;
         new VirtioVsockConfig(_configSpace).GuestCid = options.GuestCid;
-        for (uint i = 0; i < QueueSlot.Count; i++)
-        {
-            _queues[i] = new SplitQueue();
-            _notifiers[i] = new QueueNotifier(i);
-        }
-        _chain = new DescriptorChain(MaxSegments);
+        for (uint i = 0; i < QueueSlot.Count; i++) _q[i] = new DeviceQueue(i);
         InitConnections();
         InitDatagrams();
     }
@@ -96,13 +89,13 @@ internal sealed partial class VsockDevice : IDisposable
             if (Busy(out error)) return -Errno.EBUSY;
             var rc = GuestMemory.TryCreate(regions, out var memory);
             if (rc != GuestMemoryError.None) return Fail(out error, -Errno.EINVAL, $"memory table rejected: {rc}");
-            for (int i = 0; i < _queues.Length; i++)
+            for (int i = 0; i < _q.Length; i++)
             {
-                if (!_configured[i]) continue;
-                var qrc = _queues[i].ReplaceMemory(memory!);
+                if (!_q[i].Configured) continue;
+                var qrc = _q[i].Ring.ReplaceMemory(memory!);
                 if (qrc == QueueConfigError.None) continue;
                 for (int j = 0; j < i; j++)
-                    if (_configured[j]) _queues[j].ReplaceMemory(_memory!);
+                    if (_q[j].Configured) _q[j].Ring.ReplaceMemory(_memory!);
                 return Fail(out error, -Errno.EINVAL, $"queue {i} does not fit the new memory table: {qrc}");
             }
             _memory = memory;
@@ -122,7 +115,7 @@ internal sealed partial class VsockDevice : IDisposable
                 return Fail(out error, -Errno.EINVAL, $"features 0x{features & ~Options.OfferedFeatures:x} were not offered (offered 0x{Options.OfferedFeatures:x})");
             if ((features & VirtioTransportFeatures.Version1) == 0)
                 return Fail(out error, -Errno.EINVAL, "VIRTIO_F_VERSION_1 must be accepted");
-            if (Array.IndexOf(_configured, true) >= 0 && features != _driverFeatures)
+            if (Array.Exists(_q, q => q.Configured) && features != _driverFeatures)
                 return Fail(out error, -Errno.EBUSY, "queues are already set up with other features: reset the device first");
             _driverFeatures = features;
             _featuresSet = true;
@@ -149,16 +142,16 @@ internal sealed partial class VsockDevice : IDisposable
             // takes the new fds, so a rejected setup leaves a queue that was set up before intact.
             var placement = RingPointers.Resolve(_memory, config, out _);
             if (placement != QueueConfigError.None) return Fail(out error, -Errno.EINVAL, $"queue {index}: {placement}");
-            int rc = _notifiers[index].Set(setup.KickFd, setup.CallFd, setup.InterruptFn, setup.InterruptUser, out error);
+            int rc = _q[index].Notifier.Set(setup.KickFd, setup.CallFd, setup.InterruptFn, setup.InterruptUser, out error);
             if (rc < 0) return rc;
-            var qrc = _queues[index].Configure(_memory, config);
+            var qrc = _q[index].Ring.Configure(_memory, config);
             if (qrc != QueueConfigError.None)
             {
-                _notifiers[index].CloseFds();
-                _configured[index] = false;
+                _q[index].Notifier.CloseFds();
+                _q[index].Configured = false;
                 return Fail(out error, -Errno.EINVAL, $"queue {index}: {qrc}");
             }
-            _configured[index] = true;
+            _q[index].Configured = true;
             return 0;
         }
     }
@@ -171,7 +164,7 @@ internal sealed partial class VsockDevice : IDisposable
             if (Busy(out error)) return -Errno.EBUSY;
             uint index = QueueSlot.Of(queueIndex, _fiveQueues);
             if (index == QueueSlot.Invalid) return Fail(out error, -Errno.EINVAL, $"queue index {queueIndex}");
-            var rc = _queues[index].SetLastAvailIdx(lastAvailIdx);
+            var rc = _q[index].Ring.SetLastAvailIdx(lastAvailIdx);
             return rc == QueueError.None ? 0 : Fail(out error, -Errno.EINVAL, $"queue {index}: {rc}");
         }
     }
@@ -185,7 +178,7 @@ internal sealed partial class VsockDevice : IDisposable
             if (Busy(out error)) return -Errno.EBUSY;
             uint index = QueueSlot.Of(queueIndex, _fiveQueues);
             if (index == QueueSlot.Invalid) return Fail(out error, -Errno.EINVAL, $"queue index {queueIndex}");
-            lastAvailIdx = _queues[index].LastAvailIdx;
+            lastAvailIdx = _q[index].Ring.LastAvailIdx;
             return 0;
         }
     }
@@ -196,7 +189,7 @@ internal sealed partial class VsockDevice : IDisposable
         error = "";
         uint index = QueueSlot.Of(queueIndex, _fiveQueues);
         if (index == QueueSlot.Invalid) return Fail(out error, -Errno.EINVAL, $"queue index {queueIndex}");
-        lock (_gate) counters = _queues[index].Counters;
+        lock (_gate) counters = _q[index].Ring.Counters;
         return 0;
     }
 
@@ -234,7 +227,7 @@ internal sealed partial class VsockDevice : IDisposable
             _disposed = true;
             _muxer.Dispose();
             _dgram.Dispose();
-            foreach (var n in _notifiers) n.CloseFds();
+            foreach (var q in _q) q.Notifier.CloseFds();
             _epoll.Dispose();
             Libc.Close(_wakeFd);
         }

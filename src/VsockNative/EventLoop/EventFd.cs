@@ -27,6 +27,19 @@ internal static unsafe class EventFd
         return Libc.Read(fd, &value, 8) == 8 ? value : 0;
     }
 
+    /// <summary>Whether <paramref name="fd"/> is an eventfd (its /proc link reads "anon_inode:[eventfd]").
+    /// A kick fd must be one: a pipe or socket whose peer closed reports HUP for ever and would
+    /// wake the loop without end.</summary>
+    public static bool IsEventFd(int fd)
+    {
+        try
+        {
+            return new System.IO.FileInfo($"/proc/self/fd/{fd}").LinkTarget == "anon_inode:[eventfd]";
+        }
+        catch (System.IO.IOException) { return false; }
+        catch (System.UnauthorizedAccessException) { return false; }
+    }
+
     /// <summary>Duplicates a caller's fd (close-on-exec) and makes the copy non-blocking, so the
     /// device owns its copy; returns the new fd or a negative errno.</summary>
     public static int DupNonBlocking(int fd)

@@ -40,7 +40,8 @@ internal unsafe struct QueueSetup
     /// <summary>Guest-physical address of the used ring (4-byte aligned).</summary>
     public ulong UsedAddr;
     /// <summary>An eventfd the driver side signals to kick the queue, or -1 when the host calls
-    /// vsn_queue_notify instead. The device duplicates it; the caller keeps its own.</summary>
+    /// vsn_queue_notify instead. It must be an eventfd (anything else: -EINVAL). The device
+    /// duplicates it; the caller keeps its own.</summary>
     public int KickFd;
     /// <summary>An eventfd the device signals to interrupt the driver, or -1 to use interrupt_fn.
     /// The device duplicates it.</summary>

@@ -23,15 +23,22 @@ public sealed partial class Connection
         counters.PacketsFromGuest++;
         ulong payloadLength = ScatterIo.TotalLength(payload);
         PacketFault fault = payloadLength > uint.MaxValue ? PacketFault.LenMismatch : PacketRules.Check(h, (uint)payloadLength);
-        if (fault != PacketFault.None)
+        bool rst = h.Op == (ushort)VirtioVsockOp.Rst;
+        if (fault != PacketFault.None || h.Type != (ushort)type)
         {
-            Malformed(fault);
-            return;
-        }
-
-        if (h.Type != (ushort)type)
-        {
-            WrongType();
+            if (rst)
+            {
+                // A RST is never answered, not even a malformed one: it ends the connection as a
+                // RST does, and the fault is counted (BEHAVIOUR.md, "Faults").
+                counters.Malformed++;
+                if (lastFault == PacketFault.None)
+                    lastFault = fault == PacketFault.None ? PacketFault.UnsupportedType : fault;
+                OnGuestRst(nowMs);
+            }
+            else if (fault != PacketFault.None)
+                Malformed(fault);
+            else
+                WrongType();
             return;
         }
 

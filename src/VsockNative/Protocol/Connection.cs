@@ -202,9 +202,10 @@ public sealed partial class Connection
     public bool HasPendingRx => state != ConnState.Closed && (pending != PendingReply.None || NeedCreditRequest || CanSendData);
 
     /// <summary>Epoll read interest: the host stream's readiness is unknown and a read could be used
-    /// now (established, host-to-guest direction open, peer credit left).</summary>
+    /// now (established, host-to-guest direction open, peer credit left), or, with no credit and
+    /// none asked for yet, to learn that data waits and ask for credit (CREDIT_REQUEST) once.</summary>
     public bool WantsHostRead =>
-        state == ConnState.Established && !hostReadable && !hostClosed && !H2gClosed && PeerFree > 0;
+        state == ConnState.Established && !hostReadable && !hostClosed && !H2gClosed && (PeerFree > 0 || !creditRequested);
 
     /// <summary>Epoll write interest: guest data is buffered for the host.</summary>
     public bool WantsHostWrite => QueuedToHost && !hostClosed && !hostHungUp;

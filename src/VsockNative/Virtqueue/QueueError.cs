@@ -17,4 +17,8 @@ public enum QueueError
 
     /// <summary>The queue is broken; reconfigure or reset it.</summary>
     Broken,
+
+    /// <summary><see cref="SplitQueue.UndoPop"/> without a chain to give back: the last pop did not
+    /// return <see cref="PopResult.Chain"/>, or that chain was given back already.</summary>
+    NothingToUndo,
 }

@@ -8,6 +8,9 @@ public sealed unsafe partial class SplitQueue
     /// <summary>Last value read from <c>avail-&gt;idx</c>; entries in [lastAvailIdx, shadowAvailIdx) are known published.</summary>
     private ushort shadowAvailIdx;
 
+    /// <summary>The last pop returned a chain that has not been given back (see <see cref="UndoPop"/>).</summary>
+    private bool canUndo;
+
     /// <summary>
     /// Consumes the next available chain, if any, and describes it in <paramref name="chain"/>.
     /// A malformed chain is consumed too and reported as <see cref="PopResult.BadChain"/> with
@@ -21,6 +24,7 @@ public sealed unsafe partial class SplitQueue
     /// <param name="chain">Caller-owned buffer, overwritten.</param>
     public PopResult Pop(DescriptorChain chain)
     {
+        canUndo = false;
         if (state != QueueState.Running)
             return state == QueueState.Broken ? PopResult.Broken : PopResult.NotRunning;
         if (lastAvailIdx == shadowAvailIdx && !RefreshAvailIdx())
@@ -35,7 +39,34 @@ public sealed unsafe partial class SplitQueue
 
         ChainError error = ChainWalker.Walk(memory!, (byte*)rings.Desc, size, head,
             HasFeature(VirtqFeatures.IndirectDesc), chain);
-        return CountPopped(chain, error);
+        PopResult result = CountPopped(chain, error);
+        canUndo = result == PopResult.Chain;
+        return result;
+    }
+
+    /// <summary>
+    /// Gives the chain of the last <see cref="Pop"/> back to the available side, unused: the next
+    /// pop returns it again (rust-vmm's <c>go_to_previous_position</c>, Firecracker's <c>undo_pop</c>).
+    /// The device uses it when it popped a buffer it has nothing to put in after all, so it never
+    /// holds a chain. Only the last pop can be undone, and only when it returned
+    /// <see cref="PopResult.Chain"/> (a bad chain is returned used, never given back).
+    /// </summary>
+    /// <param name="chain">The chain that pop described (its lengths leave the counters).</param>
+    public QueueError UndoPop(DescriptorChain chain)
+    {
+        if (state != QueueState.Running)
+            return state == QueueState.Broken ? QueueError.Broken : QueueError.NotRunning;
+        if (!canUndo)
+            return QueueError.NothingToUndo;
+        canUndo = false;
+        lastAvailIdx--;
+        if (kicksEnabled && HasFeature(VirtqFeatures.EventIdx))
+            WriteAvailEvent(lastAvailIdx);
+        counters.ChainsPopped--;
+        counters.ReadableBytes -= chain.ReadableLength;
+        counters.WritableBytes -= chain.WritableLength;
+        counters.ChainsGivenBack++;
+        return QueueError.None;
     }
 
     /// <summary>
@@ -80,7 +111,18 @@ public sealed unsafe partial class SplitQueue
         counters.QueueFaults++;
     }
 
-    private void StartAvail() => shadowAvailIdx = lastAvailIdx;
+    /// <summary>Counts a well-formed chain the device could not use (it returns it with length 0).</summary>
+    public void CountUnusable(UnusableChain reason) => counters.CountUnusable(reason);
 
-    private void ResetAvail() => shadowAvailIdx = 0;
+    private void StartAvail()
+    {
+        shadowAvailIdx = lastAvailIdx;
+        canUndo = false;
+    }
+
+    private void ResetAvail()
+    {
+        shadowAvailIdx = 0;
+        canUndo = false;
+    }
 }

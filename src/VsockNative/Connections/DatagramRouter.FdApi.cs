@@ -14,7 +14,7 @@ internal sealed partial class DatagramRouter
 
     /// <summary>Guest datagrams to host port <paramref name="port"/> go to the listener's fd (created
     /// at the first one). False when the port already has a datagram listener or binding.</summary>
-    public bool Listen(uint port, FdListener listener) =>
+    public bool Listen(uint port, IFdListener listener) =>
         !_hostPorts.ContainsKey(port) && _listeners.TryAdd(port, listener);
 
     /// <summary>Stops listening; the device's end of an fd already handed out is closed.</summary>
@@ -26,7 +26,7 @@ internal sealed partial class DatagramRouter
     }
 
     /// <summary>First guest datagram to a listened port: a socketpair, the program's end to its callback.</summary>
-    private unsafe Endpoint? AcceptOnListener(uint hostPort, uint guestPort, FdListener listener, long nowMs)
+    private unsafe Endpoint? AcceptOnListener(uint hostPort, uint guestPort, IFdListener listener, long nowMs)
     {
         if (OwnedSockets >= _options.MaxSockets)
         {

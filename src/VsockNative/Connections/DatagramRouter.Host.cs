@@ -21,8 +21,12 @@ internal sealed partial class DatagramRouter
 {
     private enum Kind { GuestPort, Hub, Listen, Connected }
 
-    private sealed class Endpoint
+    private sealed class Endpoint : ITimed
     {
+        /// <summary>Guest-port sockets close when idle this long (ms; 0 for the other kinds: no timer).</summary>
+        public long IdleMs;
+        public long DeadlineMs => Fd < 0 || IdleMs == 0 ? long.MaxValue : LastUsedMs + IdleMs;
+        public long ScheduledMs { get; set; } = long.MaxValue;
         public uint Id;
         public int Fd = -1;
         public Kind Kind;
@@ -37,7 +41,7 @@ internal sealed partial class DatagramRouter
     private readonly Dictionary<uint, Endpoint> _byId = new();
     private readonly Dictionary<uint, Endpoint> _guestSockets = new();
     private readonly Dictionary<uint, Endpoint> _hostPorts = new();
-    private readonly Dictionary<uint, FdListener> _listeners = new();
+    private readonly Dictionary<uint, IFdListener> _listeners = new();
     private readonly HostPortAllocator _ports = new();
     private readonly byte[] _scratch = GC.AllocateArray<byte>(VsockDgramPrefix + DatagramOptions.MaxDatagram + 1, pinned: true);
     private byte[] _hostPrefix = Array.Empty<byte>();
@@ -73,7 +77,12 @@ internal sealed partial class DatagramRouter
         var e = new Endpoint { Id = _nextId++, Fd = fd, Kind = kind, GuestPort = guestPort, HostPort = hostPort, LastUsedMs = nowMs };
         if (_nextId == 0) _nextId = 1;
         _byId[e.Id] = e;
-        if (kind == Kind.GuestPort) _guestSockets[guestPort] = e;
+        if (kind == Kind.GuestPort)
+        {
+            _guestSockets[guestPort] = e;
+            e.IdleMs = _options.SocketIdleMs;
+            _idleTimers.Schedule(e);  // LastUsedMs only moves later: the heap catches up lazily
+        }
         if (kind is Kind.Listen or Kind.Connected) _hostPorts[hostPort] = e;
         e.Reading = _reading;
         e.Registered = _poll.Add(fd, PollTag.Make(PollTag.Datagram, e.Id), _reading ? Libc.EPOLLIN : 0) == 0;
@@ -306,20 +315,14 @@ internal sealed partial class DatagramRouter
         }
     }
 
-    private long NextIdleDeadlineMs()
-    {
-        long next = long.MaxValue;
-        foreach (var e in _guestSockets.Values) next = Math.Min(next, e.LastUsedMs + _options.SocketIdleMs);
-        return next;
-    }
+    /// <summary>Idle deadlines of the guest-port sockets.</summary>
+    private readonly EventLoop.TimerHeap<Endpoint> _idleTimers = new();
+
+    private long NextIdleDeadlineMs() => _idleTimers.NextDeadlineMs;
 
     private void ExpireIdleSockets(long nowMs)
     {
-        List<Endpoint>? idle = null;
-        foreach (var e in _guestSockets.Values)
-            if (e.LastUsedMs + _options.SocketIdleMs <= nowMs) (idle ??= new List<Endpoint>()).Add(e);
-        if (idle is null) return;
-        foreach (var e in idle)
+        while (_idleTimers.TryTakeDue(nowMs, out var e))
         {
             _counters.SocketsExpired++;
             if (_log.Enabled(LogLevel.Debug)) _log.Write(LogLevel.Debug, $"datagram socket of guest port {e.GuestPort} idle for {_options.SocketIdleMs} ms: closed");

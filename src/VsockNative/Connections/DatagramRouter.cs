@@ -1,4 +1,5 @@
 using System;
+using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Protocol;
 using VsockNative.Wire;

@@ -1,22 +1,28 @@
+using VsockNative.EventLoop;
+using VsockNative.Interop;
 using VsockNative.Wire;
 
 namespace VsockNative.Connections;
 
 /// <summary>
 /// A call into the embedding program that the muxer decided on while the device lock was held, made
-/// by the device after it let the lock go (so a callback may call into any device, this one
-/// included, without deadlock: see Protocol/BEHAVIOUR.md, "Sibling routing").
+/// by the device's loop after it let the lock go (so a callback may call into any device, this one
+/// included, without deadlock: see Protocol/BEHAVIOUR.md, "Sibling routing"). Made once per
+/// accepted or routed connection, never per packet.
 /// </summary>
-internal readonly struct DeferredCall
+internal sealed class DeferredCall : IDeferredCall
 {
-    private DeferredCall(bool route, FdListener listener, ISiblingRouter? router, nint user, ulong dstCid, uint dstPort,
-        ulong srcCid, uint srcPort, int fd, VirtioVsockType type = VirtioVsockType.Stream)
+    private readonly IFdListener? _listener;
+    private readonly ISiblingRouter? _router;
+    private readonly Logger? _log;
+
+    private DeferredCall(IFdListener? listener, ISiblingRouter? router, Logger? log, VirtioVsockType type, ulong dstCid, uint dstPort,
+        ulong srcCid, uint srcPort, int fd)
     {
-        IsRoute = route;
+        _listener = listener;
+        _router = router;
+        _log = log;
         Type = type;
-        Listener = listener;
-        Router = router;
-        User = user;
         DstCid = dstCid;
         DstPort = dstPort;
         SrcCid = srcCid;
@@ -25,18 +31,15 @@ internal readonly struct DeferredCall
     }
 
     /// <summary>A guest connection for a program's listener (vsn_accept_fn).</summary>
-    public static DeferredCall Accept(FdListener listener, uint port, uint guestPort, int fd) =>
-        new(false, listener, null, listener.User, 0, port, 0, guestPort, fd);
+    public static DeferredCall Accept(IFdListener listener, uint port, uint guestPort, int fd) =>
+        new(listener, null, null, VirtioVsockType.Stream, 0, port, 0, guestPort, fd);
 
-    /// <summary>A guest REQUEST to a sibling CID for the router (vsn_route_fn).</summary>
-    public static DeferredCall Route(ISiblingRouter router, VirtioVsockType type, ulong dstCid, uint dstPort, ulong srcCid, uint srcPort, int fd) =>
-        new(true, default, router, 0, dstCid, dstPort, srcCid, srcPort, fd, type);
+    /// <summary>A guest REQUEST to a sibling CID for the router.</summary>
+    public static DeferredCall Route(ISiblingRouter router, Logger log, VirtioVsockType type, ulong dstCid, uint dstPort, ulong srcCid, uint srcPort, int fd) =>
+        new(null, router, log, type, dstCid, dstPort, srcCid, srcPort, fd);
 
-    public bool IsRoute { get; }
-    public FdListener Listener { get; }
-    public ISiblingRouter? Router { get; }
+    public bool IsRoute => _router is not null;
     public VirtioVsockType Type { get; }
-    public nint User { get; }
     public ulong DstCid { get; }
     public uint DstPort { get; }
     public ulong SrcCid { get; }
@@ -45,15 +48,17 @@ internal readonly struct DeferredCall
 
     /// <summary>Makes the call. A route the router did not take (non-zero return) has its fd closed
     /// here, which the muxer's pending route sees as a refusal.</summary>
-    public unsafe int Invoke()
+    public void Invoke()
     {
-        if (!IsRoute)
+        if (_router is null)
         {
-            Listener.Callback.Fn((void*)User, DstPort, SrcPort, Fd);
-            return 0;
+            _listener!.Accept(DstPort, SrcPort, Fd);
+            return;
         }
-        int rc = Router!.Route(Type, DstCid, DstPort, SrcCid, SrcPort, Fd);
-        if (rc != 0) EventLoop.Libc.Close(Fd);
-        return rc;
+        int rc = _router.Route(Type, DstCid, DstPort, SrcCid, SrcPort, Fd);
+        if (rc == 0) return;
+        Libc.Close(Fd);
+        if (_log!.Enabled(LogLevel.Info))
+            _log.Info($"guest port {SrcPort} -> cid {DstCid} port {DstPort}: the router refused (errno {-rc}); RST");
     }
 }

@@ -12,12 +12,12 @@ namespace VsockNative.Connections;
 // socketpair: the device keeps one end as the connection's host stream, the program gets the other.
 internal sealed partial class Muxer
 {
-    private readonly Dictionary<(uint Port, VirtioVsockType Type), FdListener> _fdListeners = new();
+    private readonly Dictionary<(uint Port, VirtioVsockType Type), IFdListener> _fdListeners = new();
 
     /// <summary>Guest connections of <paramref name="type"/> to <paramref name="port"/> go to
     /// <paramref name="listener"/> (it takes precedence over "&lt;uds_path&gt;_&lt;port&gt;"). A port
     /// may have one listener per type. False when it already has one for this type.</summary>
-    public bool Listen(uint port, VirtioVsockType type, FdListener listener) => _fdListeners.TryAdd((port, type), listener);
+    public bool Listen(uint port, VirtioVsockType type, IFdListener listener) => _fdListeners.TryAdd((port, type), listener);
 
     public bool Unlisten(uint port, VirtioVsockType type) => _fdListeners.Remove((port, type));
 
@@ -60,15 +60,9 @@ internal sealed partial class Muxer
     }
 }
 
-/// <summary>Called on the device's event loop, outside the device's lock (it may call any vsn_
-/// function, on any device), when the guest connects to a port the program listens on: <c>fd</c> is
-/// the program's end of the new connection (non-blocking, close-on-exec; the program owns it).
-/// <c>port</c> is the host port, <c>guest_port</c> the guest's.</summary>
-[CCallback("vsn_accept_fn", "user", "port", "guest_port", "fd")]
-internal unsafe struct AcceptCallback
+/// <summary>A program's listener (handed down by the interop layer): it receives the program's end of
+/// each accepted guest connection, on the event loop outside the device's lock.</summary>
+internal interface IFdListener
 {
-    public delegate* unmanaged<void*, uint, uint, int, void> Fn;
+    void Accept(uint port, uint guestPort, int fd);
 }
-
-/// <summary>A program's listener: its callback and the pointer passed to it.</summary>
-internal readonly record struct FdListener(AcceptCallback Callback, nint User);

@@ -14,11 +14,14 @@ internal sealed partial class Muxer
     private int _listenFd = -1;
 
     /// <summary>A host client that has not sent its CONNECT line yet.</summary>
-    private sealed class Handshake
+    private sealed class Handshake : ITimed
     {
-        public Handshake(int fd, long deadline) { Fd = fd; DeadlineMs = deadline; }
+        public Handshake(uint id, int fd, long deadline) { Id = id; Fd = fd; _deadline = deadline; }
+        private readonly long _deadline;
+        public uint Id { get; }
         public int Fd;
-        public long DeadlineMs { get; }
+        public long DeadlineMs => Fd < 0 ? long.MaxValue : _deadline;
+        public long ScheduledMs { get; set; } = long.MaxValue;
         public readonly byte[] Line = new byte[ConnectLine.MaxLength];
         public int Length;
     }
@@ -79,13 +82,14 @@ internal sealed partial class Muxer
                 continue;
             }
             uint id = _nextId++;
-            var hs = new Handshake(fd, nowMs + _options.HandshakeTimeoutMs);
+            var hs = new Handshake(id, fd, nowMs + _options.HandshakeTimeoutMs);
             if (_poll.Add(fd, PollTag.Make(PollTag.Handshake, id), Libc.EPOLLIN) < 0)
             {
                 Libc.Close(fd);
                 continue;
             }
             _handshakes[id] = hs;
+            _timers.Schedule(hs);
         }
     }
 
@@ -118,6 +122,7 @@ internal sealed partial class Muxer
         _poll.Remove(hs.Fd);
         _handshakes.Remove(id);
         var stream = new FdStream(hs.Fd, _poll, rest);
+        hs.Fd = -1;  // the stream's now (and the handshake's timer is void)
         if (!ConnectToGuest(port, stream, nowMs, out _))
         {
             _counters.HandshakesRejected++;
@@ -140,14 +145,5 @@ internal sealed partial class Muxer
         _poll.Remove(hs.Fd);
         Libc.Close(hs.Fd);
         hs.Fd = -1;
-    }
-
-    private void ExpireHandshakes(long nowMs)
-    {
-        List<uint>? expired = null;
-        foreach (var (id, hs) in _handshakes)
-            if (hs.DeadlineMs <= nowMs) (expired ??= new List<uint>()).Add(id);
-        if (expired is null) return;
-        foreach (var id in expired) RejectHandshake(id, _handshakes[id], "no CONNECT line in time");
     }
 }

@@ -25,13 +25,16 @@ internal sealed partial class Muxer
     private static readonly byte[] s_routeGreeting = { RouteAccepted };
 
     /// <summary>A routed REQUEST waiting for the sibling guest's answer.</summary>
-    private sealed class PendingRoute
+    private sealed class PendingRoute : ITimed
     {
-        public PendingRoute(ConnKey key, in PacketHeader request, int fd, long deadline) { Key = key; Request = request; Fd = fd; DeadlineMs = deadline; }
+        public PendingRoute(uint id, ConnKey key, in PacketHeader request, int fd, long deadline) { Id = id; Key = key; Request = request; Fd = fd; _deadline = deadline; }
+        private readonly long _deadline;
+        public uint Id { get; }
         public ConnKey Key { get; }
         public PacketHeader Request { get; }
         public int Fd;
-        public long DeadlineMs { get; }
+        public long DeadlineMs => Fd < 0 ? long.MaxValue : _deadline;
+        public long ScheduledMs { get; set; } = long.MaxValue;
     }
 
     /// <summary>The program's router (null: sibling CIDs are unknown destinations).</summary>
@@ -49,7 +52,7 @@ internal sealed partial class Muxer
     }
 
     /// <summary>Queues a call into the program for after the device released its lock.</summary>
-    public void Defer(in DeferredCall call) => _deferred.Add(call);
+    public void Defer(DeferredCall call) => _deferred.Add(call);
 
     /// <summary>A packet for a key that has a pending route: a RST withdraws the REQUEST quietly,
     /// anything else is out of order (the guest has no RESPONSE yet) and resets it.</summary>
@@ -106,9 +109,11 @@ internal sealed partial class Muxer
         if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
         // The target has its own connect timeout and closes the pair when it fires; ours only
         // bounds a router that kept the fd and never handed it on.
-        _routes[id] = new PendingRoute(key, h, mine, nowMs + 2 * _options.Limits.ConnectTimeoutMs);
+        var route = new PendingRoute(id, key, h, mine, nowMs + 2 * _options.Limits.ConnectTimeoutMs);
+        _routes[id] = route;
         _routeIds[key] = id;
-        Defer(DeferredCall.Route(router, type, h.DstCid, h.DstPort, h.SrcCid, h.SrcPort, theirs));
+        _timers.Schedule(route);
+        Defer(DeferredCall.Route(router, _log, type, h.DstCid, h.DstPort, h.SrcCid, h.SrcPort, theirs));
     }
 
     /// <summary>The pair of a pending route is readable: the acceptance byte, or the end (refused).</summary>
@@ -130,6 +135,7 @@ internal sealed partial class Muxer
         _routeIds.Remove(route.Key);
         _counters.RoutesOpened++;
         var stream = NewStream(route.Fd, (VirtioVsockType)route.Request.Type, framed: true);
+        route.Fd = -1;  // the stream's now (and the route's timer is void)
         Add(Connection.AcceptFromGuest(route.Key, route.Request, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
     }
 
@@ -150,22 +156,6 @@ internal sealed partial class Muxer
         _poll.Remove(route.Fd);
         Libc.Close(route.Fd);
         route.Fd = -1;
-    }
-
-    private void ExpireRoutes(long nowMs)
-    {
-        List<uint>? expired = null;
-        foreach (var (id, r) in _routes)
-            if (r.DeadlineMs <= nowMs) (expired ??= new List<uint>()).Add(id);
-        if (expired is null) return;
-        foreach (var id in expired) FailRoute(id, _routes[id], "no answer in time", sendRst: true);
-    }
-
-    private long NextRouteDeadline()
-    {
-        long next = long.MaxValue;
-        foreach (var r in _routes.Values) next = Math.Min(next, r.DeadlineMs);
-        return next;
     }
 
     /// <summary>Forgets every pending route (device reset): fds closed, nothing sent to the guest.</summary>

@@ -28,13 +28,19 @@ internal sealed partial class Muxer : IDisposable
     private readonly Dictionary<uint, Entry> _byId = new();
     private readonly HostPortAllocator _ports = new();
     private uint _nextId = 1;
+    /// <summary>Every deadline of the muxer (connections, hybrid handshakes, pending routes).</summary>
+    private readonly TimerHeap<ITimed> _timers = new();
     private MuxerCounters _counters;
     private ConnectionCounters _ended;
 
     /// <summary>One connection with its host stream, poll state and place in the rx ready queue.</summary>
-    private sealed class Entry
+    private sealed class Entry : ITimed
     {
         public Entry(uint id, Connection connection, FdStream stream) { Id = id; Connection = connection; Stream = stream; }
+        public long DeadlineMs => Removed ? long.MaxValue : Connection.DeadlineMs;
+        public long ScheduledMs { get; set; } = long.MaxValue;
+        /// <summary>Freed: no longer in the tables (a timer entry left behind is dropped when it comes up).</summary>
+        public bool Removed;
         public uint Id { get; }
         public Connection Connection { get; }
         public FdStream Stream { get; }
@@ -234,12 +240,14 @@ internal sealed partial class Muxer : IDisposable
             entry.InReadyQueue = true;
             _ready.Enqueue(entry);
         }
+        _timers.Schedule(entry);
     }
 
     private void Remove(Entry entry)
     {
         if (entry.Connection.ConnectOutcome is ConnectOutcome.Refused or ConnectOutcome.TimedOut) _counters.HostConnectsRefused++;
         entry.Stream.Close();  // the connection closed it already when it finished; this is a no-op then
+        entry.Removed = true;
         _byKey.Remove(entry.Connection.Key);
         _byId.Remove(entry.Id);
         Retire(entry.Connection, entry.Connection.EndReason);
@@ -280,32 +288,29 @@ internal sealed partial class Muxer : IDisposable
         }
     }
 
-    /// <summary>The earliest deadline of any connection or handshake (long.MaxValue: none).</summary>
-    public long NextDeadlineMs
-    {
-        get
-        {
-            long next = long.MaxValue;
-            foreach (var e in _byId.Values) next = Math.Min(next, e.Connection.DeadlineMs);
-            foreach (var hs in _handshakes.Values) next = Math.Min(next, hs.DeadlineMs);
-            return Math.Min(next, NextRouteDeadline());
-        }
-    }
+    /// <summary>The earliest deadline of any connection, handshake or pending route (long.MaxValue:
+    /// none), from the timer heap: no scan of the connections.</summary>
+    public long NextDeadlineMs => _timers.NextDeadlineMs;
 
     /// <summary>Runs every deadline that has passed.</summary>
     public void OnTimer(long nowMs)
     {
-        List<Entry>? due = null;
-        foreach (var e in _byId.Values)
-            if (e.Connection.DeadlineMs <= nowMs) (due ??= new List<Entry>()).Add(e);
-        if (due is not null)
-            foreach (var e in due)
+        while (_timers.TryTakeDue(nowMs, out var item))
+        {
+            switch (item)
             {
-                e.Connection.OnTimer(nowMs);
-                Touch(e, nowMs);
+                case Entry e:
+                    e.Connection.OnTimer(nowMs);
+                    Touch(e, nowMs);
+                    break;
+                case Handshake hs when _handshakes.TryGetValue(hs.Id, out var h) && h == hs:
+                    RejectHandshake(hs.Id, hs, "no CONNECT line in time");
+                    break;
+                case PendingRoute r when _routes.TryGetValue(r.Id, out var p) && p == r:
+                    FailRoute(r.Id, r, "no answer in time", sendRst: true);
+                    break;
             }
-        ExpireHandshakes(nowMs);
-        ExpireRoutes(nowMs);
+        }
     }
 
     /// <summary>Forgets every connection (device reset, TRANSPORT_RESET): host streams are closed,
@@ -321,6 +326,7 @@ internal sealed partial class Muxer : IDisposable
         foreach (var e in _byId.Values)
         {
             e.Stream.Close();
+            e.Removed = true;
             var c = e.Connection;
             if (tellGuest && c.GuestKnowsIt) QueueStaleReset(c.Key, c.Type);
             Retire(c, c.EndReason == EndReason.None ? EndReason.DeviceReset : c.EndReason);

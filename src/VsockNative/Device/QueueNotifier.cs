@@ -1,3 +1,4 @@
+using System;
 using VsockNative.EventLoop;
 using VsockNative.Interop;
 
@@ -5,10 +6,9 @@ namespace VsockNative.Device;
 
 /// <summary>How one queue is notified: a kick fd the device watches (or none: the host calls
 /// vsn_queue_notify), and an interrupt sink (a call fd, or a callback, or nothing). Owns its fds.</summary>
-internal sealed unsafe class QueueNotifier
+internal sealed class QueueNotifier
 {
-    private InterruptCallback _callback;
-    private nint _user;
+    private Action<uint>? _interrupt;
 
     /// <summary>The driver's index of this queue (what interrupt_fn is told; it moves with the queue layout).</summary>
     public uint Index { get; set; }
@@ -18,7 +18,7 @@ internal sealed unsafe class QueueNotifier
     public QueueNotifier(uint index) => Index = index;
 
     /// <summary>Takes copies of the caller's fds (validate-then-assign: on failure nothing changes).</summary>
-    public int Set(int kickFd, int callFd, InterruptCallback callback, void* user, out string error)
+    public int Set(int kickFd, int callFd, Action<uint>? interrupt, out string error)
     {
         error = "";
         int kick = -1, call = -1;
@@ -41,8 +41,7 @@ internal sealed unsafe class QueueNotifier
         CloseFds();
         KickFd = kick;
         CallFd = call;
-        _callback = callback;
-        _user = (nint)user;
+        _interrupt = interrupt;
         return 0;
     }
 
@@ -50,7 +49,7 @@ internal sealed unsafe class QueueNotifier
     public bool Interrupt()
     {
         if (CallFd >= 0) return EventFd.Signal(CallFd) == 0;
-        if (_callback.Fn != null) _callback.Fn((void*)_user, Index);
+        _interrupt?.Invoke(Index);
         return true;
     }
 
@@ -60,7 +59,6 @@ internal sealed unsafe class QueueNotifier
         if (KickFd >= 0) Libc.Close(KickFd);
         if (CallFd >= 0) Libc.Close(CallFd);
         KickFd = CallFd = -1;
-        _callback = default;
-        _user = 0;
+        _interrupt = null;
     }
 }

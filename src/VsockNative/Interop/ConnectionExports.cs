@@ -38,7 +38,7 @@ internal static unsafe class ConnectionExports
             int rc = Abi.Lookup(device, name, out var d);
             if (rc != 0) return rc;
             if (fn.Fn == null) return Abi.Reject(d.Log, name, -Errno.EINVAL, "fn is NULL");
-            return Abi.Result(d, name, d.Listen(port, type, new FdListener(fn, (nint)user), out var why), why);
+            return Abi.Result(d, name, d.Listen(port, type, new CAcceptListener(fn, (nint)user), out var why), why);
         }
         catch (Exception e) { return Abi.Crash(name, e); }
     }

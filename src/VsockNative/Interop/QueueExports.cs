@@ -1,4 +1,5 @@
 using System;
+using VsockNative.Device;
 using System.Runtime.InteropServices;
 using VsockNative.Memory;
 
@@ -76,7 +77,10 @@ internal static unsafe class QueueExports
             if (config == null) return Abi.Reject(d.Log, fn, -Errno.EINVAL, "config is NULL");
             if (config->StructSize < (uint)sizeof(QueueSetup))
                 return Abi.Reject(d.Log, fn, -Errno.EINVAL, $"struct_size {config->StructSize}: set it to sizeof(vsn_queue_config)");
-            return Abi.Result(d, fn, d.SetupQueue(index, *config, out var why), why);
+            var c = *config;
+            var settings = new QueueSettings(c.Size, c.DescAddr, c.AvailAddr, c.UsedAddr, c.KickFd, c.CallFd,
+                c.InterruptFn.Fn == null ? null : InterruptSink(c.InterruptFn, (nint)c.InterruptUser));
+            return Abi.Result(d, fn, d.SetupQueue(index, settings, out var why), why);
         }
         catch (Exception e) { return Abi.Crash(fn, e); }
     }
@@ -275,4 +279,7 @@ internal static unsafe class QueueExports
         }
         catch (Exception e) { return Abi.Crash(fn, e); }
     }
+
+    /// <summary>A C interrupt callback as the device sees it (made once per queue setup).</summary>
+    private static Action<uint> InterruptSink(InterruptCallback fn, nint user) => queue => fn.Fn((void*)user, queue);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using VsockNative.EventLoop;
 using VsockNative.Connections;
 
 namespace VsockNative.Tests.Connections;

@@ -53,7 +53,7 @@ public sealed unsafe class DeviceDatagramTests : IDisposable
     {
         ulong b = 0x10000 + 0x300000ul * (ulong)_queues.Count;
         var q = new MockSplitQueue(_memory, 32, b, b + 0x1000, b + 0x2000, b + 0x10000, b + 0x300000);
-        var setup = new QueueSetup { StructSize = (uint)sizeof(QueueSetup), Size = q.Size, DescAddr = q.DescGpa, AvailAddr = q.AvailGpa, UsedAddr = q.UsedGpa, KickFd = -1, CallFd = -1 };
+        var setup = new QueueSettings(q.Size, q.DescGpa, q.AvailGpa, q.UsedGpa, -1, -1, null);
         if (_device!.SetupQueue(index, setup, out _) != 0) return null;
         _queues.Add(q);
         _seen[q] = 0;

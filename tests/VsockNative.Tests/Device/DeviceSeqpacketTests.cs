@@ -147,7 +147,7 @@ public sealed unsafe class DeviceSeqpacketTests : IDisposable
             Assert.Equal(SocketType.Seqpacket, program.SocketType);
             Assert.Equal(-Errno.ENOTSUP, device.Connect(90, 9u, out _, out why));  // no such socket type
             // a stream and a seqpacket listener may share a port; each type is removed on its own
-            var listener = new FdListener(default, 0);
+            var listener = new CAcceptListener(default, 0);
             Assert.Equal(0, device.Listen(77, (uint)VirtioVsockType.Stream, listener, out why));
             Assert.Equal(0, device.Listen(77, (uint)VirtioVsockType.Seqpacket, listener, out why));
             Assert.Equal(-Errno.EEXIST, device.Listen(77, (uint)VirtioVsockType.Seqpacket, listener, out why));

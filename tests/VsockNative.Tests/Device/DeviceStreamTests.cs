@@ -52,7 +52,7 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
 
     private void Setup(uint index, MockSplitQueue q)
     {
-        var setup = new QueueSetup { StructSize = (uint)sizeof(QueueSetup), Size = q.Size, DescAddr = q.DescGpa, AvailAddr = q.AvailGpa, UsedAddr = q.UsedGpa, KickFd = -1, CallFd = -1 };
+        var setup = new QueueSettings(q.Size, q.DescGpa, q.AvailGpa, q.UsedGpa, -1, -1, null);
         Assert.Equal(0, _device.SetupQueue(index, setup, out var why));
     }
 
@@ -253,7 +253,7 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
     [Fact]
     public void A_program_listening_through_the_fd_api_gets_each_guest_connection_as_an_fd()
     {
-        var listener = new FdListener(new AcceptCallback { Fn = &OnAccept }, 0);
+        var listener = new CAcceptListener(new AcceptCallback { Fn = &OnAccept }, 0);
         Assert.Equal(0, _device.Listen(77, (uint)VirtioVsockType.Stream, listener, out var why));
         Assert.Equal(-Errno.EEXIST, _device.Listen(77, (uint)VirtioVsockType.Stream, listener, out why));
         Send(VirtioVsockOp.Request, 6000, 77);

@@ -1,14 +1,5 @@
 namespace VsockNative.Connections;
 
-/// <summary>The event loop as the connection layer sees it: level-triggered interest in fds, each
-/// reported with a tag (Firecracker's "poll listener"). Implemented by the device over epoll.</summary>
-internal interface IPollRegistry
-{
-    int Add(int fd, ulong tag, uint events);
-    int Modify(int fd, ulong tag, uint events);
-    int Remove(int fd);
-}
-
 /// <summary>Tags of the connection layer's fds: kind in the top byte, an id below.</summary>
 internal static class PollTag
 {

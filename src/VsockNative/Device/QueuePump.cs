@@ -1,0 +1,192 @@
+using System;
+using VsockNative.Connections;
+using VsockNative.Interop;
+using VsockNative.Protocol;
+using VsockNative.Virtqueue;
+using VsockNative.Wire;
+
+namespace VsockNative.Device;
+
+/// <summary>
+/// Moves packets between the device's queues and its backend: tx chains become guest packets
+/// (header copied once, checked against the chain), packets the backend has for the guest go into
+/// rx buffers, a pending event goes into an event buffer. Every queue goes through the same pop
+/// loop (<see cref="DeviceQueue.PopNext"/>); a chain is returned used or given back, never held.
+/// Runs under the device's lock, on its event loop (or a control call that must reach the guest).
+/// </summary>
+internal sealed class QueuePump
+{
+    /// <summary>Used entries published at least this often, so the driver can recycle buffers early.</summary>
+    private const int PublishBatch = 64;
+
+    private readonly DeviceQueue[] _q;
+    private readonly IVsockBackend _backend;
+    private readonly Logger _log;
+    private readonly IoVec[] _payload = new IoVec[DeviceQueue.MaxSegments];
+
+    public QueuePump(DeviceQueue[] queues, IVsockBackend backend, Logger log)
+    {
+        _q = queues;
+        _backend = backend;
+        _log = log;
+    }
+
+    /// <summary>The device's counters (the pump counts packets, kicks and interrupts).</summary>
+    public DeviceCounters Counters;
+
+    /// <summary>A TRANSPORT_RESET event waits for an event buffer.</summary>
+    public bool TransportResetPending { get; set; }
+
+    /// <summary>The five-queue layout is in use (datagram rx/tx are queues of their own).</summary>
+    public bool SeparateDatagramQueues { get; set; }
+
+    /// <summary>Processes one kicked queue.</summary>
+    public void Process(uint slot, long nowMs)
+    {
+        if (slot is QueueSlot.Tx or QueueSlot.DgramTx) ProcessTx(slot, nowMs);
+        else if (slot == QueueSlot.Event) ProcessEvent();
+        else FillRx(slot, nowMs);
+    }
+
+    /// <summary>Fills the rx queues while the backend has packets for them.</summary>
+    public void FillAllRx(long nowMs)
+    {
+        FillRx(QueueSlot.Rx, nowMs);
+        if (SeparateDatagramQueues) FillRx(QueueSlot.DgramRx, nowMs);
+    }
+
+    private void ProcessTx(uint slot, long nowMs)
+    {
+        var q = _q[slot];
+        q.Ring.DisableKicks();
+        int sincePublish = 0;
+        while (q.PopNext(_log))
+        {
+            HandleTxPacket(q.Chain, slot, nowMs);
+            q.Ring.PushUsed(q.Chain.HeadIndex, 0);
+            if (++sincePublish == PublishBatch)
+            {
+                PublishAndInterrupt(slot);
+                sincePublish = 0;
+            }
+        }
+        PublishAndInterrupt(slot);
+    }
+
+    /// <summary>Reads the header once into a private copy and checks it against the chain.</summary>
+    private void HandleTxPacket(DescriptorChain chain, uint slot, long nowMs)
+    {
+        Span<byte> copy = stackalloc byte[VirtioVsockHdr.Size];
+        if (chain.ReadableLength < VirtioVsockHdr.Size || chain.WritableCount != 0)
+        {
+            Counters.TxMalformed++;
+            return;
+        }
+        new VirtioVsockHdrScatter(chain.Readable).CopyTo(copy);
+        var h = PacketHeader.Read(copy);
+        uint follow = chain.ReadableLength - VirtioVsockHdr.Size;
+        if (h.Len != follow)
+        {
+            // The backend sees the bytes that really follow, finds the length mismatch and answers
+            // with RST (resetting the connection if there is one), so the sender learns of it.
+            Counters.TxMalformed++;
+            if (_log.Enabled(LogLevel.Warn)) _log.Warn($"tx packet {h.SrcPort}->{h.DstPort}: hdr.len {h.Len} but {follow} bytes follow; answered with RST unless it is a RST");
+        }
+        else
+        {
+            Counters.TxPackets++;
+            Counters.TxPayloadBytes += h.Len;
+        }
+        if (slot == QueueSlot.DgramTx && h.Type != (ushort)VirtioVsockType.Dgram)
+        {
+            Counters.TxMalformed++;
+            if (_log.Enabled(LogLevel.Warn)) _log.Warn($"type {h.Type} packet on the datagram tx queue dropped: {h}");
+            return;
+        }
+        int n = IoVecRange.Take(chain.Readable, VirtioVsockHdr.Size, follow, _payload);
+        _backend.OnGuestPacket(h, _payload.AsSpan(0, n), slot == QueueSlot.DgramTx ? BackendQueue.Datagram : BackendQueue.Stream, nowMs);
+    }
+
+    /// <summary>Writes packets into the buffers of an rx queue while there are both. A buffer the device
+    /// can never use (device-readable, smaller than a header) is returned with length 0 and counted; a
+    /// header-only buffer while only data waits is returned too, so the data behind it flows; a buffer
+    /// nothing fits in now is given back to the ring (BEHAVIOUR.md, "Rx buffers").</summary>
+    private void FillRx(uint slot, long nowMs)
+    {
+        var q = _q[slot];
+        if (!q.Configured) return;
+        var kind = slot == QueueSlot.DgramRx ? BackendQueue.Datagram : BackendQueue.Stream;
+        int sincePublish = 0;
+        while (_backend.HasPendingRx(kind) && q.PopNext(_log))
+        {
+            var chain = q.Chain;
+            if (chain.ReadableCount != 0)
+            {
+                q.ReturnUnusable(UnusableChain.Readable, _log);
+                continue;
+            }
+            if (chain.WritableLength < VirtioVsockHdr.Size)
+            {
+                q.ReturnUnusable(UnusableChain.TooSmall, _log);
+                continue;
+            }
+            uint written = _backend.FillRx(kind, chain.Writable, nowMs);
+            if (written == 0)
+            {
+                if (chain.WritableLength == VirtioVsockHdr.Size && _backend.HasPendingRx(kind))
+                {
+                    q.ReturnUnusable(UnusableChain.HeaderOnly, _log);  // only data waits: it needs room
+                    continue;
+                }
+                q.GiveBack();
+                break;
+            }
+            q.Ring.PushUsed(chain.HeadIndex, written);
+            Counters.RxPackets++;
+            Counters.RxBytes += written;
+            if (++sincePublish == PublishBatch)
+            {
+                PublishAndInterrupt(slot);
+                sincePublish = 0;
+            }
+        }
+        PublishAndInterrupt(slot);
+    }
+
+    /// <summary>Writes a pending event into the next event buffer.</summary>
+    public void ProcessEvent()
+    {
+        var q = _q[QueueSlot.Event];
+        if (!TransportResetPending || !q.Configured) return;
+        while (q.PopNext(_log))
+        {
+            if (q.Chain.ReadableCount != 0)
+            {
+                q.ReturnUnusable(UnusableChain.Readable, _log);
+                continue;
+            }
+            if (q.Chain.WritableLength < VirtioVsockEvent.Size)
+            {
+                q.ReturnUnusable(UnusableChain.TooSmall, _log);
+                continue;
+            }
+            Span<byte> ev = stackalloc byte[VirtioVsockEvent.Size];
+            new VirtioVsockEvent(ev).Id = (uint)VirtioVsockEventId.TransportReset;
+            ScatterIo.Scatter(q.Chain.Writable, 0, ev);
+            q.Ring.PushUsed(q.Chain.HeadIndex, VirtioVsockEvent.Size);
+            TransportResetPending = false;
+            break;
+        }
+        PublishAndInterrupt(QueueSlot.Event);
+    }
+
+    private void PublishAndInterrupt(uint slot)
+    {
+        var ring = _q[slot].Ring;
+        if (ring.NextUsedIdx == ring.PublishedUsedIdx) return;
+        ring.PublishUsed();
+        if (!ring.NeedsInterrupt()) return;
+        if (_q[slot].Notifier.Interrupt()) Counters.Interrupts++;
+        else Counters.InterruptErrors++;
+    }
+}

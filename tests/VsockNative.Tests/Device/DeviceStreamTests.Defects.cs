@@ -441,16 +441,12 @@ public sealed unsafe partial class DeviceStreamTests
         Assert.True(eventFd >= 0);
         try
         {
-            var setup = new QueueSetup
-            {
-                StructSize = (uint)sizeof(QueueSetup), Size = _rx.Size, DescAddr = _rx.DescGpa, AvailAddr = _rx.AvailGpa,
-                UsedAddr = _rx.UsedGpa, KickFd = fds[0], CallFd = -1,
-            };
+            var setup = new QueueSettings(_rx.Size, _rx.DescGpa, _rx.AvailGpa, _rx.UsedGpa, KickFd: fds[0], CallFd: -1, Interrupt: null);
             int rc = device.SetupQueue(QueueIndex.Rx, setup, out why);
             Assert.True(rc == -Errno.EINVAL, $"a pipe as kick fd: SetupQueue returned {rc} (\"{why}\"), expected -EINVAL");
             Assert.Contains("eventfd", why);
 
-            setup.KickFd = eventFd;
+            setup = setup with { KickFd = eventFd };
             Assert.Equal(0, device.SetupQueue(QueueIndex.Rx, setup, out why));
         }
         finally
@@ -502,7 +498,8 @@ public sealed unsafe partial class DeviceStreamTests
     public void A_failing_event_loop_stops_the_device_sets_needs_reset_and_tells_the_host()
     {
         var calls = RecordNeedsReset();
-        var epoll = typeof(VsockDevice).GetField("_epoll", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(_device)!;
+        var loop = typeof(VsockDevice).GetField("_loop", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(_device)!;
+        var epoll = loop.GetType().GetField("_epoll", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(loop)!;
         var fdField = epoll.GetType().GetField("_fd", BindingFlags.NonPublic | BindingFlags.Instance)!;
         int fd = (int)fdField.GetValue(epoll)!;
         Assert.Equal(0, Libc.Close(fd));

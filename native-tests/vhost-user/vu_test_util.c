@@ -84,6 +84,18 @@ int vt_memfd_maps(pid_t pid)
     return n;
 }
 
+bool vt_log_contains(const char *dir, const char *text)
+{
+    char path[512], line[2048];
+    snprintf(path, sizeof path, "%s/daemon.log", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return false;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
 int vt_listen_unix(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };

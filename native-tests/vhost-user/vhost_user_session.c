@@ -11,7 +11,10 @@
  *     serves a new connection afterwards.
  *  4. A guest that breaks a ring the device cannot go on with: the daemon signals that ring's err
  *     eventfd (SET_VRING_ERR), lives on, and serves the next frontend.
- *  5. No fd or guest-memory mapping left in the daemon after all that; SIGTERM -> exit 0, socket gone.
+ *  5. A kick fd that is not an eventfd (a pipe whose writer is closed, a socket whose peer closed):
+ *     an error reply (or a disconnect without REPLY_ACK), no spinning device loop, and the session
+ *     goes on with an eventfd.
+ *  6. No fd or guest-memory mapping left in the daemon after all that; SIGTERM -> exit 0, socket gone.
  *
  * Usage: vhost_user_session <daemon binary>
  */
@@ -408,6 +411,47 @@ static void err_fd_on_needs_reset(pid_t daemon)
     if (vt_failures == failures) printf("err fd: the faulty ring's (or else every set) err fd signalled once; a new session served after\n");
 }
 
+/* ---- kick fds must be eventfds ---------------------------------------------------------------- */
+
+static void kick_must_be_eventfd(pid_t daemon)
+{
+    int failures = vt_failures;
+    vg g;
+    guest_up(&g, "kick fds");
+    /* A pipe's read end whose writer is closed: always readable (EOF) and hung up. */
+    int p[2];
+    VT_REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    close(p[1]);
+    uint64_t idx = 1;
+    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &p[0], 1) > 0, "a pipe as ring 1's kick fd got no error reply");
+    close(p[0]);
+    /* A bound on spinning, not a timing of our speed: a device loop that watches a hung-up pipe
+     * spins on EPOLLHUP and burns about a core (~1 s of CPU per second); an idle daemon uses next
+     * to nothing. */
+    double before = vt_cpu_seconds(daemon);
+    usleep(1000000);
+    double used = vt_cpu_seconds(daemon) - before;
+    VT_CHECK(before >= 0 && used < 0.3, "the daemon used %.2f s of CPU in 1 s after the pipe kick fd (spinning)", used);
+    int sp[2];
+    VT_REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0, "socketpair");
+    close(sp[1]);
+    idx = 0;
+    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &sp[0], 1) > 0, "a socket as ring 0's kick fd got no error reply");
+    close(sp[0]);
+    /* The session goes on: the eventfd again, and data both ways. */
+    idx = 1;
+    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.tx.kick, 1) == 0, "SET_VRING_KICK with an eventfd after the refusals");
+    stream_then_go(&g, 91);
+    VT_CHECK(vt_log_contains(dir, "vm3: SET_VRING_KICK for ring 1: the fd is pipe:["), "no warning naming the pipe in the daemon's log");
+    /* Without NEED_REPLY nothing can carry the error: a clean disconnect. */
+    int s = fresh();
+    VT_REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    close(p[1]);
+    vg_vu_send(s, VU_SET_VRING_KICK, VU_VERSION, &idx, 8, &p[0], 1);
+    close(p[0]);
+    expect_disconnect("a pipe as kick fd without NEED_REPLY", s);
+    if (vt_failures == failures) printf("kick fds: a pipe and a socket refused (%.2f s CPU in the second after), the session went on\n", used);
+}
 
 int main(int argc, char **argv)
 {
@@ -426,6 +470,7 @@ int main(int argc, char **argv)
     int fds_before = vt_fd_count(daemon);
     malformed();
     err_fd_on_needs_reset(daemon);
+    kick_must_be_eventfd(daemon);
     /* The daemon still serves a full session after all of it. */
     vg g;
     VT_REQUIRE(vg_init(&g, 3) == 0, "vg_init");

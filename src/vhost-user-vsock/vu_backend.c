@@ -387,6 +387,22 @@ static int get_vring_base(vu_backend *b, int sock, vu_msg *m)
     return vu_send_reply(sock, m->hdr.request, &s, sizeof s) == 0 ? REPLIED : -EPIPE;
 }
 
+/* True when fd is an eventfd; what receives what it is, as /proc/self/fd names it
+ * ("anon_inode:[eventfd]", "pipe:[1234]", "socket:[1234]", a path). */
+static bool is_eventfd(int fd, char *what, size_t cap)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, what, cap - 1);
+    if (n < 0) {
+        int err = errno;
+        snprintf(what, cap, "of a kind not known (readlink %s: %s)", link, strerror(err));
+        return false;
+    }
+    what[n] = '\0';
+    return strcmp(what, "anon_inode:[eventfd]") == 0;
+}
+
 /* SET_VRING_KICK / CALL / ERR: u64 with the index and the no-fd bit; the fd in ancillary data. */
 static int set_vring_fd(vu_backend *b, vu_msg *m)
 {
@@ -402,6 +418,14 @@ static int set_vring_fd(vu_backend *b, vu_msg *m)
     if (nofd && m->hdr.request == VU_SET_VRING_KICK) {
         vu_log(VSN_LOG_WARN, "%s: SET_VRING_KICK without an fd (polling mode) is not supported", b->name);
         return -ENOTSUP;
+    }
+    char what[256];
+    if (m->hdr.request == VU_SET_VRING_KICK && !is_eventfd(m->fds[0], what, sizeof what)) {
+        /* The device loop would watch it: a hung-up pipe or socket is ready for ever (a spinning
+         * loop). Refused before any change; the message's fd is closed with it. */
+        vu_log(VSN_LOG_WARN, "%s: SET_VRING_KICK for ring %u: the fd is %s, not an eventfd: refused", b->name,
+               (unsigned)(r - b->rings), what);
+        return -EINVAL;
     }
     int fd = nofd ? -1 : m->fds[0];
     m->nfds = 0;  /* the ring owns it now */

@@ -9,15 +9,23 @@
  *  3. One case per malformed-message class, each on its own connection: the error reply (REPLY_ACK
  *     status != 0, or a GET_CONFIG reply of size 0) or a clean disconnect, and the daemon still
  *     serves a new connection afterwards.
- *  4. No fd or guest-memory mapping left in the daemon after all that; SIGTERM -> exit 0, socket gone.
+ *  4. A guest that breaks a ring the device cannot go on with: the daemon signals that ring's err
+ *     eventfd (SET_VRING_ERR), lives on, and serves the next frontend.
+ *  5. A kick fd that is not an eventfd (a pipe whose writer is closed, a socket whose peer closed):
+ *     an error reply (or a disconnect without REPLY_ACK), no spinning device loop, and the session
+ *     goes on with an eventfd.
+ *  6. No fd or guest-memory mapping left in the daemon after all that; SIGTERM -> exit 0, socket gone.
  *
  * Usage: vhost_user_session <daemon binary>
  */
 #include "../../src/vhost-user-vsock/vhost_user.h"
 #include "vu_test_util.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -332,6 +340,119 @@ static void malformed(void)
     }
 }
 
+/* ---- the vring err fd ------------------------------------------------------------------------ */
+
+static bool readable(int fd, int timeout_ms)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+/* A new guest, connected and negotiated: its device runs. */
+static void guest_up(vg *g, const char *what)
+{
+    VT_REQUIRE(vg_init(g, 3) == 0, "%s: vg_init", what);
+    VT_REQUIRE(vg_vu_connect(g, sock_path, 5000) == 0, "%s: connect", what);
+    VT_REQUIRE(vg_vu_setup(g) == 0, "%s: negotiation", what);
+}
+
+/* Moves 256 KiB each way over a new guest->host stream, then the frontend goes. */
+static void stream_then_go(vg *g, uint8_t seed)
+{
+    char port_path[320];
+    snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
+    int listener = vt_listen_unix(port_path);
+    VT_REQUIRE(listener >= 0, "listen %s", port_path);
+    vt_host h;
+    vg_conn *c = open_stream(g, listener, &h, seed);
+    transfer(g, c, &h, 256 * 1024);
+    vg_rst(g, c);
+    close(h.fd);
+    close(listener);
+    vg_destroy(g);
+}
+
+/* The guest publishes avail->idx more than a queue ahead of what the device consumed on tx (ring
+ * 1): the device needs a reset. Round 0: both rings have an err eventfd: ring 1's gets 1, ring 0's
+ * nothing. Round 1: only ring 0 has one: it gets 1 (the ring at fault has none, so every ring's
+ * that is set). The daemon answers after each and takes RESET_DEVICE; a new frontend is served. */
+static void err_fd_on_needs_reset(pid_t daemon)
+{
+    int failures = vt_failures;
+    for (int round = 0; round < 2; round++) {
+        vg g;
+        guest_up(&g, "err fd");
+        int err[2] = { -1, -1 };
+        for (uint32_t i = 0; i < (round == 0 ? 2u : 1u); i++) {
+            err[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            uint64_t idx = i;
+            VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_ERR, &idx, 8, &err[i], 1) == 0, "SET_VRING_ERR %u", i);
+        }
+        int told = round == 0 ? 1 : 0;
+        __atomic_store_n(g.tx.avail_idx, htole16((uint16_t)(g.tx.next_avail + VG_QSIZE + 1)), __ATOMIC_RELEASE);
+        uint64_t v = 1;
+        VT_CHECK(write(g.tx.kick, &v, sizeof v) == sizeof v, "kick");
+        VT_CHECK(readable(err[told], 5000), "round %d: ring %d's err fd not signalled within 5 s of ring 1's broken avail index",
+                 round, told);
+        v = 0;
+        VT_CHECK(read(err[told], &v, sizeof v) == sizeof v && v == 1, "round %d: ring %d's err fd counter %llu (expected 1)", round,
+                 told, (unsigned long long)v);
+        if (round == 0) VT_CHECK(!readable(err[0], 200), "ring 0's err fd signalled for a fault of ring 1");
+        VT_CHECK(kill(daemon, 0) == 0 && alive(g.sock), "round %d: the daemon does not answer after the device broke", round);
+        VT_CHECK(vg_vu_acked(g.sock, VU_RESET_DEVICE, NULL, 0, NULL, 0) == 0, "round %d: RESET_DEVICE after the fault", round);
+        vg_destroy(&g);
+        for (int i = 0; i < 2; i++)
+            if (err[i] >= 0) close(err[i]);
+    }
+    VT_CHECK(vt_log_contains(dir, "error: vm3: device needs a reset"), "no error line naming vm3 in the daemon's log");
+    vg g;
+    guest_up(&g, "after the err fd case");
+    stream_then_go(&g, 81);
+    if (vt_failures == failures) printf("err fd: the faulty ring's (or else every set) err fd signalled once; a new session served after\n");
+}
+
+/* ---- kick fds must be eventfds ---------------------------------------------------------------- */
+
+static void kick_must_be_eventfd(pid_t daemon)
+{
+    int failures = vt_failures;
+    vg g;
+    guest_up(&g, "kick fds");
+    /* A pipe's read end whose writer is closed: always readable (EOF) and hung up. */
+    int p[2];
+    VT_REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    close(p[1]);
+    uint64_t idx = 1;
+    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &p[0], 1) > 0, "a pipe as ring 1's kick fd got no error reply");
+    close(p[0]);
+    /* A bound on spinning, not a timing of our speed: a device loop that watches a hung-up pipe
+     * spins on EPOLLHUP and burns about a core (~1 s of CPU per second); an idle daemon uses next
+     * to nothing. */
+    double before = vt_cpu_seconds(daemon);
+    usleep(1000000);
+    double used = vt_cpu_seconds(daemon) - before;
+    VT_CHECK(before >= 0 && used < 0.3, "the daemon used %.2f s of CPU in 1 s after the pipe kick fd (spinning)", used);
+    int sp[2];
+    VT_REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0, "socketpair");
+    close(sp[1]);
+    idx = 0;
+    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &sp[0], 1) > 0, "a socket as ring 0's kick fd got no error reply");
+    close(sp[0]);
+    /* The session goes on: the eventfd again, and data both ways. */
+    idx = 1;
+    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.tx.kick, 1) == 0, "SET_VRING_KICK with an eventfd after the refusals");
+    stream_then_go(&g, 91);
+    VT_CHECK(vt_log_contains(dir, "vm3: SET_VRING_KICK for ring 1: the fd is pipe:["), "no warning naming the pipe in the daemon's log");
+    /* Without NEED_REPLY nothing can carry the error: a clean disconnect. */
+    int s = fresh();
+    VT_REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    close(p[1]);
+    vg_vu_send(s, VU_SET_VRING_KICK, VU_VERSION, &idx, 8, &p[0], 1);
+    close(p[0]);
+    expect_disconnect("a pipe as kick fd without NEED_REPLY", s);
+    if (vt_failures == failures) printf("kick fds: a pipe and a socket refused (%.2f s CPU in the second after), the session went on\n", used);
+}
+
 int main(int argc, char **argv)
 {
     VT_REQUIRE(argc == 2, "usage: vhost_user_session <daemon>");
@@ -348,6 +469,8 @@ int main(int argc, char **argv)
     usleep(100000);
     int fds_before = vt_fd_count(daemon);
     malformed();
+    err_fd_on_needs_reset(daemon);
+    kick_must_be_eventfd(daemon);
     /* The daemon still serves a full session after all of it. */
     vg g;
     VT_REQUIRE(vg_init(&g, 3) == 0, "vg_init");

@@ -84,6 +84,33 @@ int vt_memfd_maps(pid_t pid)
     return n;
 }
 
+double vt_cpu_seconds(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    char *got = fgets(line, sizeof line, f);
+    fclose(f);
+    /* Fields after "pid (comm)": state is field 3, utime 14, stime 15 (clock ticks). */
+    char *p = got != NULL ? strrchr(line, ')') : NULL;
+    unsigned long long utime, stime;
+    if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+bool vt_log_contains(const char *dir, const char *text)
+{
+    char path[512], line[2048];
+    snprintf(path, sizeof path, "%s/daemon.log", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return false;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
 int vt_listen_unix(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -41,6 +41,10 @@ int vt_stop(pid_t pid);
 /* Number of open fds / memfd mappings of a process. */
 int vt_fd_count(pid_t pid);
 int vt_memfd_maps(pid_t pid);
+/* CPU time (user + system) a process has used, in seconds, from /proc/<pid>/stat; -1 on error. */
+double vt_cpu_seconds(pid_t pid);
+/* True when <dir>/daemon.log has a line containing text. */
+bool vt_log_contains(const char *dir, const char *text);
 
 /* A Unix listener (non-blocking) at path. */
 int vt_listen_unix(const char *path);

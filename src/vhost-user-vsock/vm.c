@@ -20,6 +20,11 @@ static void device_log(void *user, int32_t level, const char *message)
     vu_log(level, "%s: %s", ((vm *)user)->name, message);
 }
 
+static void device_needs_reset(void *user, uint32_t queue_index, const char *reason)
+{
+    vu_backend_needs_reset(&((vm *)user)->backend, queue_index, reason);
+}
+
 static int listen_on(const char *path, bool *created)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -56,6 +61,8 @@ int vm_open(vm *v, const vm_options *opt, int stop_fd)
         .log_level = vu_log_level,
         .uds_path = opt->uds_path,
         .buf_alloc = opt->tx_buffer_size,
+        .needs_reset_fn = device_needs_reset,
+        .needs_reset_user = v,
     };
     int rc = vsn_device_create(&cfg, &v->dev);
     if (rc < 0) {

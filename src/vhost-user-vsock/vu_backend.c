@@ -3,6 +3,7 @@
 #include "vu_io.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,13 +30,14 @@ void vu_log(int level, const char *fmt, ...)
     fprintf(stderr, "vhost-user-vsock: %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], line);
 }
 
-static void ring_clear(vu_ring *r)
+static void ring_clear(vu_backend *b, vu_ring *r)
 {
     if (r->kick_fd >= 0) close(r->kick_fd);
     if (r->call_fd >= 0) close(r->call_fd);
+    pthread_mutex_lock(&b->err_lock);  /* the device's thread may be signalling the err fd */
     if (r->err_fd >= 0) close(r->err_fd);
-    memset(r, 0, sizeof *r);
-    r->kick_fd = r->call_fd = r->err_fd = -1;
+    *r = (vu_ring){ .kick_fd = -1, .call_fd = -1, .err_fd = -1 };
+    pthread_mutex_unlock(&b->err_lock);
 }
 
 void vu_backend_init(vu_backend *b, vsn_device *dev, const char *name)
@@ -43,7 +45,33 @@ void vu_backend_init(vu_backend *b, vsn_device *dev, const char *name)
     memset(b, 0, sizeof *b);
     b->dev = dev;
     b->name = name;
+    pthread_mutex_init(&b->err_lock, NULL);
     for (unsigned i = 0; i < VU_RINGS; i++) b->rings[i].kick_fd = b->rings[i].call_fd = b->rings[i].err_fd = -1;
+}
+
+/* Writes 1 to an err eventfd without ever blocking the device's thread: only when poll says the
+ * write fits (a frontend could leave the counter at its maximum, where a blocking write waits). */
+static bool signal_err_fd(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    uint64_t one = 1;
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) && write(fd, &one, sizeof one) == sizeof one;
+}
+
+void vu_backend_needs_reset(vu_backend *b, uint32_t queue_index, const char *reason)
+{
+    char told[96] = "";
+    size_t len = 0;
+    pthread_mutex_lock(&b->err_lock);
+    bool only = queue_index < VU_RINGS && b->rings[queue_index].err_fd >= 0;
+    for (uint32_t i = 0; i < VU_RINGS; i++) {
+        int fd = b->rings[i].err_fd;
+        if (fd < 0 || (only && i != queue_index)) continue;
+        int n = snprintf(told + len, sizeof told - len, "%s ring %u%s", len ? "," : "", i, signal_err_fd(fd) ? "" : " (not writable)");
+        if (n > 0 && (size_t)n < sizeof told - len) len += (size_t)n;
+    }
+    pthread_mutex_unlock(&b->err_lock);
+    vu_log(VSN_LOG_ERROR, "%s: device needs a reset (%s); err fd signalled:%s", b->name, reason, len ? told : " none (no ring has one)");
 }
 
 static void unmap_all(vu_mapping *maps, unsigned n)
@@ -151,7 +179,7 @@ void vu_backend_disconnect(vu_backend *b)
     vsn_device_reset(b->dev);  /* connections dropped: host sockets see EOF; the guest gets RST */
     unmap_all(b->maps, b->nmaps);
     b->nmaps = 0;
-    for (unsigned i = 0; i < VU_RINGS; i++) ring_clear(&b->rings[i]);
+    for (unsigned i = 0; i < VU_RINGS; i++) ring_clear(b, &b->rings[i]);
     b->features = 0;
     b->features_set = false;
     b->protocol_features = 0;
@@ -359,6 +387,22 @@ static int get_vring_base(vu_backend *b, int sock, vu_msg *m)
     return vu_send_reply(sock, m->hdr.request, &s, sizeof s) == 0 ? REPLIED : -EPIPE;
 }
 
+/* True when fd is an eventfd; what receives what it is, as /proc/self/fd names it
+ * ("anon_inode:[eventfd]", "pipe:[1234]", "socket:[1234]", a path). */
+static bool is_eventfd(int fd, char *what, size_t cap)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, what, cap - 1);
+    if (n < 0) {
+        int err = errno;
+        snprintf(what, cap, "of a kind not known (readlink %s: %s)", link, strerror(err));
+        return false;
+    }
+    what[n] = '\0';
+    return strcmp(what, "anon_inode:[eventfd]") == 0;
+}
+
 /* SET_VRING_KICK / CALL / ERR: u64 with the index and the no-fd bit; the fd in ancillary data. */
 static int set_vring_fd(vu_backend *b, vu_msg *m)
 {
@@ -375,11 +419,22 @@ static int set_vring_fd(vu_backend *b, vu_msg *m)
         vu_log(VSN_LOG_WARN, "%s: SET_VRING_KICK without an fd (polling mode) is not supported", b->name);
         return -ENOTSUP;
     }
+    char what[256];
+    if (m->hdr.request == VU_SET_VRING_KICK && !is_eventfd(m->fds[0], what, sizeof what)) {
+        /* The device loop would watch it: a hung-up pipe or socket is ready for ever (a spinning
+         * loop). Refused before any change; the message's fd is closed with it. */
+        vu_log(VSN_LOG_WARN, "%s: SET_VRING_KICK for ring %u: the fd is %s, not an eventfd: refused", b->name,
+               (unsigned)(r - b->rings), what);
+        return -EINVAL;
+    }
     int fd = nofd ? -1 : m->fds[0];
     m->nfds = 0;  /* the ring owns it now */
     if (m->hdr.request == VU_SET_VRING_ERR) {
+        /* Signalled by vu_backend_needs_reset on the device's thread: replaced under the lock. */
+        pthread_mutex_lock(&b->err_lock);
         if (r->err_fd >= 0) close(r->err_fd);
-        r->err_fd = fd;  /* kept (and closed) only: the device reports errors through its log */
+        r->err_fd = fd;
+        pthread_mutex_unlock(&b->err_lock);
         return 0;
     }
     stop(b);

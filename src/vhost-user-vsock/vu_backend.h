@@ -8,7 +8,9 @@
  * size, addresses, a kick fd since the last stop, and enabled (when protocol features were
  * negotiated; without them a ring starts enabled, as the spec says).
  *
- * Thread rules: one thread per backend (the VM's vhost-user thread).
+ * Thread rules: one thread per backend (the VM's vhost-user thread), except vu_backend_needs_reset,
+ * which the device's event-loop thread calls: the rings' err fds are read and written only under
+ * err_lock, so an err fd being replaced or closed is never signalled after its close.
  */
 #ifndef VU_BACKEND_H
 #define VU_BACKEND_H
@@ -16,6 +18,7 @@
 #include "vhost_user.h"
 #include "vsock_native.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +31,8 @@ typedef struct vu_ring {
     vu_vring_addr addr;
     bool has_addr;
     uint16_t base;
-    int kick_fd, call_fd, err_fd;
+    int kick_fd, call_fd;
+    int err_fd;   /* under the backend's err_lock */
     bool kicked;  /* SET_VRING_KICK since the last stop (GET_VRING_BASE) */
     bool enabled;
 } vu_ring;
@@ -55,6 +59,7 @@ typedef struct vu_backend {
     vu_mapping maps[VU_MAX_REGIONS];
     unsigned nmaps;
     vu_ring rings[VU_RINGS];
+    pthread_mutex_t err_lock;  /* guards rings[].err_fd (see the thread rules above) */
     bool running;
     vu_backend_stats stats;
 } vu_backend;
@@ -71,6 +76,11 @@ int vu_backend_handle(vu_backend *b, int sock, vu_msg *msg);
 /* The frontend is gone (or reset the device): stop and reset the device, unmap guest memory, close
  * every fd, forget the negotiation. Safe to call twice. */
 void vu_backend_disconnect(vu_backend *b);
+
+/* The device needs a reset (its vsn_needs_reset_fn, on the device's thread): logs the reason and
+ * writes 1 to the err eventfd of ring queue_index, or of every ring that has one when that ring has
+ * none or queue_index is VSN_QUEUE_NONE. */
+void vu_backend_needs_reset(vu_backend *b, uint32_t queue_index, const char *reason);
 
 /* Logging for the daemon: printf-like, one line, prefixed with the level. */
 void vu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,4 +1,5 @@
 using System;
+using VsockNative.Memory;
 using VsockNative.Protocol;
 using VsockNative.Wire;
 
@@ -10,9 +11,9 @@ namespace VsockNative.Connections;
 /// partial datagram: one pinned buffer of <see cref="DatagramOptions.MaxDatagram"/> bytes, allocated
 /// once, and a deadline after which the partial datagram is dropped (a guest cannot pin it).
 /// </summary>
-internal sealed unsafe class DatagramReassembly
+internal sealed class DatagramReassembly
 {
-    private readonly byte[] _buffer = GC.AllocateArray<byte>(DatagramOptions.MaxDatagram, pinned: true);
+    private readonly PinnedBuffer _buffer = new(DatagramOptions.MaxDatagram);
 
     /// <summary>A datagram is in progress (collecting, or discarding the rest of one that was too big).</summary>
     public bool Active { get; private set; }
@@ -47,7 +48,7 @@ internal sealed unsafe class DatagramReassembly
             Discarding = true;
             return false;
         }
-        ScatterIo.Gather(payload, 0, _buffer.AsSpan(Length, (int)length));
+        ScatterIo.Gather(payload, 0, _buffer.Span.Slice(Length, (int)length));
         Length += (int)length;
         return true;
     }
@@ -55,7 +56,7 @@ internal sealed unsafe class DatagramReassembly
     /// <summary>The reassembled bytes as one IoVec (the buffer is pinned).</summary>
     public IoVec Data
     {
-        get { fixed (byte* p = _buffer) return new IoVec((nint)p, (nuint)Length); }
+        get { return _buffer.Slice(0, Length); }
     }
 
     public void Reset()

@@ -1,6 +1,8 @@
 using VsockNative.Endpoints;
 using VsockNative.EventLoop;
 using VsockNative.Interop;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Connections;
 
@@ -26,7 +28,7 @@ internal sealed partial class DatagramRouter
     }
 
     /// <summary>First guest datagram to a listened port: a socketpair, the program's end to its callback.</summary>
-    private unsafe Endpoint? AcceptOnListener(uint hostPort, uint guestPort, IFdListener listener, long nowMs)
+    private Endpoint? AcceptOnListener(uint hostPort, uint guestPort, IFdListener listener, long nowMs)
     {
         if (OwnedSockets >= _options.MaxSockets)
         {

@@ -1,11 +1,14 @@
 using System;
 using System.Collections.Generic;
 using System.Text;
+using VsockNative.Memory;
 using VsockNative.Endpoints;
 using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Protocol;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Connections;
 
@@ -43,7 +46,9 @@ internal sealed partial class DatagramRouter
     private readonly Dictionary<uint, Endpoint> _hostPorts = new();
     private readonly Dictionary<uint, IFdListener> _listeners = new();
     private readonly HostPortAllocator _ports = new();
-    private readonly byte[] _scratch = GC.AllocateArray<byte>(VsockDgramPrefix + DatagramOptions.MaxDatagram + 1, pinned: true);
+    private readonly PinnedBuffer _scratch = new(VsockDgramPrefix + DatagramOptions.MaxDatagram + 1);
+    /// <summary>The vsn_dgram_addr prefix of a datagram sent to a listener's fd.</summary>
+    private readonly PinnedBuffer _prefix = new(VsockDgramPrefix);
     private byte[] _hostPrefix = Array.Empty<byte>();
     private byte[] _guestPrefix = Array.Empty<byte>();
     private Endpoint? _hub;
@@ -186,11 +191,10 @@ internal sealed partial class DatagramRouter
         Sent(rc, guestPort, hostPort, length, e);
     }
 
-    private unsafe long SendWithPrefix(int fd, uint guestPort, ReadOnlySpan<IoVec> payload)
+    private long SendWithPrefix(int fd, uint guestPort, ReadOnlySpan<IoVec> payload)
     {
-        byte* prefix = stackalloc byte[VsockDgramPrefix];
-        var a = new DgramAddr(new Span<byte>(prefix, VsockDgramPrefix)) { Port = guestPort, Reserved = 0 };
-        _sendVecs[0] = new IoVec((nint)prefix, VsockDgramPrefix);
+        _ = new DgramAddr(_prefix.Span) { Port = guestPort, Reserved = 0 };
+        _sendVecs[0] = _prefix.Slice(0, VsockDgramPrefix);
         payload.CopyTo(_sendVecs.AsSpan(1));
         return SocketCalls.SendTo(fd, default, 0, _sendVecs.AsSpan(0, payload.Length + 1));
     }
@@ -240,9 +244,8 @@ internal sealed partial class DatagramRouter
         for (int i = 0; i < 64 && e.Fd >= 0 && _toGuest.CanAccept(DatagramOptions.MaxDatagram); i++)
         {
             long n;
-            unsafe
             {
-                fixed (byte* s = _scratch) into[0] = new IoVec((nint)s, (nuint)_scratch.Length);
+                into[0] = _scratch.Slice(0, _scratch.Length);
                 n = SocketCalls.ReceiveFrom(e.Fd, into, addr, out uint addrLength);
                 if (n == -Errno.EAGAIN) break;
                 if (n < 0)
@@ -262,7 +265,7 @@ internal sealed partial class DatagramRouter
     {
         e.LastUsedMs = nowMs;
         int kept = Math.Min(n, _scratch.Length);  // n > kept: cut off, and then longer than the limit
-        var bytes = _scratch.AsSpan(0, kept);
+        var bytes = _scratch.Span[..kept];
         switch (e.Kind)
         {
             case Kind.Connected:
@@ -273,13 +276,13 @@ internal sealed partial class DatagramRouter
                 QueueForGuest(hostPort, e.GuestPort, bytes);
                 return;
         }
-        if (n < VsockDgramPrefix || new DgramAddr(_scratch).Reserved != 0)
+        if (n < VsockDgramPrefix || new DgramAddr(_scratch.Span).Reserved != 0)
         {
             _counters.HostMalformed++;
             _log.Warn($"datagram endpoint {e.Kind}: {n}-byte datagram without a valid vsn_dgram_addr prefix; dropped");
             return;
         }
-        uint guestPort = new DgramAddr(_scratch).Port;
+        uint guestPort = new DgramAddr(_scratch.Span).Port;
         var payload = bytes.Slice(VsockDgramPrefix);  // a truncated datagram stays longer than the limit
         if (e.Kind == Kind.Listen)
         {

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using VsockNative.Interop;
 using VsockNative.Protocol;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Connections;
 

@@ -3,6 +3,7 @@ using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Protocol;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Connections;
 

@@ -1,6 +1,8 @@
 using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Connections;
 

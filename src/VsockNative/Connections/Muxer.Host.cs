@@ -4,6 +4,8 @@ using VsockNative.Endpoints;
 using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Protocol;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Connections;
 
@@ -93,16 +95,10 @@ internal sealed partial class Muxer
         }
     }
 
-    private unsafe void ReadHandshake(uint id, long nowMs)
+    private void ReadHandshake(uint id, long nowMs)
     {
         if (!_handshakes.TryGetValue(id, out var hs)) return;
-        long n;
-        fixed (byte* p = hs.Line)
-        {
-            Span<Wire.IoVec> one = stackalloc Wire.IoVec[1];
-            one[0] = new Wire.IoVec((nint)(p + hs.Length), (nuint)(hs.Line.Length - hs.Length));
-            n = SocketCalls.Receive(hs.Fd, one);
-        }
+        long n = SocketCalls.Receive(hs.Fd, hs.Line.AsSpan(hs.Length));
         if (n == HostStreamResult.WouldBlock) return;
         if (n <= 0)
         {

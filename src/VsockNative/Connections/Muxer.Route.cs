@@ -5,6 +5,8 @@ using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Protocol;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Connections;
 
@@ -117,13 +119,12 @@ internal sealed partial class Muxer
     }
 
     /// <summary>The pair of a pending route is readable: the acceptance byte, or the end (refused).</summary>
-    private unsafe void OnRouteEvent(uint id, long nowMs)
+    private void OnRouteEvent(uint id, long nowMs)
     {
         if (!_routes.TryGetValue(id, out var route)) return;
-        byte b = 0;
-        Span<IoVec> one = stackalloc IoVec[1];
-        one[0] = new IoVec((nint)(&b), 1);
+        Span<byte> one = stackalloc byte[1];
         long n = SocketCalls.Receive(route.Fd, one);
+        byte b = one[0];
         if (n == HostStreamResult.WouldBlock) return;
         if (n != 1 || b != RouteAccepted)
         {

@@ -5,6 +5,8 @@ using VsockNative.EventLoop;
 using VsockNative.Interop;
 using VsockNative.Protocol;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Connections;
 

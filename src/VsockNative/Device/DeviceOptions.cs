@@ -1,10 +1,10 @@
 using System;
-using VsockNative.Interop;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Device;
 
-/// <summary>Validated device settings: built only from a config that passed every check.</summary>
+/// <summary>Validated device settings (the interop layer builds them from a vsn_device_config that passed every check).</summary>
 internal sealed class DeviceOptions
 {
     /// <summary>Feature bits this library implements and offers by default.</summary>
@@ -19,14 +19,14 @@ internal sealed class DeviceOptions
     /// <summary>Longest uds_path: "&lt;path&gt;_4294967295" must fit sockaddr_un with its NUL.</summary>
     public const int MaxUdsPathBytes = 107 - 11;
 
-    private DeviceOptions(ulong guestCid, ulong features, uint flags, string? udsPath, uint bufAlloc, uint maxConnections,
-        uint dgramLayout, uint maxDgramSockets)
+    public DeviceOptions(ulong guestCid, ulong features, bool manualPoll, string? udsPath, uint bufAlloc, uint maxConnections,
+        bool separateDatagramQueues, uint maxDgramSockets)
     {
-        DgramLayout = dgramLayout;
+        SeparateDatagramQueues = separateDatagramQueues;
         MaxDgramSockets = maxDgramSockets;
         GuestCid = guestCid;
         OfferedFeatures = features;
-        ManualPoll = (flags & DeviceFlags.ManualPoll) != 0;
+        ManualPoll = manualPoll;
         UdsPath = udsPath;
         BufAlloc = bufAlloc;
         MaxConnections = maxConnections;
@@ -37,8 +37,8 @@ internal sealed class DeviceOptions
     /// <summary>Per-connection buffer for guest-to-host data: the buf_alloc the device advertises.</summary>
     public uint BufAlloc { get; }
     public uint MaxConnections { get; }
-    /// <summary>VSN_DGRAM_LAYOUT_*: where datagrams travel once VIRTIO_VSOCK_F_DGRAM is negotiated.</summary>
-    public uint DgramLayout { get; }
+    /// <summary>Datagrams travel on their own queues (five-queue layout) once VIRTIO_VSOCK_F_DGRAM is negotiated.</summary>
+    public bool SeparateDatagramQueues { get; }
     public uint MaxDgramSockets { get; }
 
     public ulong GuestCid { get; }
@@ -50,43 +50,6 @@ internal sealed class DeviceOptions
     /// <summary>Told (queue index or <c>uint.MaxValue</c>, reason) once when the device needs a reset;
     /// called on the loop thread outside the device's lock. Set by the interop layer.</summary>
     public Action<uint, string>? NeedsReset { get; set; }
-
-    /// <summary>Checks a caller's config; on failure returns a negative errno and why.</summary>
-    public static unsafe int TryCreate(in DeviceConfig config, out DeviceOptions? options, out string error)
-    {
-        options = null;
-        error = "";
-        if ((config.Flags & ~DeviceFlags.All) != 0 || config.Reserved0 != 0 || config.Reserved1 != 0)
-            return Fail(out error, -Errno.EINVAL, $"unknown flags 0x{config.Flags & ~DeviceFlags.All:x} / reserved 0x{config.Reserved0:x} 0x{config.Reserved1:x} must be 0");
-        if (CidError(config.GuestCid) is { } cidError)
-            return Fail(out error, -Errno.EINVAL, cidError);
-        ulong features = config.Features == 0 ? SupportedFeatures : config.Features;
-        if ((features & ~SupportedFeatures) != 0)
-            return Fail(out error, -Errno.ENOTSUP, $"features 0x{features & ~SupportedFeatures:x} are not supported (supported: 0x{SupportedFeatures:x})");
-        if ((features & VirtioTransportFeatures.Version1) == 0)
-            return Fail(out error, -Errno.EINVAL, "VIRTIO_F_VERSION_1 must be offered: this is a virtio 1.x device");
-        string? udsPath = null;
-        if (config.UdsPath != null)
-        {
-            var bytes = System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated((byte*)config.UdsPath);
-            if (bytes.Length == 0 || bytes.Length > MaxUdsPathBytes)
-                return Fail(out error, -Errno.ENAMETOOLONG, $"uds_path must be 1 to {MaxUdsPathBytes} bytes (it gets \"_<port>\" appended and must fit sockaddr_un), got {bytes.Length}");
-            udsPath = System.Text.Encoding.UTF8.GetString(bytes);
-        }
-        uint bufAlloc = config.BufAlloc == 0 ? DefaultBufAlloc : config.BufAlloc;
-        if (bufAlloc > Protocol.ConnectionLimits.MaxBufAlloc)
-            return Fail(out error, -Errno.EINVAL, $"buf_alloc {bufAlloc} exceeds {Protocol.ConnectionLimits.MaxBufAlloc}");
-        uint maxConnections = config.MaxConnections == 0 ? DefaultMaxConnections : config.MaxConnections;
-        if (config.DgramLayout > Interop.DgramLayout.Separate)
-            return Fail(out error, -Errno.EINVAL, $"dgram_layout {config.DgramLayout} is neither VSN_DGRAM_LAYOUT_SHARED (0) nor VSN_DGRAM_LAYOUT_SEPARATE (1)");
-        if (config.DgramLayout == Interop.DgramLayout.Separate && (features & VirtioVsockFeatures.Dgram) == 0)
-            return Fail(out error, -Errno.EINVAL, "dgram_layout VSN_DGRAM_LAYOUT_SEPARATE needs VIRTIO_VSOCK_F_DGRAM in the offered features");
-        uint maxDgramSockets = config.MaxDgramSockets == 0 ? DefaultMaxDgramSockets : config.MaxDgramSockets;
-        if (maxDgramSockets > MaxMaxDgramSockets)
-            return Fail(out error, -Errno.EINVAL, $"max_dgram_sockets {maxDgramSockets} exceeds {MaxMaxDgramSockets}");
-        options = new DeviceOptions(config.GuestCid, features, config.Flags, udsPath, bufAlloc, maxConnections, config.DgramLayout, maxDgramSockets);
-        return 0;
-    }
 
     /// <summary>Why a guest CID is not allowed, or null. virtio 1.3 5.10.4: CIDs 0, 1, 2 and
     /// 0xFFFFFFFF are reserved; the upper 32 bits are reserved and must be zero.</summary>
@@ -100,9 +63,4 @@ internal sealed class DeviceOptions
         _ => null,
     };
 
-    private static int Fail(out string error, int errno, string message)
-    {
-        error = message;
-        return errno;
-    }
 }

@@ -1,5 +1,6 @@
 using VsockNative.Interop;
 using VsockNative.Virtqueue;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Device;
 

@@ -1,6 +1,8 @@
 using System;
 using VsockNative.EventLoop;
 using VsockNative.Interop;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Device;
 

@@ -4,6 +4,7 @@ using VsockNative.Interop;
 using VsockNative.Protocol;
 using VsockNative.Virtqueue;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Device;
 

@@ -1,5 +1,3 @@
-using VsockNative.Interop;
-
 namespace VsockNative.Device;
 
 /// <summary>
@@ -10,9 +8,9 @@ namespace VsockNative.Device;
 /// </summary>
 internal static class QueueSlot
 {
-    public const uint Rx = QueueIndex.Rx;
-    public const uint Tx = QueueIndex.Tx;
-    public const uint Event = QueueIndex.Event;
+    public const uint Rx = DriverQueue.Rx;
+    public const uint Tx = DriverQueue.Tx;
+    public const uint Event = DriverQueue.Event;
     public const uint DgramRx = 3;
     public const uint DgramTx = 4;
     public const uint Count = 5;
@@ -22,9 +20,9 @@ internal static class QueueSlot
     public static uint Of(uint index, bool fiveQueues) => (fiveQueues, index) switch
     {
         (false, < 3) => index,
-        (true, QueueIndex.DgramRx) => DgramRx,
-        (true, QueueIndex.DgramTx) => DgramTx,
-        (true, QueueIndex.DgramEvent) => Event,
+        (true, DriverQueue.DgramRx) => DgramRx,
+        (true, DriverQueue.DgramTx) => DgramTx,
+        (true, DriverQueue.DgramEvent) => Event,
         (true, < 2) => index,
         _ => Invalid,
     };
@@ -32,12 +30,33 @@ internal static class QueueSlot
     /// <summary>The driver queue index of a slot (what interrupt callbacks are told).</summary>
     public static uint IndexOf(uint slot, bool fiveQueues) => (fiveQueues, slot) switch
     {
-        (true, DgramRx) => QueueIndex.DgramRx,
-        (true, DgramTx) => QueueIndex.DgramTx,
-        (true, Event) => QueueIndex.DgramEvent,
+        (true, DgramRx) => DriverQueue.DgramRx,
+        (true, DgramTx) => DriverQueue.DgramTx,
+        (true, Event) => DriverQueue.DgramEvent,
         _ => slot,
     };
 
     /// <summary>Number of driver queues.</summary>
     public static uint Queues(bool fiveQueues) => fiveQueues ? 5u : 3u;
+}
+
+/// <summary>The driver's queue indexes (virtio 1.3 5.10.2; the five-queue layout of the 2021 datagram
+/// proposal), as the C ABI names them (VSN_QUEUE_*).</summary>
+internal static class DriverQueue
+{
+    public const uint Rx = 0;
+    public const uint Tx = 1;
+    public const uint Event = 2;
+    public const uint DgramRx = 2;
+    public const uint DgramTx = 3;
+    public const uint DgramEvent = 4;
+    /// <summary>No queue (a fault that is not a queue's).</summary>
+    public const uint None = 0xFFFF_FFFF;
+}
+
+/// <summary>Device status bits (virtio 1.x 2.1): VSN_DEVICE_STATUS_*.</summary>
+internal static class StatusBits
+{
+    public const uint Running = 0x4;
+    public const uint NeedsReset = 0x40;
 }

@@ -8,6 +8,8 @@ using VsockNative.Memory;
 using VsockNative.Protocol;
 using VsockNative.Virtqueue;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Device;
 
@@ -79,7 +81,7 @@ internal sealed class VsockDevice : IDisposable
     private static long NowMs => Environment.TickCount64;
 
     /// <summary>VSN_DEVICE_STATUS_* bits.</summary>
-    public uint Status => (_running ? DeviceStatus.Running : 0) | (_needsReset ? DeviceStatus.NeedsReset : 0);
+    public uint Status => (_running ? StatusBits.Running : 0) | (_needsReset ? StatusBits.NeedsReset : 0);
 
     // ---- Control plane: config, memory, features, queues ----
 
@@ -131,7 +133,7 @@ internal sealed class VsockDevice : IDisposable
                 return Fail(out error, -Errno.EBUSY, "queues are already set up with other features: reset the device first");
             _driverFeatures = features;
             _featuresSet = true;
-            _fiveQueues = (features & VirtioVsockFeatures.Dgram) != 0 && Options.DgramLayout == DgramLayout.Separate;
+            _fiveQueues = (features & VirtioVsockFeatures.Dgram) != 0 && Options.SeparateDatagramQueues;
             _pump.SeparateDatagramQueues = _fiveQueues;
             for (uint slot = 0; slot < QueueSlot.Count; slot++) _q[slot].Notifier.Index = QueueSlot.IndexOf(slot, _fiveQueues);
             _backend.OnFeatures(features, _fiveQueues);
@@ -399,7 +401,7 @@ internal sealed class VsockDevice : IDisposable
     {
         if (_needsReset) return;
         _needsReset = true;
-        uint index = slot == QueueSlot.Invalid ? QueueIndex.None : QueueSlot.IndexOf(slot, _fiveQueues);
+        uint index = slot == QueueSlot.Invalid ? DriverQueue.None : QueueSlot.IndexOf(slot, _fiveQueues);
         string where = slot == QueueSlot.Invalid ? "" : $"queue {index}: ";
         Log.Error($"{where}{why}; the device needs a reset (DEVICE_NEEDS_RESET)");
         if (Options.NeedsReset is { } tell) _loop.Defer(new NeedsResetCall(tell, index, where + why));
@@ -461,7 +463,7 @@ internal sealed class VsockDevice : IDisposable
     {
         int rc;
         lock (_gate) rc = _backend.Connect(guestPort, (VirtioVsockType)type, NowMs, out fd, out error);
-        if (rc == 0 && type != (uint)VirtioVsockType.Dgram) Notify(QueueIndex.Rx, out _);  // the REQUEST waits for an rx buffer
+        if (rc == 0 && type != (uint)VirtioVsockType.Dgram) Notify(DriverQueue.Rx, out _);  // the REQUEST waits for an rx buffer
         return rc;
     }
 
@@ -482,7 +484,7 @@ internal sealed class VsockDevice : IDisposable
             if (!_running) return Fail(out error, -Errno.ENOTCONN, "the device is not running (no driver)");
             rc = _backend.ConnectFrom(guestPort, (VirtioVsockType)type, srcCid, srcPort, fd, NowMs, out error);
         }
-        if (rc == 0) Notify(QueueIndex.Rx, out _);  // the REQUEST waits for an rx buffer
+        if (rc == 0) Notify(DriverQueue.Rx, out _);  // the REQUEST waits for an rx buffer
         return rc;
     }
 

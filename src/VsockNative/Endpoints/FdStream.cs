@@ -3,6 +3,8 @@ using VsockNative.Connections;
 using VsockNative.EventLoop;
 using VsockNative.Protocol;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Endpoints;
 
@@ -47,17 +49,11 @@ internal sealed class FdStream : IHostMessageStream
     /// while some is left, or the negative errno that stopped it (EPIPE: the client shut its read side
     /// or left). An error is final for writing: <see cref="Write"/> reports it, so the connection sees a
     /// host write error instead of a greeting it would retry forever on a writable fd.</summary>
-    public unsafe long FlushGreeting()
+    public long FlushGreeting()
     {
         if (_greeting is null) return 0;
-        if (Fd < 0) return -Interop.Errno.EBADF;
-        long n;
-        fixed (byte* g = _greeting)
-        {
-            Span<IoVec> one = stackalloc IoVec[1];
-            one[0] = new IoVec((nint)(g + _greetingOffset), (nuint)(_greeting.Length - _greetingOffset));
-            n = SocketCalls.Send(Fd, one);
-        }
+        if (Fd < 0) return -Errno.EBADF;
+        long n = SocketCalls.Send(Fd, _greeting.AsSpan(_greetingOffset));
         if (n < 0) return n;
         _greetingOffset += (int)n;
         if (_greetingOffset < _greeting.Length) return HostStreamResult.WouldBlock;
@@ -67,7 +63,7 @@ internal sealed class FdStream : IHostMessageStream
 
     public long Write(ReadOnlySpan<IoVec> data)
     {
-        if (Fd < 0) return -Interop.Errno.EBADF;
+        if (Fd < 0) return -Errno.EBADF;
         long greeting = FlushGreeting();
         if (greeting != 0) return greeting;
         return SocketCalls.Send(Fd, data);
@@ -75,7 +71,7 @@ internal sealed class FdStream : IHostMessageStream
 
     public long Read(ReadOnlySpan<IoVec> into)
     {
-        if (Fd < 0) return -Interop.Errno.EBADF;
+        if (Fd < 0) return -Errno.EBADF;
         if (!HasPendingInput) return SocketCalls.Receive(Fd, into);
         ulong room = ScatterIo.TotalLength(into);
         int n = (int)Math.Min(room, (ulong)(_pending!.Length - _pendingOffset));
@@ -92,44 +88,32 @@ internal sealed class FdStream : IHostMessageStream
     /// <summary>The leading byte of a framed message: the record ends with it (VIRTIO_VSOCK_SEQ_EOR).</summary>
     public const byte FrameEor = 1;
 
-    public unsafe long SendMessage(ReadOnlySpan<IoVec> data, bool endOfRecord)
+    public long SendMessage(ReadOnlySpan<IoVec> data, bool endOfRecord)
     {
-        if (Fd < 0) return -Interop.Errno.EBADF;
+        if (Fd < 0) return -Errno.EBADF;
         long greeting = FlushGreeting();
         if (greeting != 0) return greeting;
-        if (!FramedRecords) return SocketCalls.SendMessage(Fd, data, endOfRecord);
-        if (data.Length >= SocketCalls.IOV_MAX) return -Interop.Errno.EMSGSIZE;
-        byte frame = endOfRecord ? FrameEor : (byte)0;
-        Span<IoVec> framed = stackalloc IoVec[data.Length + 1];
-        framed[0] = new IoVec((nint)(&frame), 1);
-        data.CopyTo(framed[1..]);
-        long n = SocketCalls.SendMessage(Fd, framed, false);
-        return n > 0 ? n - 1 : n;
+        return FramedRecords
+            ? SocketCalls.SendFramedMessage(Fd, endOfRecord ? FrameEor : (byte)0, data)
+            : SocketCalls.SendMessage(Fd, data, endOfRecord);
     }
 
     public long PeekMessage()
     {
-        if (Fd < 0) return -Interop.Errno.EBADF;
+        if (Fd < 0) return -Errno.EBADF;
         long n = SocketCalls.PeekMessage(Fd);
         if (!FramedRecords || n < 0) return n;
-        return n == 0 ? -Interop.Errno.EPROTO : n - 1;  // a framed message is never empty
+        return n == 0 ? -Errno.EPROTO : n - 1;  // a framed message is never empty
     }
 
-    public unsafe long ReceiveMessage(ReadOnlySpan<IoVec> into, out bool endOfRecord)
+    public long ReceiveMessage(ReadOnlySpan<IoVec> into, out bool endOfRecord)
     {
         endOfRecord = false;
-        if (Fd < 0) return -Interop.Errno.EBADF;
+        if (Fd < 0) return -Errno.EBADF;
         if (!FramedRecords) return SocketCalls.ReceiveMessage(Fd, into, out endOfRecord);
-        int count = Math.Min(into.Length, SocketCalls.IOV_MAX - 1);
-        byte frame = 0;
-        Span<IoVec> framed = stackalloc IoVec[count + 1];
-        framed[0] = new IoVec((nint)(&frame), 1);
-        into[..count].CopyTo(framed[1..]);
-        long n = SocketCalls.ReceiveMessage(Fd, framed, out _);
-        if (n < 0) return n;
-        if (n == 0) return -Interop.Errno.EPROTO;
-        endOfRecord = (frame & FrameEor) != 0;
-        return n - 1;
+        long n = SocketCalls.ReceiveFramedMessage(Fd, into, out byte frame);
+        endOfRecord = n >= 0 && (frame & FrameEor) != 0;
+        return n;
     }
 
     public int Shutdown(bool read, bool write)

@@ -1,4 +1,5 @@
 using System;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Interop;
 

@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using VsockNative.Connections;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Interop;
 

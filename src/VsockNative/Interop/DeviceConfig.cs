@@ -1,3 +1,4 @@
+using VsockNative.Diagnostics;
 namespace VsockNative.Interop;
 
 /// <summary>What vsn_device_create needs. Set struct_size to sizeof(vsn_device_config): a caller

@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using VsockNative.Device;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Interop;
 
@@ -26,9 +27,9 @@ internal static unsafe class DeviceExports
             if (config == null || out_device == null)
                 return Abi.Reject(Logger.Global, fn, -Errno.EINVAL, config == null ? "config is NULL" : "out_device is NULL");
             int rc = CopyConfig(config, out var copy, out var why);
-            var log = copy.LogFn.Fn != null ? new Logger(copy.LogFn, (nint)copy.LogUser, copy.LogLevel) : Logger.Global;
+            var log = copy.LogFn.Fn != null ? CLogSink.Create(copy.LogFn, (nint)copy.LogUser, copy.LogLevel) : Logger.Global;
             if (rc != 0) return Abi.Reject(log, fn, rc, why);
-            rc = DeviceOptions.TryCreate(copy, out var options, out why);
+            rc = DeviceOptionsFactory.TryCreate(copy, out var options, out why);
             if (rc != 0) return Abi.Reject(log, fn, rc, why);
             if (copy.NeedsResetFn.Fn != null) options!.NeedsReset = NeedsResetSink(copy.NeedsResetFn, (nint)copy.NeedsResetUser);
             rc = VsockDevice.Create(options!, log, out var device);

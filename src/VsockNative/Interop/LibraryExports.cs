@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Interop;
 
@@ -27,7 +28,7 @@ internal static unsafe class LibraryExports
         {
             if (max_level < LogLevel.Error || max_level > LogLevel.Debug)
                 return Abi.Reject(Logger.Global, "vsn_set_log_callback", -Errno.EINVAL, $"max_level {max_level} is not a VSN_LOG_* level");
-            Logger.Global = new Logger(fn, (nint)user, max_level);
+            Logger.Global = CLogSink.Create(fn, (nint)user, max_level);
             return 0;
         }
         catch (Exception e) { return Abi.Crash("vsn_set_log_callback", e); }

@@ -88,32 +88,32 @@ internal struct DeviceCountersAbi
 internal static class QueueIndex
 {
     /// <summary>The receive queue: the device writes packets for the driver.</summary>
-    [CDefine("VSN_QUEUE_RX")] public const uint Rx = 0;
+    [CDefine("VSN_QUEUE_RX")] public const uint Rx = Device.DriverQueue.Rx;
     /// <summary>The transmit queue: the driver sends packets.</summary>
-    [CDefine("VSN_QUEUE_TX")] public const uint Tx = 1;
+    [CDefine("VSN_QUEUE_TX")] public const uint Tx = Device.DriverQueue.Tx;
     /// <summary>The event queue: the device posts events (TRANSPORT_RESET).</summary>
-    [CDefine("VSN_QUEUE_EVENT")] public const uint Event = 2;
+    [CDefine("VSN_QUEUE_EVENT")] public const uint Event = Device.DriverQueue.Event;
     /// <summary>Number of queues (the three-queue layout).</summary>
     [CDefine("VSN_QUEUE_COUNT")] public const uint Count = 3;
     /// <summary>Five-queue layout only (dgram_layout VSN_DGRAM_LAYOUT_SEPARATE with VIRTIO_VSOCK_F_DGRAM
     /// negotiated, as the 2021 datagram proposal numbers them): the datagram receive queue.</summary>
-    [CDefine("VSN_QUEUE_DGRAM_RX")] public const uint DgramRx = 2;
+    [CDefine("VSN_QUEUE_DGRAM_RX")] public const uint DgramRx = Device.DriverQueue.DgramRx;
     /// <summary>Five-queue layout only: the datagram transmit queue.</summary>
-    [CDefine("VSN_QUEUE_DGRAM_TX")] public const uint DgramTx = 3;
+    [CDefine("VSN_QUEUE_DGRAM_TX")] public const uint DgramTx = Device.DriverQueue.DgramTx;
     /// <summary>Five-queue layout only: the event queue moves to index 4.</summary>
-    [CDefine("VSN_QUEUE_DGRAM_EVENT")] public const uint DgramEvent = 4;
+    [CDefine("VSN_QUEUE_DGRAM_EVENT")] public const uint DgramEvent = Device.DriverQueue.DgramEvent;
     /// <summary>Number of queues of the five-queue layout.</summary>
     [CDefine("VSN_QUEUE_COUNT_MAX")] public const uint CountMax = 5;
     /// <summary>No queue (vsn_needs_reset_fn: the fault is not a queue's).</summary>
-    [CDefine("VSN_QUEUE_NONE")] public const uint None = 0xFFFF_FFFF;
+    [CDefine("VSN_QUEUE_NONE")] public const uint None = Device.DriverQueue.None;
 }
 
 /// <summary>Device status bits (virtio 1.x 2.1), as reported by vsn_device_get_status.</summary>
 internal static class DeviceStatus
 {
     /// <summary>The device is started (vsn_device_start) and processes its queues.</summary>
-    [CDefine("VSN_DEVICE_STATUS_RUNNING")] public const uint Running = 0x4;
+    [CDefine("VSN_DEVICE_STATUS_RUNNING")] public const uint Running = Device.StatusBits.Running;
     /// <summary>The device hit an error it cannot recover from (a queue the driver broke); it must
     /// be reset (vsn_device_reset) and set up again. The virtio DEVICE_NEEDS_RESET bit.</summary>
-    [CDefine("VSN_DEVICE_STATUS_NEEDS_RESET")] public const uint NeedsReset = 0x40;
+    [CDefine("VSN_DEVICE_STATUS_NEEDS_RESET")] public const uint NeedsReset = Device.StatusBits.NeedsReset;
 }

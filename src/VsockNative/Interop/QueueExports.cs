@@ -2,6 +2,7 @@ using System;
 using VsockNative.Device;
 using System.Runtime.InteropServices;
 using VsockNative.Memory;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Interop;
 

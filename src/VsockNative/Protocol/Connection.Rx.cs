@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Protocol;
 

@@ -1,5 +1,6 @@
 using System;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Protocol;
 

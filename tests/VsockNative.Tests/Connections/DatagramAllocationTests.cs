@@ -8,6 +8,8 @@ using VsockNative.Protocol;
 using VsockNative.Tests.Protocol;
 using VsockNative.Wire;
 using Xunit;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Tests.Connections;
 

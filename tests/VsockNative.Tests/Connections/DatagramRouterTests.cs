@@ -9,6 +9,8 @@ using VsockNative.Protocol;
 using VsockNative.Tests.Protocol;
 using VsockNative.Wire;
 using Xunit;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Tests.Connections;
 

@@ -11,6 +11,7 @@ using VsockNative.Tests.Memory;
 using VsockNative.Tests.Virtqueue;
 using VsockNative.Wire;
 using Xunit;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Tests.Device;
 
@@ -40,7 +41,7 @@ public sealed unsafe class DeviceDatagramTests : IDisposable
     {
         var config = Config(layout);
         config.UdsPath = (sbyte*)_udsPath;
-        Assert.Equal(0, DeviceOptions.TryCreate(config, out var options, out var why));
+        Assert.Equal(0, DeviceOptionsFactory.TryCreate(config, out var options, out var why));
         Assert.Equal(0, VsockDevice.Create(options!, Logger.None, out var device));
         _device = device!;
         Assert.Equal(0, _device.SetMemory(_memory.Memory.Regions, out why));
@@ -233,18 +234,18 @@ public sealed unsafe class DeviceDatagramTests : IDisposable
     [Fact]
     public void The_config_offers_dgram_by_default_and_refuses_a_layout_that_cannot_work()
     {
-        Assert.Equal(0, DeviceOptions.TryCreate(Config(), out var options, out _));
+        Assert.Equal(0, DeviceOptionsFactory.TryCreate(Config(), out var options, out _));
         Assert.NotEqual(0UL, options!.OfferedFeatures & Dgram);
-        Assert.Equal(-Errno.EINVAL, DeviceOptions.TryCreate(Config(layout: 2), out _, out _));
+        Assert.Equal(-Errno.EINVAL, DeviceOptionsFactory.TryCreate(Config(layout: 2), out _, out _));
         ulong noDgram = VirtioTransportFeatures.Version1 | VirtioVsockFeatures.Stream;
-        Assert.Equal(-Errno.EINVAL, DeviceOptions.TryCreate(Config(DgramLayout.Separate, noDgram), out _, out var why));
+        Assert.Equal(-Errno.EINVAL, DeviceOptionsFactory.TryCreate(Config(DgramLayout.Separate, noDgram), out _, out var why));
         Assert.Contains("VIRTIO_VSOCK_F_DGRAM", why);
         var big = Config();
         big.MaxDgramSockets = 5000;
-        Assert.Equal(-Errno.EINVAL, DeviceOptions.TryCreate(big, out _, out _));
+        Assert.Equal(-Errno.EINVAL, DeviceOptionsFactory.TryCreate(big, out _, out _));
         // a device that does not offer DGRAM: the fd API refuses datagrams
         var config = Config(DgramLayout.Shared, noDgram);
-        Assert.Equal(0, DeviceOptions.TryCreate(config, out options, out _));
+        Assert.Equal(0, DeviceOptionsFactory.TryCreate(config, out options, out _));
         Assert.Equal(0, VsockDevice.Create(options!, Logger.None, out _device));
         Assert.Equal(-Errno.ENOTSUP, _device!.Connect(5, (uint)VirtioVsockType.Dgram, out _, out _));
         Assert.Equal(-Errno.EINVAL, _device.SetFeatures(VirtioTransportFeatures.Version1 | Dgram, out _));

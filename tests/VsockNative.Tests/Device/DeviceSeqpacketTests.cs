@@ -11,6 +11,8 @@ using VsockNative.Protocol;
 using VsockNative.Tests.Protocol;
 using VsockNative.Wire;
 using Xunit;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Tests.Device;
 
@@ -134,7 +136,7 @@ public sealed unsafe class DeviceSeqpacketTests : IDisposable
     public void The_fd_api_gives_seqpacket_sockets_only_once_the_driver_negotiated_the_feature()
     {
         var config = new DeviceConfig { StructSize = (uint)sizeof(DeviceConfig), GuestCid = GuestCid, Flags = DeviceFlags.ManualPoll };
-        Assert.Equal(0, DeviceOptions.TryCreate(config, out var options, out var why));
+        Assert.Equal(0, DeviceOptionsFactory.TryCreate(config, out var options, out var why));
         Assert.Equal(0, VsockDevice.Create(options!, Logger.None, out var device));
         using (device)
         {

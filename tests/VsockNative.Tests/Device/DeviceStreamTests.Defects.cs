@@ -14,6 +14,8 @@ using VsockNative.Tests.Virtqueue;
 using VsockNative.Virtqueue;
 using VsockNative.Wire;
 using Xunit;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Tests.Device;
 
@@ -428,7 +430,7 @@ public sealed unsafe partial class DeviceStreamTests
     public void A_kick_fd_that_is_not_an_eventfd_is_refused()
     {
         var config = new DeviceConfig { StructSize = (uint)sizeof(DeviceConfig), GuestCid = GuestCid, Flags = DeviceFlags.ManualPoll };
-        Assert.Equal(0, DeviceOptions.TryCreate(config, out var options, out var why));
+        Assert.Equal(0, DeviceOptionsFactory.TryCreate(config, out var options, out var why));
         Assert.Equal(0, VsockDevice.Create(options!, Logger.None, out var created));
         using var device = created!;
         Assert.Equal(0, device.SetMemory(_memory.Memory.Regions, out why));

@@ -7,6 +7,8 @@ using VsockNative.Endpoints;
 using VsockNative.Interop;
 using VsockNative.Wire;
 using Xunit;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Tests.Device;
 

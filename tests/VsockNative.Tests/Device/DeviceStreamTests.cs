@@ -11,6 +11,7 @@ using VsockNative.Tests.Memory;
 using VsockNative.Tests.Virtqueue;
 using VsockNative.Wire;
 using Xunit;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Tests.Device;
 
@@ -36,7 +37,7 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
         _ev = new MockSplitQueue(_memory, 8, 0x30000, 0x31000, 0x32000, 0x700000, 0x800000);
         _udsPath = Marshal.StringToHGlobalAnsi(Path.Combine(_dir, "vm.vsock"));
         var config = new DeviceConfig { StructSize = (uint)sizeof(DeviceConfig), GuestCid = GuestCid, Flags = DeviceFlags.ManualPoll, UdsPath = (sbyte*)_udsPath, BufAlloc = 65536 };
-        Assert.Equal(0, DeviceOptions.TryCreate(config, out var options, out var why));
+        Assert.Equal(0, DeviceOptionsFactory.TryCreate(config, out var options, out var why));
         Assert.Equal(0, VsockDevice.Create(options!, Logger.None, out var device));
         _device = device!;
         Assert.Equal(0, _device.SetMemory(_memory.Memory.Regions, out why));

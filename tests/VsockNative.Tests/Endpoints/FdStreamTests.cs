@@ -5,6 +5,8 @@ using VsockNative.EventLoop;
 using VsockNative.Protocol;
 using VsockNative.Tests.Protocol;
 using Xunit;
+using VsockNative.Diagnostics;
+using VsockNative.Interop.Native;
 
 namespace VsockNative.Tests.Endpoints;
 

@@ -2,6 +2,7 @@ using System;
 using System.Runtime.InteropServices;
 using VsockNative.Generated;
 using Xunit;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Tests.Interop;
 
@@ -12,7 +13,7 @@ public class AbiLayoutTests
     public void Every_CStruct_field_has_the_C_offset_and_size_at_run_time()
     {
         Assert.NotEmpty(AbiLayout.Entries);
-        var asm = typeof(VsockNative.Interop.Errno).Assembly;
+        var asm = typeof(VsockNative.Diagnostics.Errno).Assembly;
         foreach (var (cStruct, csType, field, offset, size) in AbiLayout.Entries)
         {
             var type = asm.GetType(csType) ?? throw new InvalidOperationException($"{csType} not found");

@@ -2,6 +2,7 @@ using VsockNative.Device;
 using VsockNative.Interop;
 using VsockNative.Wire;
 using Xunit;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Tests.Interop;
 
@@ -18,7 +19,7 @@ public class DeviceOptionsTests
     [InlineData(ulong.MaxValue)]
     public void Reserved_cids_are_rejected_with_a_reason(ulong cid)
     {
-        Assert.Equal(-Errno.EINVAL, DeviceOptions.TryCreate(Config(cid), out var options, out var why));
+        Assert.Equal(-Errno.EINVAL, DeviceOptionsFactory.TryCreate(Config(cid), out var options, out var why));
         Assert.Null(options);
         Assert.Contains("guest_cid", why);
     }
@@ -28,7 +29,7 @@ public class DeviceOptionsTests
     [InlineData(0xFFFFFFFEUL)]
     public void Ordinary_cids_are_accepted_with_the_default_features(ulong cid)
     {
-        Assert.Equal(0, DeviceOptions.TryCreate(Config(cid), out var options, out _));
+        Assert.Equal(0, DeviceOptionsFactory.TryCreate(Config(cid), out var options, out _));
         Assert.Equal(cid, options!.GuestCid);
         Assert.Equal(DeviceOptions.SupportedFeatures, options.OfferedFeatures);
         Assert.NotEqual(0UL, options.OfferedFeatures & VirtioTransportFeatures.Version1);
@@ -39,14 +40,14 @@ public class DeviceOptionsTests
     {
         var c = Config(3);
         c.Features = VirtioTransportFeatures.Version1 | (1UL << 50);
-        Assert.Equal(-Errno.ENOTSUP, DeviceOptions.TryCreate(c, out _, out var why));
+        Assert.Equal(-Errno.ENOTSUP, DeviceOptionsFactory.TryCreate(c, out _, out var why));
         Assert.Contains("not supported", why);
     }
 
     [Fact]
     public void The_config_space_holds_the_cid_little_endian()
     {
-        Assert.Equal(0, DeviceOptions.TryCreate(Config(0x0A0B0C0D), out var options, out _));
+        Assert.Equal(0, DeviceOptionsFactory.TryCreate(Config(0x0A0B0C0D), out var options, out _));
         Assert.Equal(0, VsockDevice.Create(options!, Logger.None, out var created));
         using var device = created!;
         var buf = new byte[8];

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using VsockNative.Protocol;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Tests.Protocol;
 

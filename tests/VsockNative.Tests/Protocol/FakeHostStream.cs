@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using VsockNative.Protocol;
 using VsockNative.Wire;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Tests.Protocol;
 

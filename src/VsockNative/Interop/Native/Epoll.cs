@@ -1,8 +1,9 @@
+using VsockNative.Diagnostics;
 using System;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
-namespace VsockNative.EventLoop;
+namespace VsockNative.Interop.Native;
 
 /// <summary>An epoll instance whose events carry a 64-bit tag. struct epoll_event is packed on
 /// x86_64 (12 bytes) and naturally aligned elsewhere (16): the stride is chosen at run time.</summary>

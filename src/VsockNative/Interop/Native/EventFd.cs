@@ -1,4 +1,5 @@
-namespace VsockNative.EventLoop;
+using VsockNative.Diagnostics;
+namespace VsockNative.Interop.Native;
 
 /// <summary>eventfd helpers: signal (add 1) and drain (read the counter, non-blocking).</summary>
 internal static unsafe class EventFd

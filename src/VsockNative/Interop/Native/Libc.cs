@@ -1,6 +1,7 @@
+using VsockNative.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace VsockNative.EventLoop;
+namespace VsockNative.Interop.Native;
 
 /// <summary>The few libc calls the event loop needs. Each returns -1 and sets errno on failure
 /// (read it with <see cref="Marshal.GetLastPInvokeError"/>).</summary>

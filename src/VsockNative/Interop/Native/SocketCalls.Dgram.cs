@@ -1,7 +1,8 @@
+using VsockNative.Diagnostics;
 using System;
 using VsockNative.EventLoop;
 
-namespace VsockNative.Endpoints;
+namespace VsockNative.Interop.Native;
 
 // Datagram calls: sendmsg to an address, recvmsg that reports the sender's address and the real
 // length of a datagram that did not fit (MSG_TRUNC). Never blocking, never SIGPIPE.
@@ -51,7 +52,7 @@ internal static unsafe partial class SocketCalls
     /// receiver has no room, -ENOENT / -ECONNREFUSED when nobody is bound there).</summary>
     public static long SendTo(int fd, ReadOnlySpan<byte> addr, uint addrLength, ReadOnlySpan<Wire.IoVec> data)
     {
-        if (data.Length > IOV_MAX) return -Interop.Errno.EMSGSIZE;
+        if (data.Length > IOV_MAX) return -Errno.EMSGSIZE;
         fixed (byte* a = addr)
         fixed (Wire.IoVec* iov = data)
         {

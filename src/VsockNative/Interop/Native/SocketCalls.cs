@@ -1,9 +1,10 @@
+using VsockNative.Diagnostics;
 using System;
 using System.Runtime.InteropServices;
 using System.Text;
 using VsockNative.EventLoop;
 
-namespace VsockNative.Endpoints;
+namespace VsockNative.Interop.Native;
 
 /// <summary>The socket calls the endpoints need (AF_UNIX, non-blocking, close-on-exec). Functions
 /// return the result or a negative errno; nothing here raises SIGPIPE (sends use MSG_NOSIGNAL).</summary>
@@ -71,7 +72,7 @@ internal static unsafe partial class SocketCalls
     [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
     private static partial int SocketPair(int domain, int type, int protocol, int* fds);
 
-    private static int Errno(long rc) => rc < 0 ? -Libc.LastErrno : (int)rc;
+    private static int Result(long rc) => rc < 0 ? -Libc.LastErrno : (int)rc;
 
     /// <summary>Fills a sockaddr_un; false when the path does not fit (with its NUL).</summary>
     private static bool Address(string path, Span<byte> addr, out uint length)
@@ -91,7 +92,7 @@ internal static unsafe partial class SocketCalls
     public static int ConnectUnix(string path, int type)
     {
         Span<byte> addr = stackalloc byte[2 + SunPathSize];
-        if (!Address(path, addr, out uint len)) return -Interop.Errno.ENAMETOOLONG;
+        if (!Address(path, addr, out uint len)) return -Errno.ENAMETOOLONG;
         int fd = Socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) return -Libc.LastErrno;
         if (type == SOCK_SEQPACKET) SetInt(fd, SOL_SOCKET, SO_PASSCRED, 1);  // before any message can arrive
@@ -111,7 +112,7 @@ internal static unsafe partial class SocketCalls
     public static int ListenUnix(string path, int type, int backlog)
     {
         Span<byte> addr = stackalloc byte[2 + SunPathSize];
-        if (!Address(path, addr, out uint len)) return -Interop.Errno.ENAMETOOLONG;
+        if (!Address(path, addr, out uint len)) return -Errno.ENAMETOOLONG;
         int fd = Socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) return -Libc.LastErrno;
         fixed (byte* a = addr)
@@ -128,7 +129,7 @@ internal static unsafe partial class SocketCalls
     }
 
     /// <summary>Accepts one pending connection (non-blocking, close-on-exec); -EAGAIN when none.</summary>
-    public static int Accept(int listenFd) => Errno(Accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    public static int Accept(int listenFd) => Result(Accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC));
 
     /// <summary>writev without SIGPIPE: sendmsg(MSG_NOSIGNAL) over at most IOV_MAX buffers.</summary>
     public static long Send(int fd, ReadOnlySpan<Wire.IoVec> data)
@@ -154,10 +155,10 @@ internal static unsafe partial class SocketCalls
         }
     }
 
-    public static int Shutdown(int fd, int how) => Errno(ShutdownCall(fd, how));
+    public static int Shutdown(int fd, int how) => Result(ShutdownCall(fd, how));
 
     /// <summary>setsockopt of an int option; 0 or -errno.</summary>
-    public static int SetInt(int fd, int level, int name, int value) => Errno(SetSockOpt(fd, level, name, &value, sizeof(int)));
+    public static int SetInt(int fd, int level, int name, int value) => Result(SetSockOpt(fd, level, name, &value, sizeof(int)));
 
     /// <summary>getsockopt of an int option: its value, or -errno.</summary>
     public static int GetInt(int fd, int level, int name)
@@ -172,7 +173,7 @@ internal static unsafe partial class SocketCalls
     /// its length, or -errno (-EAGAIN: not now; -EMSGSIZE: never, too large for the socket).</summary>
     public static long SendMessage(int fd, ReadOnlySpan<Wire.IoVec> data, bool eor)
     {
-        if (data.Length > IOV_MAX) return -Interop.Errno.EMSGSIZE;  // cannot go whole in one call
+        if (data.Length > IOV_MAX) return -Errno.EMSGSIZE;  // cannot go whole in one call
         fixed (Wire.IoVec* iov = data)
         {
             var msg = new MsgHdr { Iov = iov, IovLen = (nuint)data.Length };
@@ -194,7 +195,7 @@ internal static unsafe partial class SocketCalls
             var msg = new MsgHdr { Iov = iov, IovLen = (nuint)into.Length, Control = control, ControlLen = CredentialsSpace };
             nint n = RecvMsg(fd, &msg, flags | MSG_TRUNC | MSG_DONTWAIT);
             if (n < 0) return -Libc.LastErrno;
-            if (n == 0 && msg.ControlLen == 0) return Protocol.HostStreamResult.EndOfStream;
+            if (n == 0 && msg.ControlLen == 0) return HostStreamResult.EndOfStream;
             eor = (msg.Flags & MSG_EOR) != 0;
             return n;
         }
@@ -229,5 +230,55 @@ internal static unsafe partial class SocketCalls
         Span<byte> addr = stackalloc byte[2 + SunPathSize];
         if (!Address(path, addr, out _)) return;
         fixed (byte* a = addr) Unlink(a + 2);
+    }
+
+    /// <summary>send of one host buffer (MSG_NOSIGNAL, non-blocking): bytes sent or -errno.</summary>
+    public static long Send(int fd, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* p = data)
+        {
+            Span<Wire.IoVec> one = stackalloc Wire.IoVec[1];
+            one[0] = new Wire.IoVec((nint)p, (nuint)data.Length);
+            return Send(fd, one);
+        }
+    }
+
+    /// <summary>recv into one host buffer (non-blocking): bytes read, 0 at end of stream, or -errno.</summary>
+    public static long Receive(int fd, Span<byte> into)
+    {
+        fixed (byte* p = into)
+        {
+            Span<Wire.IoVec> one = stackalloc Wire.IoVec[1];
+            one[0] = new Wire.IoVec((nint)p, (nuint)into.Length);
+            return Receive(fd, one);
+        }
+    }
+
+    /// <summary>One whole message on a SOCK_SEQPACKET socket behind a one-byte frame (the link between
+    /// two devices carries a message's flags that way): the payload's length, or -errno.</summary>
+    public static long SendFramedMessage(int fd, byte frame, ReadOnlySpan<Wire.IoVec> data)
+    {
+        if (data.Length >= IOV_MAX) return -Errno.EMSGSIZE;
+        Span<Wire.IoVec> framed = stackalloc Wire.IoVec[data.Length + 1];
+        framed[0] = new Wire.IoVec((nint)(&frame), 1);
+        data.CopyTo(framed[1..]);
+        long n = SendMessage(fd, framed, false);
+        return n > 0 ? n - 1 : n;
+    }
+
+    /// <summary>Takes the next framed message: its payload's real length (more than <paramref name="into"/>
+    /// holds when truncated), <c>HostStreamResult.EndOfStream</c>, -EPROTO for a message without its
+    /// frame, or -errno.</summary>
+    public static long ReceiveFramedMessage(int fd, ReadOnlySpan<Wire.IoVec> into, out byte frame)
+    {
+        byte f = 0;
+        int count = Math.Min(into.Length, IOV_MAX - 1);
+        Span<Wire.IoVec> framed = stackalloc Wire.IoVec[count + 1];
+        framed[0] = new Wire.IoVec((nint)(&f), 1);
+        into[..count].CopyTo(framed[1..]);
+        long n = ReceiveMessage(fd, framed, out _);
+        frame = f;
+        if (n < 0) return n;
+        return n == 0 ? -Errno.EPROTO : n - 1;
     }
 }

@@ -1,6 +1,6 @@
-namespace VsockNative.Protocol;
+namespace VsockNative.Diagnostics;
 
-/// <summary>Return values of <see cref="IHostStream"/> the connection interprets.</summary>
+/// <summary>Return values of <c>IHostStream</c> the connection interprets.</summary>
 public static class HostStreamResult
 {
     /// <summary>-EAGAIN (Linux errno 11): nothing could be read or written now.</summary>

@@ -1,4 +1,4 @@
-namespace VsockNative.Interop;
+namespace VsockNative.Diagnostics;
 
 /// <summary>Linux errno values; ABI functions return 0 (or a count) on success, <c>-Errno.X</c> on failure.</summary>
 internal static class Errno

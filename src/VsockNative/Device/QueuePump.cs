@@ -41,12 +41,11 @@ internal sealed class QueuePump
     /// <summary>The five-queue layout is in use (datagram rx/tx are queues of their own).</summary>
     public bool SeparateDatagramQueues { get; set; }
 
-    /// <summary>Processes one kicked queue.</summary>
+    /// <summary>Processes a kicked tx or event queue (rx queues are filled by <see cref="FillAllRx"/>).</summary>
     public void Process(uint slot, long nowMs)
     {
         if (slot is QueueSlot.Tx or QueueSlot.DgramTx) ProcessTx(slot, nowMs);
         else if (slot == QueueSlot.Event) ProcessEvent();
-        else FillRx(slot, nowMs);
     }
 
     /// <summary>Fills the rx queues while the backend has packets for them.</summary>

@@ -364,9 +364,10 @@ internal sealed class VsockDevice : IDisposable
         for (uint slot = 0; slot < QueueSlot.Count && !_needsReset; slot++)
         {
             if ((pending & (1 << (int)slot)) == 0 || !_q[slot].Configured) continue;
+            processed++;
+            if (slot is QueueSlot.Rx or QueueSlot.DgramRx) continue;  // filled once, below
             _pump.Process(slot, now);
             CheckFault(_q[slot]);
-            processed++;
         }
         if (_backend.NextDeadlineMs <= now) _backend.OnTimer(now);
         if (!_needsReset)

@@ -467,7 +467,11 @@ public sealed unsafe partial class DeviceStreamTests
         var calls = new List<(uint, string, bool)>();
         _device.Options.NeedsReset = (queue, why) =>
         {
-            bool lockFree = Task.Run(() => _device.ConnectionCounters).Wait(2000);
+            // A thread of its own (not the pool, which a loaded machine may not start in time) takes
+            // the device lock; if the action ran under it, the join times out.
+            var probe = new System.Threading.Thread(() => _ = _device.ConnectionCounters);
+            probe.Start();
+            bool lockFree = probe.Join(10000);
             calls.Add((queue, why, lockFree));
         };
         return calls;

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # selftest.sh — the checker checked (host only, AF_UNIX, no QEMU): vtool must pass good transfers
-# and must fail on each thing the end-to-end cases rely on it to catch: a flipped byte, a short or
-# long stream, merged or split seqpacket messages, the wrong connect outcome, a transfer that
-# completes where it had to break, a hang (timeout). usage: selftest.sh VTOOL
+# and must fail on each thing the end-to-end cases rely on it to catch: a flipped byte (also both
+# ways at once: each end tells it, neither hangs on the other), a short or long stream, merged or
+# split seqpacket messages, a seqpacket record end (MSG_EOR) missing or extra, a truncated read that
+# did not get the message's full length, a recv under SO_RCVTIMEO that got data instead of EAGAIN,
+# the wrong connect outcome, a transfer that completes where it had to break, a hang (timeout).
+# Not reachable over AF_UNIX, hence only in the guests (siblings_seqpacket): MSG_EOR that arrives
+# (AF_UNIX takes MSG_EOR on send but never reports it, so a record end is always "missing" here and
+# an extra one is faked on the receiving side, --fake-eor-at), MSG_TRUNC missing from msg_flags
+# after a truncated read, EAGAIN before 80% of SO_RCVTIMEO (AF_UNIX gets these right).
+# usage: selftest.sh VTOOL
 set -uo pipefail
 VT=${1:?usage: selftest.sh VTOOL}
 D=$(mktemp -d /tmp/vsn-vtself.XXXXXX)
@@ -45,6 +52,8 @@ check good 0 0 'VT PASS conns=3 sent=25165824 recv=25165824' \
     -- --conns 3 --send 8M --expect 8M --seed 5 -- --conns 3 --send 8M --expect 8M
 check flipped-byte 1 any 'received byte at offset 123457 is not' \
     -- --expect 1M -- --send 1M --corrupt-at 123457
+check flipped-byte-both-ways 1 1 'received byte at offset 123457 is not' \
+    -- --send 8M --expect 8M --corrupt-at 123457 -- --send 8M --expect 8M --corrupt-at 123457
 check short-stream 1 0 'EOF after 1048576 bytes, short' \
     -- --expect 2M -- --send 1M
 check long-stream 1 any 'more than expected' \
@@ -53,6 +62,18 @@ check seqpacket-good 0 0 'msgs=[1-9][0-9]* .*' \
     -- --seqpacket --max-msg 3000 --expect 1M -- --seqpacket --max-msg 3000 --send 1M
 check seqpacket-boundaries 1 any 'message boundary lost' \
     -- --seqpacket --max-msg 2000 --expect 1M -- --seqpacket --max-msg 3000 --send 1M
+check eor-missing 1 any 'message [0-9]* \(at byte [0-9]*\): MSG_EOR expected, missing' \
+    -- --seqpacket --max-msg 3000 --eor-every 4 --expect 1M -- --seqpacket --max-msg 3000 --eor-every 4 --send 1M
+check eor-extra 1 any 'message 7 \(at byte [0-9]*\): MSG_EOR, but it was sent without' \
+    -- --seqpacket --max-msg 3000 --expect 1M --fake-eor-at 7 -- --seqpacket --max-msg 3000 --send 1M
+check trunc-good 0 0 'records=0 truncated=[1-9][0-9]* .*' \
+    -- --seqpacket --max-msg 3000 --trunc-every 3 --expect 1M -- --seqpacket --max-msg 3000 --send 1M
+check trunc-short 1 any 'recv\(MSG_TRUNC\) returned 1, not its length' \
+    -- --seqpacket --max-msg 3000 --trunc-every 1 --expect 1M -- --seqpacket --max-msg 1 --send 1M
+check rcvtimeo-good 0 0 'VT rcvtimeo: EAGAIN after [0-9]+ ms \(SO_RCVTIMEO 500 ms\)' \
+    -- --seqpacket --order recv-first --expect 64K --send 64K -- --seqpacket --rcvtimeo-test 500 --send 64K --expect 64K
+check rcvtimeo-data 1 1 'SO_RCVTIMEO 2000 ms returned 8 after [0-9]+ ms, want EAGAIN' \
+    -- --seqpacket --expect 64K --send 64K -- --seqpacket --rcvtimeo-test 2000 --send 64K --expect 64K
 check half-close 0 0 'VT PASS' \
     -- --order recv-first --expect 1M --send 1M -- --order send-first --send 1M --expect 1M
 check wrong-connect-outcome 0 1 'connect: success \(expected ECONNRESET\) MISMATCH' \

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
@@ -23,6 +22,13 @@ static void usage(void)
          "  ADDR (listen):  vsock:PORT      unix:PATH\n"
          "  --seqpacket      SOCK_SEQPACKET (message sizes 1..--max-msg follow the seed)\n"
          "  --max-msg N      largest seqpacket message [4096]\n"
+         "  --eor-every K    seqpacket: MSG_EOR on about 1 message in K (the sender's seed picks them) and\n"
+         "                   on the last; received msg_flags must have MSG_EOR on exactly those (without\n"
+         "                   the option: on none)\n"
+         "  --trunc-every K  seqpacket: read about 1 message in K into half its size: recv(MSG_TRUNC) must\n"
+         "                   return its full length with MSG_TRUNC set, the next recv the next message\n"
+         "  --rcvtimeo-test MS  first a recv under SO_RCVTIMEO MS must fail EAGAIN, not before 80% of MS\n"
+         "                   (the peer sends nothing until it has received: --order recv-first)\n"
          "  --conns K        K connections at once (listen: accept K) [1]\n"
          "  --send N         send an 8-byte seed, N bytes of pattern, then shutdown(SHUT_WR)\n"
          "  --expect N       receive the peer's seed and exactly N checked pattern bytes, then EOF\n"
@@ -33,6 +39,7 @@ static void usage(void)
          "  --die-after N    SIGKILL myself once N bytes arrived on a connection\n"
          "  --pace-us U      sleep U microseconds after every receive (a slow reader)\n"
          "  --corrupt-at N   (self-test) send byte N of the pattern with its bits flipped\n"
+         "  --fake-eor-at K  (self-test) take received message K as if it came with MSG_EOR\n"
          "  --timeout S      fail after S seconds [120]\n"
          "N takes K/M/G suffixes (KiB, MiB, GiB). Output lines start with \"VT \"; the last is\n"
          "\"VT PASS ...\" (exit 0) or \"VT FAIL ...\" (exit 1). `vtool cid` prints the local CID.");
@@ -103,12 +110,18 @@ static int parse_args(int argc, char **argv, vt_opts *o)
         else if (strcmp(a, "--seed") == 0) o->seed = n;
         else if (strcmp(a, "--die-after") == 0) o->die_after = n;
         else if (strcmp(a, "--corrupt-at") == 0) o->corrupt_at = n + 1;
+        else if (strcmp(a, "--fake-eor-at") == 0) o->fake_eor_at = n + 1;
+        else if (strcmp(a, "--eor-every") == 0 && n >= 1 && n <= 1000000) o->eor_every = (uint32_t)n;
+        else if (strcmp(a, "--trunc-every") == 0 && n >= 1 && n <= 1000000) o->trunc_every = (uint32_t)n;
+        else if (strcmp(a, "--rcvtimeo-test") == 0 && n >= 1 && n <= 600000) o->rcvtimeo_ms = (uint32_t)n;
         else if (strcmp(a, "--pace-us") == 0 && n <= 1000000) o->pace_us = n;
         else if (strcmp(a, "--conns") == 0 && n >= 1 && n <= 256) o->conns = (int)n;
         else if (strcmp(a, "--max-msg") == 0 && n >= 1 && n <= (1u << 24)) o->max_msg = (uint32_t)n;
         else if (strcmp(a, "--timeout") == 0 && n >= 1 && n <= 3600) o->timeout_s = (int)n;
         else return -1;
     }
+    if (!o->seqpacket && (o->eor_every || o->trunc_every || o->fake_eor_at))
+        return -1; /* message options */
     return 0;
 }
 
@@ -121,24 +134,17 @@ typedef struct job {
     vt_result r;
 } job;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void *run_job(void *arg)
 {
     job *j = arg;
-    double t0 = now();
+    double t0 = vt_now();
     if (!j->o->listen) {
         j->fd = vt_connect(j->o, &j->connect_err);
         if (j->fd < 0 || j->o->expect_connect_error)
             return NULL;
     }
     vt_transfer(j->o, j->fd, j->o->seed + (uint64_t)j->index, &j->r);
-    j->secs = now() - t0;
+    j->secs = vt_now() - t0;
     close(j->fd);
     return NULL;
 }
@@ -165,10 +171,14 @@ static int judge(const vt_opts *o, job *jobs)
             bad++;
             continue;
         }
-        printf("VT conn=%d sent=%llu sent_crc=%08x recv=%llu recv_crc=%08x peer_seed=%llu msgs=%llu secs=%.2f%s%s\n",
+        char records[64] = "";
+        if (o->seqpacket)
+            snprintf(records, sizeof records, " records=%llu truncated=%llu",
+                     (unsigned long long)j->r.records, (unsigned long long)j->r.truncated);
+        printf("VT conn=%d sent=%llu sent_crc=%08x recv=%llu recv_crc=%08x peer_seed=%llu msgs=%llu%s secs=%.2f%s%s\n",
                i, (unsigned long long)j->r.sent, j->r.sent_crc, (unsigned long long)j->r.received,
-               j->r.recv_crc, (unsigned long long)j->r.peer_seed, (unsigned long long)j->r.messages, j->secs,
-               j->r.what[0] ? " ended: " : "", j->r.what);
+               j->r.recv_crc, (unsigned long long)j->r.peer_seed, (unsigned long long)j->r.messages, records,
+               j->secs, j->r.what[0] ? " ended: " : "", j->r.what);
         if (o->expect_broken != (j->r.what[0] != 0)) {
             printf("VT conn=%d %s\n", i, o->expect_broken ? "completed although it had to break" : "FAILED");
             bad++;

@@ -35,6 +35,12 @@ typedef struct vt_opts {
     enum vt_order order;
     uint64_t seed;         /* connection i sends stream seed + i */
     uint32_t max_msg;      /* seqpacket: largest message; sizes follow the seed */
+    uint32_t eor_every;    /* seqpacket: MSG_EOR on about one message in K (the sender's seed picks them)
+                            * and on the last; the receiver requires it on exactly those (0: on none) */
+    uint32_t trunc_every;  /* seqpacket receiver: about one message in K (of 2+ bytes) read into half its
+                            * size with MSG_TRUNC: full length returned, MSG_TRUNC set, the rest dropped */
+    uint32_t rcvtimeo_ms;  /* before the transfer: SO_RCVTIMEO, then a recv that must fail EAGAIN */
+    uint64_t fake_eor_at;  /* self-test hook: message N - 1 counts as arrived with MSG_EOR (0: never) */
     const char *expect_connect_error; /* connect must fail with this errno name */
     int expect_broken;     /* the transfer must end early (error or short EOF), not complete */
     uint64_t die_after;    /* SIGKILL ourselves once this many bytes arrived (0: never) */
@@ -49,6 +55,8 @@ typedef struct vt_result {
     uint64_t peer_seed;
     int peer_seed_known;
     uint64_t messages;     /* seqpacket messages received */
+    uint64_t records;      /* seqpacket messages received with MSG_EOR */
+    uint64_t truncated;    /* seqpacket messages read truncated (--trunc-every) */
     int err;               /* errno of the first failure, 0 if none */
     char what[160];        /* first failure, "" if none */
 } vt_result;
@@ -61,6 +69,7 @@ const char *vt_errname(int err);
 
 /* vtool_xfer.c */
 void vt_xfer_init(void); /* once, before any thread */
+double vt_now(void);     /* CLOCK_MONOTONIC, seconds */
 void vt_transfer(const vt_opts *o, int fd, uint64_t my_seed, vt_result *r);
 uint32_t vt_msg_size(uint64_t seed, uint64_t k, uint32_t max_msg);
 

@@ -526,6 +526,13 @@ internal sealed class VsockDevice : IDisposable
         get { lock (_gate) return _backend.DatagramCounters; }
     }
 
+    /// <summary>When the loop must wake next for a deadline (long.MaxValue: never; an idle device sleeps
+    /// in epoll_wait until an fd, a kick or a control call wakes it).</summary>
+    internal long NextDeadlineMs
+    {
+        get { lock (_gate) return _backend.NextDeadlineMs; }
+    }
+
     /// <summary>Snapshots up to <c>destination.Length</c> connections; returns how many there are.</summary>
     public int ConnectionSnapshot(Span<ConnectionInfo> destination)
     {

@@ -15,11 +15,11 @@ internal interface ITimed
 
 /// <summary>
 /// Deadlines in a binary heap, so the loop never scans every connection to find the next one.
-/// Lazy: an item's deadline may move later without the heap knowing (the entry comes up early, the
-/// heap sees the later deadline and files the item again) and an item that is gone reports
-/// long.MaxValue (its entry is dropped when it comes up). Only a deadline that moves earlier needs
-/// <see cref="Schedule"/>. Entries of earlier schedules that were superseded are skipped when they
-/// come up. Single-threaded (the event loop).
+/// Lazy: an item's deadline may move later without the heap knowing (when its entry reaches the top,
+/// the heap sees the later deadline and files the item again) and an item that is gone reports
+/// long.MaxValue (its entry is dropped when it reaches the top). Only a deadline that moves earlier
+/// needs <see cref="Schedule"/>. Entries of earlier schedules that were superseded are skipped.
+/// Single-threaded (the event loop).
 /// </summary>
 internal sealed class TimerHeap<T> where T : class, ITimed
 {
@@ -38,15 +38,20 @@ internal sealed class TimerHeap<T> where T : class, ITimed
         _heap.Enqueue(item, deadline);
     }
 
-    /// <summary>The earliest live entry's deadline (it may come up early, see the remarks of the class).</summary>
+    /// <summary>The earliest deadline of any item, exact: entries superseded by an earlier schedule are
+    /// dropped, and an item whose deadline moved later (or is gone) is filed again under its deadline
+    /// first, so an idle loop is never woken for a deadline that no longer exists.</summary>
     public long NextDeadlineMs
     {
         get
         {
             while (_heap.TryPeek(out var item, out long deadline))
             {
-                if (deadline == item.ScheduledMs) return deadline;
-                _heap.Dequeue();  // superseded by an earlier schedule
+                if (deadline == item.ScheduledMs && item.DeadlineMs == deadline) return deadline;
+                _heap.Dequeue();
+                if (deadline != item.ScheduledMs) continue;  // superseded by an earlier schedule
+                item.ScheduledMs = long.MaxValue;
+                Schedule(item);  // moved later: filed again (gone: not at all)
             }
             return long.MaxValue;
         }

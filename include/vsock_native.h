@@ -543,6 +543,35 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_config, needs_reset_fn) == 80, "vsn_device
 VSN_STATIC_ASSERT(offsetof(vsn_device_config, needs_reset_user) == 88, "vsn_device_config.needs_reset_user offset");
 VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 96, "vsn_device_config size");
 
+/**
+ * Syscalls one device's event loop made, by kind: the device's own, not the program's. How
+ * many per packet is what batching changes, so the benchmarks and operators read it here.
+ */
+typedef struct vsn_syscall_counter_values {
+    /** epoll_wait calls (each loop wake-up is one). */
+    uint64_t epoll_wait;
+    /** epoll_ctl calls (interest added, changed or removed). */
+    uint64_t epoll_ctl;
+    /** Reads from sockets (recvmsg, recvfrom): host streams, messages, datagrams, handshakes. */
+    uint64_t socket_reads;
+    /** Writes to sockets (sendmsg, sendto). */
+    uint64_t socket_writes;
+    /** eventfd reads (kicks and wake-ups drained). */
+    uint64_t event_fd_reads;
+    /** eventfd writes (interrupts through call fds, wake-ups). */
+    uint64_t event_fd_writes;
+    /** Everything else the loop called: accept, connect, socketpair, shutdown, close, setsockopt. */
+    uint64_t other;
+} vsn_syscall_counter_values;
+VSN_STATIC_ASSERT(offsetof(vsn_syscall_counter_values, epoll_wait) == 0, "vsn_syscall_counter_values.epoll_wait offset");
+VSN_STATIC_ASSERT(offsetof(vsn_syscall_counter_values, epoll_ctl) == 8, "vsn_syscall_counter_values.epoll_ctl offset");
+VSN_STATIC_ASSERT(offsetof(vsn_syscall_counter_values, socket_reads) == 16, "vsn_syscall_counter_values.socket_reads offset");
+VSN_STATIC_ASSERT(offsetof(vsn_syscall_counter_values, socket_writes) == 24, "vsn_syscall_counter_values.socket_writes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_syscall_counter_values, event_fd_reads) == 32, "vsn_syscall_counter_values.event_fd_reads offset");
+VSN_STATIC_ASSERT(offsetof(vsn_syscall_counter_values, event_fd_writes) == 40, "vsn_syscall_counter_values.event_fd_writes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_syscall_counter_values, other) == 48, "vsn_syscall_counter_values.other offset");
+VSN_STATIC_ASSERT(sizeof(vsn_syscall_counter_values) == 56, "vsn_syscall_counter_values size");
+
 /** One region of guest memory: guest-physical base, size, and where the host mapped it. */
 typedef struct vsn_mem_region {
     /** Guest-physical address of the first byte. */
@@ -729,6 +758,11 @@ typedef struct vsn_device_counters {
      * vsn_device_get_connections.
      */
     vsn_connection_counter_values ended_connections;
+    /**
+     * The syscalls the device's event loop made, by kind (its own, not the program's): divided by
+     * the packets moved, what batching saves.
+     */
+    vsn_syscall_counter_values syscalls;
 } vsn_device_counters;
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_counters.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
@@ -736,7 +770,8 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counte
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 208, "vsn_device_counters.datagrams offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, ended_connections) == 360, "vsn_device_counters.ended_connections offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 624, "vsn_device_counters size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, syscalls) == 624, "vsn_device_counters.syscalls offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 680, "vsn_device_counters size");
 
 /**
  * One connection as vsn_device_get_connections reports it: identity, state, credit in both

@@ -31,6 +31,8 @@ internal sealed class VsockDevice : IDisposable
     private readonly Loop _loop;
     private readonly IVsockBackend _backend;
     private readonly QueuePump _pump;
+    /// <summary>The syscalls of this device's event loop, by kind.</summary>
+    private readonly SyscallCounterBlock _syscalls = new();
     private GuestMemory? _memory;
     private ulong _driverFeatures;
     private bool _featuresSet;
@@ -313,6 +315,19 @@ internal sealed class VsockDevice : IDisposable
     /// deadline), process under the lock, then make the deferred calls outside it.</summary>
     private int RunOnce(int timeoutMs)
     {
+        var outer = SyscallCount.Enter(_syscalls);
+        try
+        {
+            return RunOnceCounted(timeoutMs);
+        }
+        finally
+        {
+            SyscallCount.Exit(outer);
+        }
+    }
+
+    private int RunOnceCounted(int timeoutMs)
+    {
         lock (_gate) timeoutMs = WaitTimeout(timeoutMs);
         int n = _loop.Wait(timeoutMs);
         IDeferredCall[]? calls;
@@ -509,6 +524,9 @@ internal sealed class VsockDevice : IDisposable
             return c;
         }
     }
+
+    /// <summary>The syscalls the event loop made, by kind (read without the lock: each is one aligned word).</summary>
+    public SyscallCounters SyscallCounters => _syscalls.Values;
 
     public MuxerCounters ConnectionCounters
     {

@@ -82,6 +82,9 @@ internal struct DeviceCountersAbi
     /// since the device was created, added up: credit violations, close timeouts, resets and dropped
     /// bytes stay visible after their connection is gone. Open connections: vsn_device_get_connections.</summary>
     public Protocol.ConnectionCounters EndedConnections;
+    /// <summary>The syscalls the device's event loop made, by kind (its own, not the program's):
+    /// divided by the packets moved, what batching saves.</summary>
+    public Native.SyscallCounters Syscalls;
 }
 
 /// <summary>Queue indexes of the virtio-vsock device (virtio 1.3 5.10.2).</summary>

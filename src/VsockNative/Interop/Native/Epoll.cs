@@ -42,10 +42,15 @@ internal sealed unsafe class Epoll : IDisposable
         byte* ev = stackalloc byte[16];
         BinaryPrimitives.WriteUInt32LittleEndian(new Span<byte>(ev, 4), events);
         BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(ev + DataOffset, 8), tag);
+        SyscallCount.EpollCtl();
         return Libc.EpollCtl(_fd, op, fd, ev) < 0 ? -Libc.LastErrno : 0;
     }
 
-    public int Remove(int fd) => Libc.EpollCtl(_fd, Libc.EPOLL_CTL_DEL, fd, null) < 0 ? -Libc.LastErrno : 0;
+    public int Remove(int fd)
+    {
+        SyscallCount.EpollCtl();
+        return Libc.EpollCtl(_fd, Libc.EPOLL_CTL_DEL, fd, null) < 0 ? -Libc.LastErrno : 0;
+    }
 
     /// <summary>Waits up to <paramref name="timeoutMs"/> (-1: forever) and writes the ready tags into
     /// <paramref name="tags"/>; returns how many, 0 on timeout or EINTR, or a negative errno.</summary>
@@ -57,6 +62,7 @@ internal sealed unsafe class Epoll : IDisposable
     {
         int max = Math.Min(tags.Length, _events.Length / Stride);
         int n;
+        SyscallCount.EpollWait();
         fixed (byte* p = _events) n = Libc.EpollWait(_fd, p, max, timeoutMs);
         if (n < 0) return Libc.LastErrno == Libc.EINTR ? 0 : -Libc.LastErrno;
         for (int i = 0; i < n; i++)

@@ -16,6 +16,7 @@ internal static unsafe class EventFd
     public static int Signal(int fd)
     {
         ulong one = 1;
+        SyscallCount.EventFdWrite();
         if (Libc.Write(fd, &one, 8) == 8) return 0;
         int errno = Libc.LastErrno;
         return errno == Libc.EAGAIN ? 0 : -errno;
@@ -25,6 +26,7 @@ internal static unsafe class EventFd
     public static ulong Drain(int fd)
     {
         ulong value = 0;
+        SyscallCount.EventFdRead();
         return Libc.Read(fd, &value, 8) == 8 ? value : 0;
     }
 

@@ -44,7 +44,13 @@ internal static unsafe partial class Libc
     public static partial nint Write(int fd, void* buf, nuint count);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    public static partial int Close(int fd);
+    private static partial int CloseCall(int fd);
+
+    public static int Close(int fd)
+    {
+        SyscallCount.Other();
+        return CloseCall(fd);
+    }
 
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int cmd, int arg);

@@ -58,9 +58,21 @@ internal static unsafe partial class SocketCalls
     [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
     private static partial int Accept4(int fd, void* addr, void* len, int flags);
     [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
-    private static partial nint SendMsg(int fd, MsgHdr* msg, int flags);
+    private static partial nint SendMsgCall(int fd, MsgHdr* msg, int flags);
     [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
-    private static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
+    private static partial nint RecvMsgCall(int fd, MsgHdr* msg, int flags);
+
+    private static nint SendMsg(int fd, MsgHdr* msg, int flags)
+    {
+        SyscallCount.SocketWrite();
+        return SendMsgCall(fd, msg, flags);
+    }
+
+    private static nint RecvMsg(int fd, MsgHdr* msg, int flags)
+    {
+        SyscallCount.SocketRead();
+        return RecvMsgCall(fd, msg, flags);
+    }
     [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
     private static partial int ShutdownCall(int fd, int how);
     [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true)]
@@ -72,7 +84,12 @@ internal static unsafe partial class SocketCalls
     [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
     private static partial int SocketPair(int domain, int type, int protocol, int* fds);
 
-    private static int Result(long rc) => rc < 0 ? -Libc.LastErrno : (int)rc;
+    /// <summary>The result of a call counted as "other": the value, or -errno.</summary>
+    private static int Result(long rc)
+    {
+        SyscallCount.Other();
+        return rc < 0 ? -Libc.LastErrno : (int)rc;
+    }
 
     /// <summary>Fills a sockaddr_un; false when the path does not fit (with its NUL).</summary>
     private static bool Address(string path, Span<byte> addr, out uint length)
@@ -98,6 +115,7 @@ internal static unsafe partial class SocketCalls
         if (type == SOCK_SEQPACKET) SetInt(fd, SOL_SOCKET, SO_PASSCRED, 1);  // before any message can arrive
         fixed (byte* a = addr)
         {
+            SyscallCount.Other();
             if (Connect(fd, a, len) < 0)
             {
                 int errno = Libc.LastErrno;
@@ -165,6 +183,7 @@ internal static unsafe partial class SocketCalls
     {
         int value = 0;
         uint length = sizeof(int);
+        SyscallCount.Other();
         int rc = GetSockOpt(fd, level, name, &value, &length);
         return rc < 0 ? -Libc.LastErrno : value;
     }
@@ -213,6 +232,7 @@ internal static unsafe partial class SocketCalls
     public static int Pair(int type, out int a, out int b)
     {
         int* fds = stackalloc int[2];
+        SyscallCount.Other();
         int rc = SocketPair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds);
         if (rc < 0)
         {

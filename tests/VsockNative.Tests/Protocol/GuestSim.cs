@@ -64,9 +64,10 @@ internal sealed class GuestSim : IDisposable
     public List<Received> Log { get; } = new();
 
     /// <summary>Guest-initiated: REQUEST handled by AcceptFromGuest; RESPONSE not yet taken.</summary>
-    public static GuestSim Accepting(ConnectionLimits? limits = null, uint initialCount = 0, FakeHostStream? host = null)
+    public static GuestSim Accepting(ConnectionLimits? limits = null, uint initialCount = 0, FakeHostStream? host = null, uint? guestBufAlloc = null)
     {
         var g = new GuestSim(host ?? new FakeHostStream(), initialCount);
+        if (guestBufAlloc is { } b) g.BufAlloc = b;  // the REQUEST already carries it
         g.Conn = Connection.AcceptFromGuest(Key, g.Header(VirtioVsockOp.Request), g.Host, limits ?? ConnectionLimits.Default, g.Now, initialCount);
         return g;
     }

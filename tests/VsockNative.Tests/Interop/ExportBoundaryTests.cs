@@ -43,6 +43,16 @@ public class ExportBoundaryTests
         Assert.True(exports >= 20, $"found only {exports} exports: the scan is broken");
     }
 
+    /// <summary>The header is ordered by section, not by file: every export says where it goes
+    /// (without [CSection] it would land after everything, under no heading).</summary>
+    [Fact]
+    public void Every_export_has_a_header_section()
+    {
+        foreach (var (file, method) in Exports())
+            Assert.True(method.AttributeLists.SelectMany(l => l.Attributes).Any(a => a.Name.ToString() is "CSection" or "CSectionAttribute"),
+                $"{Path.GetFileName(file)}: {method.Identifier} has no [CSection(AbiSection..., order)]");
+    }
+
     private static System.Collections.Generic.IEnumerable<(string File, MethodDeclarationSyntax Method)> Exports()
     {
         var files = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "VsockNative"), "*.cs", SearchOption.AllDirectories)

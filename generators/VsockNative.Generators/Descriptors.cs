@@ -28,9 +28,10 @@ internal static class Descriptors
     {
         AbiDiagnosticIds.UnsupportedType => Make(id, "Exported type has no C equivalent"),
         AbiDiagnosticIds.MissingPrefix => Make(id, "Exported C name lacks the vsn_ prefix"),
+        AbiDiagnosticIds.CSharpNameInDoc => Make(id, "A header doc comment names a C# identifier", DiagnosticSeverity.Warning),
         _ => Make(id, "Unsupported C struct layout"),
     };
 
-    private static DiagnosticDescriptor Make(string id, string title) =>
-        new(id, title, "{0}", Category, DiagnosticSeverity.Error, true);
+    private static DiagnosticDescriptor Make(string id, string title, DiagnosticSeverity severity = DiagnosticSeverity.Error) =>
+        new(id, title, "{0}", Category, severity, true);
 }

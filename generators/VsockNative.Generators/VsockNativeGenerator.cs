@@ -29,6 +29,10 @@ public sealed class VsockNativeGenerator : IIncrementalGenerator
         public const string SpecModel = "Spec.Model";
         public const string AbiFunctions = "Abi.Functions";
         public const string AbiStructs = "Abi.Structs";
+        public const string AbiOpaques = "Abi.Opaques";
+        public const string AbiCallbacks = "Abi.Callbacks";
+        public const string AbiDefines = "Abi.Defines";
+        public const string HeaderNames = "Header.Names";
         public const string AbiModel = "Abi.Model";
         public const string Header = "Header";
     }
@@ -46,26 +50,24 @@ public sealed class VsockNativeGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(parsed, static (spc, all) => ReportSpec(spc, all));
         context.RegisterSourceOutput(spec, static (spc, model) => EmitWire(spc, model));
 
-        var functions = context.SyntaxProvider.ForAttributeWithMetadataName(
+        var functions = Split(context.SyntaxProvider.ForAttributeWithMetadataName(
                 "System.Runtime.InteropServices.UnmanagedCallersOnlyAttribute",
                 static (node, _) => true,
-                static (ctx, _) => AbiCollector.Function((IMethodSymbol)ctx.TargetSymbol, ctx.Attributes[0]))
-            .Where(static f => f is not null).Select(static (f, _) => f!)
-            .WithTrackingName(Steps.AbiFunctions).Collect();
-        var structs = Named(context, "CStructAttribute", static (t, a) => AbiCollector.Struct(t, (string)a.ConstructorArguments[0].Value!))
-            .WithTrackingName(Steps.AbiStructs).Collect();
-        var opaques = Named(context, "COpaqueAttribute", static (t, a) => AbiCollector.Opaque(t, (string)a.ConstructorArguments[0].Value!)).Collect();
-        var callbacks = Named(context, "CCallbackAttribute", static (t, a) => AbiCollector.Callback(t, a)).Collect();
-        var defines = context.SyntaxProvider.ForAttributeWithMetadataName(
+                static (ctx, _) => Collect(AbiCollector.Function((IMethodSymbol)ctx.TargetSymbol, ctx.Attributes[0]), ctx.TargetSymbol, static f => f.Name))
+            .Where(static f => f is not null).Select(static (f, _) => f!), Steps.AbiFunctions);
+        var structs = Split(Named(context, "CStructAttribute", static (t, a) => Collect(AbiCollector.Struct(t, a), t, static s => s.CName)), Steps.AbiStructs);
+        var opaques = Split(Named(context, "COpaqueAttribute", static (t, a) => Collect(AbiCollector.Opaque(t, (string)a.ConstructorArguments[0].Value!), t, static o => o.CName)), Steps.AbiOpaques);
+        var callbacks = Split(Named(context, "CCallbackAttribute", static (t, a) => Collect(AbiCollector.Callback(t, a), t, static c => c.CName)), Steps.AbiCallbacks);
+        var defines = Split(context.SyntaxProvider.ForAttributeWithMetadataName(
                 CTypeMapper.Ns + ".CDefineAttribute",
                 static (node, _) => true,
-                static (ctx, _) => AbiCollector.Define((IFieldSymbol)ctx.TargetSymbol, (string)ctx.Attributes[0].ConstructorArguments[0].Value!))
-            .Collect();
+                static (ctx, _) => Collect(AbiCollector.Define((IFieldSymbol)ctx.TargetSymbol, (string)ctx.Attributes[0].ConstructorArguments[0].Value!), ctx.TargetSymbol, static d => d.Name)!),
+            Steps.AbiDefines);
 
-        var abiItems = functions.Combine(structs).Combine(opaques).Combine(callbacks).Combine(defines)
+        var abiItems = functions.Items.Combine(structs.Items).Combine(opaques.Items).Combine(callbacks.Items).Combine(defines.Items)
             .Select(static (x, _) => new AbiItems(
-                Sorted(x.Left.Left.Left.Left, f => f.Order), Sorted(x.Left.Left.Left.Right, s => s.Order),
-                Sorted(x.Left.Left.Right, o => o.Order), Sorted(x.Left.Right, c => c.Order), Sorted(x.Right, d => d.Order)));
+                Sorted(x.Left.Left.Left.Left, f => (f.Place, f.Name)), Sorted(x.Left.Left.Left.Right, s => (s.Place, s.CName)),
+                Sorted(x.Left.Left.Right, o => (o.Place, o.CName)), Sorted(x.Left.Right, c => (c.Place, c.CName)), Sorted(x.Right, d => (d.Place, d.Name))));
         context.RegisterSourceOutput(abiItems, static (spc, items) => ReportAbi(spc, items));
 
         var abi = abiItems.Select(static (i, _) => new AbiModel(Values(i.Defines), Values(i.Opaques), Values(i.Callbacks), Values(i.Structs), Values(i.Functions)))
@@ -74,6 +76,13 @@ public sealed class VsockNativeGenerator : IIncrementalGenerator
             .WithTrackingName(Steps.Header);
         context.RegisterSourceOutput(header, static (spc, h) =>
             spc.AddSource("VsockNative.AbiHeader.g.cs", CSharpAbiEmitter.Emit(h.Text, h.Abi)));
+
+        // Doc comments in C words: the suspects carry positions, so they meet the model only here,
+        // in a diagnostics-only output; the header never depends on them.
+        var suspects = functions.Suspects.Combine(structs.Suspects).Combine(opaques.Suspects).Combine(callbacks.Suspects).Combine(defines.Suspects)
+            .Select(static (x, _) => x.Left.Left.Left.Left.AddRange(x.Left.Left.Left.Right).AddRange(x.Left.Left.Right).AddRange(x.Left.Right).AddRange(x.Right));
+        var names = spec.Combine(abi).Select(static (x, _) => HeaderNames.Of(x.Left, x.Right)).WithTrackingName(Steps.HeaderNames);
+        context.RegisterSourceOutput(suspects.Combine(names), static (spc, x) => ReportDocs(spc, x.Left, x.Right));
     }
 
     private sealed record AbiItems(
@@ -81,14 +90,29 @@ public sealed class VsockNativeGenerator : IIncrementalGenerator
         EquatableArray<AbiItem<AbiOpaque>> Opaques, EquatableArray<AbiItem<AbiCallback>> Callbacks,
         EquatableArray<AbiItem<AbiDefine>> Defines);
 
-    private static IncrementalValuesProvider<AbiItem<T>> Named<T>(IncrementalGeneratorInitializationContext context, string attribute,
-        System.Func<INamedTypeSymbol, AttributeData, AbiItem<T>> transform) where T : class =>
+    private static Collected<T>? Collect<T>(AbiItem<T>? item, ISymbol symbol, System.Func<T, string> owner) where T : class =>
+        item is null ? null
+        : new Collected<T>(item, item.Value is null ? EquatableArray<DocSuspect>.Empty : DocCheck.Find(symbol, owner(item.Value)));
+
+    /// <summary>One kind of ABI item split in two: the items (tracked under <paramref name="step"/>; equal
+    /// after an edit that moved only comments or white space) and the doc-comment suspects.</summary>
+    private static (IncrementalValueProvider<ImmutableArray<AbiItem<T>>> Items, IncrementalValueProvider<ImmutableArray<DocSuspect>> Suspects)
+        Split<T>(IncrementalValuesProvider<Collected<T>> collected, string step) where T : class =>
+        (collected.Select(static (c, _) => c.Item).WithTrackingName(step).Collect(),
+         collected.SelectMany(static (c, _) => c.Suspects).Collect());
+
+    private static IncrementalValuesProvider<Collected<T>> Named<T>(IncrementalGeneratorInitializationContext context, string attribute,
+        System.Func<INamedTypeSymbol, AttributeData, Collected<T>?> transform) where T : class =>
         context.SyntaxProvider.ForAttributeWithMetadataName(CTypeMapper.Ns + "." + attribute,
             static (node, _) => true,
-            (ctx, _) => transform((INamedTypeSymbol)ctx.TargetSymbol, ctx.Attributes[0]));
+            (ctx, _) => transform((INamedTypeSymbol)ctx.TargetSymbol, ctx.Attributes[0])!);
 
-    private static EquatableArray<AbiItem<T>> Sorted<T>(ImmutableArray<AbiItem<T>> items, System.Func<T, string> order) where T : class =>
-        new(items.OrderBy(i => i.Value is null ? "" : order(i.Value), System.StringComparer.Ordinal).ToArray());
+    /// <summary>Header order: section, place in the section, member index, then name.</summary>
+    private static EquatableArray<AbiItem<T>> Sorted<T>(ImmutableArray<AbiItem<T>> items, System.Func<T, (AbiPlace Place, string Name)> key) where T : class =>
+        new(items.Select(i => (Item: i, Key: i.Value is null ? (AbiPlace.None, "") : key(i.Value)))
+            .OrderBy(x => x.Key.Item1.Section).ThenBy(x => x.Key.Item1.Order).ThenBy(x => x.Key.Item1.Index)
+            .ThenBy(x => x.Key.Item2, System.StringComparer.Ordinal)
+            .Select(x => x.Item).ToArray());
 
     private static EquatableArray<T> Values<T>(EquatableArray<AbiItem<T>> items) where T : class, System.IEquatable<T> =>
         new(items.Where(i => i.Value is not null).Select(i => i.Value!).ToArray());
@@ -118,6 +142,20 @@ public sealed class VsockNativeGenerator : IIncrementalGenerator
         }
     }
 
+    private static void ReportDocs(SourceProductionContext spc, ImmutableArray<DocSuspect> suspects, EquatableArray<string> names)
+    {
+        var declared = new HashSet<string>(names, System.StringComparer.Ordinal);
+        foreach (var s in suspects.Where(s => !declared.Contains(s.Word)))
+            Report(spc, s.Diagnostic);
+    }
+
+    private static void Report(SourceProductionContext spc, AbiDiagnostic d)
+    {
+        var location = Location.Create(d.Path, new TextSpan(d.Start, d.Length),
+            new LinePositionSpan(new LinePosition(d.Line, d.Column), new LinePosition(d.EndLine, d.EndColumn)));
+        spc.ReportDiagnostic(Diagnostic.Create(Descriptors.ForAbi(d.Id), location, d.Message));
+    }
+
     private static void ReportAbi(SourceProductionContext spc, AbiItems items)
     {
         var errors = new List<AbiDiagnostic>();
@@ -126,11 +164,6 @@ public sealed class VsockNativeGenerator : IIncrementalGenerator
         errors.AddRange(items.Opaques.Where(i => i.Error is not null).Select(i => i.Error!));
         errors.AddRange(items.Callbacks.Where(i => i.Error is not null).Select(i => i.Error!));
         errors.AddRange(items.Defines.Where(i => i.Error is not null).Select(i => i.Error!));
-        foreach (var d in errors)
-        {
-            var location = Location.Create(d.Path, new TextSpan(d.Start, d.Length),
-                new LinePositionSpan(new LinePosition(d.Line, d.Column), new LinePosition(d.EndLine, d.EndColumn)));
-            spc.ReportDiagnostic(Diagnostic.Create(Descriptors.ForAbi(d.Id), location, d.Message));
-        }
+        foreach (var d in errors) Report(spc, d);
     }
 }

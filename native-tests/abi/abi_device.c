@@ -1,6 +1,6 @@
 /* The device lifecycle through the C ABI: ABI version, create/destroy, config validation
  * (reserved CIDs, struct_size rules, reserved fields, features), config space, features,
- * idempotent destroy, and that every rejection is logged with its reason. */
+ * idempotent destroy, that every rejection is logged with its reason, and the deprecated names. */
 #include "vsock_native.h"
 #include "vsn_check.h"
 #include <endian.h>
@@ -166,6 +166,40 @@ static void test_null_arguments_and_global_log(void) {
     CHECK_EQ(vsn_set_log_callback(NULL, NULL, VSN_LOG_ERROR), 0);
 }
 
+static void ignore_accept(void *user, uint32_t port, uint32_t guest_port, int32_t fd) {
+    (void)user; (void)port; (void)guest_port; (void)fd;
+}
+
+/* The names deprecated in ABI 0.5 still link and forward to the new functions (one listener
+ * table, the same checks), and log under the name the caller used; the old struct name is the
+ * same type as the new one. */
+static void test_deprecated_names(void) {
+    vsn_device_config c = base_config(3);
+    vsn_device *d = NULL;
+    CHECK_EQ(create(&c, &d), 0);
+    CHECK_EQ(vsn_listen(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM, ignore_accept, NULL), 0);
+    CHECK_EQ(vsn_device_listen(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM, ignore_accept, NULL), -EEXIST);
+    CHECK_EQ(vsn_unlisten(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM), 0);
+    CHECK_EQ(vsn_device_unlisten(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM), -ENOENT);
+    CHECK_EQ(vsn_listen(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM, NULL, NULL), -EINVAL);
+    CHECK(strstr(last_log, "vsn_listen: fn is NULL") != NULL);
+    CHECK_EQ(vsn_connect(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM, NULL), -EINVAL);
+    CHECK(strstr(last_log, "vsn_connect: out_fd is NULL") != NULL);
+    CHECK_EQ(vsn_device_connect(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM, NULL), -EINVAL);
+    CHECK(strstr(last_log, "vsn_device_connect: out_fd is NULL") != NULL);
+    int32_t old_rc = vsn_connect_from(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM, 5, 1000, -1);
+    CHECK(old_rc < 0);
+    CHECK_EQ(old_rc, vsn_device_connect_from(d, 1234, VSN_VIRTIO_VSOCK_TYPE_STREAM, 5, 1000, -1));
+    CHECK_EQ(vsn_device_destroy(d), 0);
+    CHECK_EQ(vsn_listen(d, 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, ignore_accept, NULL), -EBADF);
+
+    vsn_conn_counter_values old_counters;
+    memset(&old_counters, 0, sizeof old_counters);
+    vsn_connection_layer_counter_values *same_type = &old_counters;
+    CHECK_EQ(sizeof old_counters, sizeof(vsn_connection_layer_counter_values));
+    CHECK_EQ(same_type->connections_opened, 0);
+}
+
 static int count_fds(void) {
     int n = 0;
     DIR *dir = opendir("/proc/self/fd");
@@ -196,6 +230,7 @@ int main(void) {
     test_struct_size_rules();
     test_fields();
     test_null_arguments_and_global_log();
+    test_deprecated_names();
     test_many_devices();
     return vsn_check_summary("abi_device");
 }

@@ -277,7 +277,7 @@ static void check_counters(struct run *r)
     CHECK_EQ(dc.tx_payload_bytes, r->sent.payload);
     CHECK_EQ(dc.tx_malformed, r->sent.malformed);
     CHECK_EQ(dc.interrupt_errors, 0);
-    vsn_conn_counter_values cc;
+    vsn_connection_layer_counter_values cc;
     CHECK_EQ(vsn_sd_conn_counters(r->sd, &cc), 0);
     /* every good packet, and every one whose hdr.len lies, reached the consumer ... */
     CHECK_EQ(cc.spoofed, dc.tx_packets + r->sent.len_lies);

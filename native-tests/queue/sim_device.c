@@ -426,7 +426,7 @@ int vsn_sd_device_counters(const vsn_sd *sd, vsn_device_counter_values *out)
     return rc;
 }
 
-int vsn_sd_conn_counters(const vsn_sd *sd, vsn_conn_counter_values *out)
+int vsn_sd_conn_counters(const vsn_sd *sd, vsn_connection_layer_counter_values *out)
 {
     vsn_device_counters c;
     memset(&c, 0, sizeof c);

@@ -183,7 +183,7 @@ int64_t vsn_sd_now_ms(void);
 int vsn_sd_device_counters(const vsn_sd *sd, vsn_device_counter_values *out);
 int vsn_sd_queue_counters(const vsn_sd *sd, uint32_t index, vsn_queue_counter_values *out);
 /** Reads the connection layer's counters; 0 or a negative errno. */
-int vsn_sd_conn_counters(const vsn_sd *sd, vsn_conn_counter_values *out);
+int vsn_sd_conn_counters(const vsn_sd *sd, vsn_connection_layer_counter_values *out);
 
 /** Encodes a little-endian vsock header (44 bytes) for a tx packet. */
 void vsn_sd_hdr(struct vsn_virtio_vsock_hdr *h, uint64_t src_cid, uint32_t src_port,

@@ -2,7 +2,7 @@
  * route_deadlock.c: two in-process devices (each with its own event-loop thread) whose routers
  * connect to each other, with both guests opening connections to each other at the same moment,
  * round after round. The router runs on the originating device's loop thread and calls
- * vsn_connect_from on the other device; if callbacks ran under the device lock, two loops routing
+ * vsn_device_connect_from on the other device; if callbacks ran under the device lock, two loops routing
  * to each other at once would each wait for the other's lock forever. Every round must finish
  * (both connections established and accepted) within its deadline; a deadlock fails the round.
  * Also: the routing counters match the rounds.
@@ -21,7 +21,7 @@ static int32_t router(void *user, uint64_t dst_cid, uint32_t dst_port, uint64_t 
 {
     vsn_device *target = devs[(uintptr_t)user];
     (void)dst_cid;
-    return vsn_connect_from(target, dst_port, VSN_VIRTIO_VSOCK_TYPE_STREAM, src_cid, src_port, fd);
+    return vsn_device_connect_from(target, dst_port, VSN_VIRTIO_VSOCK_TYPE_STREAM, src_cid, src_port, fd);
 }
 
 static vsn_device *make(uint64_t cid, uintptr_t other)
@@ -83,15 +83,15 @@ int main(void)
         VT_CHECK(c.connections.routes_refused == 0, "device %d: %llu routes refused", i, (unsigned long long)c.connections.routes_refused);
     }
     /* A bad argument is refused with a reason, never taken. */
-    VT_CHECK(vsn_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, 2, 1, 0) == -EINVAL, "src_cid 2 (the host)");
-    VT_CHECK(vsn_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, 3, 1, 0) == -EINVAL, "src_cid = the guest's own");
-    VT_CHECK(vsn_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, 4, 1, -1) == -EBADF, "fd -1");
-    VT_CHECK(vsn_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, 4, 1, 0) == -ENOTSUP, "seqpacket");
+    VT_CHECK(vsn_device_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, 2, 1, 0) == -EINVAL, "src_cid 2 (the host)");
+    VT_CHECK(vsn_device_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, 3, 1, 0) == -EINVAL, "src_cid = the guest's own");
+    VT_CHECK(vsn_device_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, 4, 1, -1) == -EBADF, "fd -1");
+    VT_CHECK(vsn_device_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, 4, 1, 0) == -ENOTSUP, "seqpacket");
     for (int i = 0; i < 2; i++) {
         vsn_device_destroy(devs[i]);
         vg_destroy(&g[i]);
     }
-    VT_CHECK(vsn_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, 4, 1, 0) == -EBADF, "destroyed device");
+    VT_CHECK(vsn_device_connect_from(devs[0], 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, 4, 1, 0) == -EBADF, "destroyed device");
     printf("route_deadlock: %d rounds of simultaneous cross-device connects\n", rounds);
     printf("%s: %d failure(s)\n", vt_failures ? "FAIL" : "PASS", vt_failures);
     return vt_failures ? 1 : 0;

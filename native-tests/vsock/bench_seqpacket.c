@@ -4,8 +4,8 @@
  * socketpair measured in the same run, asserts nothing about timing.
  *
  *   guest->host : the guest sends whole messages (gs_seq_send); the program reads one per recv
- *                 from its vsn_listen fd.
- *   host->guest : the program sends one message per send on a vsn_connect fd; the device splits
+ *                 from its vsn_device_listen fd.
+ *   host->guest : the program sends one message per send on a vsn_device_connect fd; the device splits
  *                 it into 4 KiB rx buffers; the guest reads whole messages (and, as Linux, sends a
  *                 CREDIT_UPDATE after each).
  *   baseline    : the same messages over socketpair(AF_UNIX, SOCK_SEQPACKET), one thread.
@@ -91,12 +91,12 @@ int main(int argc, char **argv)
     gs_stack *s = NULL;
     if (gs_create(&cfg, &s) != 0)
         return 1;
-    /* guest->host over vsn_listen, host->guest over vsn_connect */
-    vsn_listen(gs_device(s), 4000, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, vt_on_accept, &g_acc);
+    /* guest->host over vsn_device_listen, host->guest over vsn_device_connect */
+    vsn_device_listen(gs_device(s), 4000, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, vt_on_accept, &g_acc);
     gs_conn *c = gs_connect_type(s, 4000, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
     gs_listen(s, 3000);
     int fd = -1;
-    vsn_connect(gs_device(s), 3000, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &fd);
+    vsn_device_connect(gs_device(s), 3000, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &fd);
     gs_conn *d = NULL;
     int64_t dl = gs_now_ms() + 5000;
     while ((c->state != GS_ESTABLISHED || g_acc.fd < 0 || d == NULL) && gs_now_ms() < dl) {

@@ -4,7 +4,7 @@
  *
  *   guest->host : the guest sends 64 KiB RW packets; the device writes them into a Unix socket
  *                 (a real "<uds>_P" listener); the host reads 256 KiB at a time.
- *   host->guest : the host writes 64 KiB to a vsn_connect fd; the device fills 4 KiB rx buffers
+ *   host->guest : the host writes 64 KiB to a vsn_device_connect fd; the device fills 4 KiB rx buffers
  *                 (4052 payload bytes each); the guest consumes and sends Linux-style updates.
  *   baselines   : the same bytes over socketpair(AF_UNIX, SOCK_STREAM), one thread, the same
  *                 chunking (64 KiB writes; 256 KiB resp. 4 KiB reads).
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 
     gs_listen(s, 3000);
     int fd = -1;
-    vsn_connect(gs_device(s), 3000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd);
+    vsn_device_connect(gs_device(s), 3000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd);
     gs_conn *d = NULL;
     dl = gs_now_ms() + 5000;
     while ((d = gs_accept(s, 3000)) == NULL && gs_now_ms() < dl)

@@ -84,10 +84,10 @@ int main(void)
         return vsn_check_summary("vsock_conn_info");
     exchange(s, c, hfd, 10000, 3000);
 
-    /* a host-initiated one through vsn_connect */
+    /* a host-initiated one through vsn_device_connect */
     gs_listen(s, 1500);
     int cfd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 1500, VSN_VIRTIO_VSOCK_TYPE_STREAM, &cfd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1500, VSN_VIRTIO_VSOCK_TYPE_STREAM, &cfd), 0);
     gs_conn *a = NULL;
     VT_WAIT(s, T, (a = gs_accept(s, 1500)) != NULL, "the guest to accept", ok);
     if (a == NULL)

@@ -6,7 +6,7 @@
  * Sections, per layout: guest->host to "<uds>_P" from "<uds>-G" (sizes 1 .. 64 KiB, fragmented by
  * the guest) and the host's reply with sendto to the address recvfrom gave (fragmented by the
  * device into 4 KiB rx buffers); send-first through the hub "<uds>_dgram" with a vsn_dgram_addr
- * prefix; vsn_listen(P, DGRAM) (prefix) and vsn_connect(G, DGRAM) (no prefix); too big each way
+ * prefix; vsn_device_listen(P, DGRAM) (prefix) and vsn_device_connect(G, DGRAM) (no prefix); too big each way
  * (dropped, counted); RST when nothing is bound (device -> guest) and the guest's RST counted;
  * a host socket that does not read (guest datagrams dropped as no_rx_space, nothing else lost);
  * a partial datagram that never ends (reassembly timeout) and one interrupted by another
@@ -194,11 +194,11 @@ static void on_accept(void *user, uint32_t port, uint32_t guest_port, int fd)
 static void test_fd_api(gs_stack *s)
 {
     bool ok;
-    CHECK_EQ(vsn_listen(gs_device(s), 8000, VSN_VIRTIO_VSOCK_TYPE_DGRAM, on_accept, NULL), 0);
-    CHECK_EQ(vsn_listen(gs_device(s), 8000, VSN_VIRTIO_VSOCK_TYPE_DGRAM, on_accept, NULL), -EEXIST);
+    CHECK_EQ(vsn_device_listen(gs_device(s), 8000, VSN_VIRTIO_VSOCK_TYPE_DGRAM, on_accept, NULL), 0);
+    CHECK_EQ(vsn_device_listen(gs_device(s), 8000, VSN_VIRTIO_VSOCK_TYPE_DGRAM, on_accept, NULL), -EEXIST);
     vt_pat_fill(400, 0, g_pat, 65536);
     CHECK_EQ(gs_dgram_send(s, 6000, 8000, g_pat, 65536, 0), 0);
-    VT_WAIT(s, T, g_listen_fd >= 0, "the vsn_listen callback", ok);
+    VT_WAIT(s, T, g_listen_fd >= 0, "the vsn_device_listen callback", ok);
     CHECK_EQ(g_listen_guest_port, 6000);
     ssize_t n = -1;
     VT_WAIT(s, T, (n = recv(g_listen_fd, g_buf, sizeof g_buf, 0)) >= 0, "a datagram on the listen fd", ok);
@@ -221,14 +221,14 @@ static void test_fd_api(gs_stack *s)
     uint64_t hm = dg(s).host_malformed;
     CHECK_EQ(send(g_listen_fd, g_pat, 3, 0), 3);
     VT_WAIT(s, T, dg(s).host_malformed == hm + 1, "host_malformed for a short datagram", ok);
-    CHECK_EQ(vsn_unlisten(gs_device(s), 8000, VSN_VIRTIO_VSOCK_TYPE_DGRAM), 0);
-    CHECK_EQ(vsn_unlisten(gs_device(s), 8000, VSN_VIRTIO_VSOCK_TYPE_DGRAM), -ENOENT);
+    CHECK_EQ(vsn_device_unlisten(gs_device(s), 8000, VSN_VIRTIO_VSOCK_TYPE_DGRAM), 0);
+    CHECK_EQ(vsn_device_unlisten(gs_device(s), 8000, VSN_VIRTIO_VSOCK_TYPE_DGRAM), -ENOENT);
     close(g_listen_fd);
     g_listen_fd = -1;
 
-    /* vsn_connect: no prefix, bound to guest port 6000 */
+    /* vsn_device_connect: no prefix, bound to guest port 6000 */
     int fd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_DGRAM, &fd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_DGRAM, &fd), 0);
     vt_pat_fill(402, 0, g_pat, 40000);
     CHECK_EQ(send(fd, g_pat, 40000, 0), 40000);
     CHECK_EQ(guest_recv(s, &src, &dst, g_buf, sizeof g_buf), 40000);
@@ -237,7 +237,7 @@ static void test_fd_api(gs_stack *s)
     check_pattern(402, g_buf, 40000);
     vt_pat_fill(403, 0, g_pat, 999);
     CHECK_EQ(gs_dgram_send(s, 6000, src, g_pat, 999, 0), 0);
-    VT_WAIT(s, T, (n = recv(fd, g_buf, sizeof g_buf, 0)) >= 0, "a datagram on the vsn_connect fd", ok);
+    VT_WAIT(s, T, (n = recv(fd, g_buf, sizeof g_buf, 0)) >= 0, "a datagram on the vsn_device_connect fd", ok);
     CHECK_EQ(n, 999);
     check_pattern(403, g_buf, 999);
     /* another guest port to that host port: nobody there, RST */
@@ -358,7 +358,7 @@ static void test_host_full(gs_stack *s)
 static void test_backpressure(gs_stack *s)
 {
     int fd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_DGRAM, &fd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_DGRAM, &fd), 0);
     gs_rx_hold(s, true);
     settle(s);
     int written = 0;

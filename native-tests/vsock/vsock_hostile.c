@@ -22,7 +22,7 @@
  *     never finishes the line (handshake timeout), a guest that never answers the REQUEST
  *     (connect timeout) or refuses it: each closed without "OK" and counted.
  *  5. max_connections: guest REQUESTs get RST (refused_limit), hybrid clients are closed
- *     (handshakes_rejected), vsn_connect returns -EAGAIN; freeing a connection makes room again.
+ *     (handshakes_rejected), vsn_device_connect returns -EAGAIN; freeing a connection makes room again.
  */
 #include "guest_stack.h"
 #include "vsn_check.h"
@@ -55,7 +55,7 @@ static vsn_device_counters device_counters(gs_stack *s)
     return c;
 }
 
-static vsn_conn_counter_values counters(gs_stack *s) { return device_counters(s).connections; }
+static vsn_connection_layer_counter_values counters(gs_stack *s) { return device_counters(s).connections; }
 
 /* The counters of every freed connection, added up. */
 static vsn_connection_counter_values ended(gs_stack *s) { return device_counters(s).ended_connections; }
@@ -433,32 +433,32 @@ static void test_peers_closing(gs_stack *s, flow *f, int lfd)
     a = NULL;
     WAIT_FLOW(s, f, T, accepted_ended(s, 1240, &a, base), "the departed hybrid client's connection to end", ok);
 
-    /* (d) the fd API: the program closes its end of vsn_connect before the guest could accept
-     * (it ends either way), and its end of a vsn_listen connection while the guest sends */
+    /* (d) the fd API: the program closes its end of vsn_device_connect before the guest could accept
+     * (it ends either way), and its end of a vsn_device_listen connection while the guest sends */
     gs_listen(s, 1241);
     int vfd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 1241, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1241, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), 0);
     if (vfd >= 0)
         close(vfd);
     a = NULL;
-    WAIT_FLOW(s, f, T, accepted_ended(s, 1241, &a, base), "the closed vsn_connect to end", ok);
+    WAIT_FLOW(s, f, T, accepted_ended(s, 1241, &a, base), "the closed vsn_device_connect to end", ok);
     static vt_accepted acc = { .fd = -1 };
-    CHECK_EQ(vsn_listen(gs_device(s), 6100, VSN_VIRTIO_VSOCK_TYPE_STREAM, vt_on_accept, &acc), 0);
+    CHECK_EQ(vsn_device_listen(gs_device(s), 6100, VSN_VIRTIO_VSOCK_TYPE_STREAM, vt_on_accept, &acc), 0);
     c = gs_connect(s, 6100, 0);
-    WAIT_FLOW(s, f, T, c->state != GS_CONNECTING && acc.fd >= 0, "RESPONSE and the vsn_listen callback", ok);
+    WAIT_FLOW(s, f, T, c->state != GS_CONNECTING && acc.fd >= 0, "RESPONSE and the vsn_device_listen callback", ok);
     if (acc.fd >= 0) {
         gsent = 0;
         hrx = (vt_rx){ .seed = 37 };
         WAIT_FLOW(s, f, T, (send_pattern(s, c, 37, &gsent, 16384), read_pattern(acc.fd, &hrx, 8192, NULL, NULL),
                             hrx.got >= 50000),
-                  "guest data at the vsn_listen fd", ok);
+                  "guest data at the vsn_device_listen fd", ok);
         close(acc.fd);
         WAIT_FLOW(s, f, T, (send_pattern(s, c, 37, &gsent, 16384), c->peer_shutdown != 0 || c->rst_received),
                   "SHUTDOWN or RST after the program closed its fd mid-transfer", ok);
         CHECK(!hrx.bad);
         wait_ended(s, f, c, base, "the end after the program closed its fd");
     }
-    CHECK_EQ(vsn_unlisten(gs_device(s), 6100, VSN_VIRTIO_VSOCK_TYPE_STREAM), 0);
+    CHECK_EQ(vsn_device_unlisten(gs_device(s), 6100, VSN_VIRTIO_VSOCK_TYPE_STREAM), 0);
     flow_moves(s, f, "the flow after peers closed mid-transfer");
 }
 
@@ -674,7 +674,7 @@ static void test_hybrid_line(int lfd)
     gs_stack *s = make_stack(0, 0, 0);
     flow f;
     flow_open(s, &f, lfd, 5000);
-    vsn_conn_counter_values c0 = counters(s);
+    vsn_connection_layer_counter_values c0 = counters(s);
     uint32_t base = conn_total(s);
 
     /* the slow ones first, so their timeouts run while the rest happens */
@@ -744,7 +744,7 @@ static void test_hybrid_line(int lfd)
     WAIT_FLOW(s, &f, T, logged(s, from, VSN_VIRTIO_VSOCK_OP_RST, 2345, ANY_PORT), "RST to the guest after the connect timeout", ok);
     close(slow);
     close(silent);
-    vsn_conn_counter_values c1 = counters(s);
+    vsn_connection_layer_counter_values c1 = counters(s);
     CHECK_EQ(c1.handshakes_rejected - c0.handshakes_rejected, nc + 1);
     CHECK_EQ(c1.host_connects_refused - c0.host_connects_refused, 2);
     WAIT_FLOW(s, &f, T, conn_total(s) == base, "only the flow's connection left", ok);
@@ -779,17 +779,17 @@ static void test_limits(int lfd)
     gs_conn *ch = NULL;
     WAIT_FLOW(s, &f, T, (ch = gs_accept(s, 1300)) != NULL, "the hybrid connection", ok);
     int vfd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 1300, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), 0); /* fd API */
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1300, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), 0); /* fd API */
     gs_conn *cv = NULL;
-    WAIT_FLOW(s, &f, T, (cv = gs_accept(s, 1300)) != NULL, "the vsn_connect connection", ok);
+    WAIT_FLOW(s, &f, T, (cv = gs_accept(s, 1300)) != NULL, "the vsn_device_connect connection", ok);
     if (f.c == NULL || ch == NULL || cv == NULL || hy < 0 || vfd < 0) {
         gs_destroy(&s);
         return;
     }
     CHECK_EQ(conn_total(s), 3);
-    vsn_conn_counter_values c0 = counters(s);
+    vsn_connection_layer_counter_values c0 = counters(s);
 
-    /* beyond it: guest REQUEST -> RST, hybrid client closed, vsn_connect -EAGAIN; nothing reached a host */
+    /* beyond it: guest REQUEST -> RST, hybrid client closed, vsn_device_connect -EAGAIN; nothing reached a host */
     gs_conn *r = gs_connect(s, 5000, 0);
     WAIT_FLOW(s, &f, T, r->state != GS_CONNECTING, "RST for a REQUEST beyond max_connections", ok);
     CHECK_EQ(r->state, GS_REFUSED);
@@ -800,9 +800,9 @@ static void test_limits(int lfd)
     CHECK_EQ(got, 0);
     close(extra);
     int nofd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 1300, VSN_VIRTIO_VSOCK_TYPE_STREAM, &nofd), -EAGAIN);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1300, VSN_VIRTIO_VSOCK_TYPE_STREAM, &nofd), -EAGAIN);
     CHECK_EQ(nofd, -1);
-    vsn_conn_counter_values c1 = counters(s);
+    vsn_connection_layer_counter_values c1 = counters(s);
     CHECK_EQ(c1.refused_limit - c0.refused_limit, 1);
     CHECK_EQ(c1.handshakes_rejected - c0.handshakes_rejected, 1);
     CHECK(gs_accept(s, 1300) == NULL);
@@ -815,7 +815,7 @@ static void test_limits(int lfd)
 
     /* freeing makes room: one freed -> a guest REQUEST gets through ... */
     close(vfd);
-    WAIT_FLOW(s, &f, T, (cv->rst_sent || cv->rst_received) && conn_total(s) == 2, "the vsn_connect connection to be freed", ok);
+    WAIT_FLOW(s, &f, T, (cv->rst_sent || cv->rst_received) && conn_total(s) == 2, "the vsn_device_connect connection to be freed", ok);
     int h2 = -1;
     gs_conn *g2 = vt_connect_listener(s, lfd, 5000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &h2);
     CHECK(g2 != NULL);
@@ -834,13 +834,13 @@ static void test_limits(int lfd)
     WAIT_FLOW(s, &f, T, (vt_drain(hy2, (uint8_t *)line, sizeof line - 1, &len, &eof, &err), memchr(line, '\n', len) != NULL || eof),
               "OK for the hybrid client after room was made", ok);
     CHECK(len >= 3 && memcmp(line, "OK ", 3) == 0);
-    /* ... and once more -> vsn_connect succeeds */
+    /* ... and once more -> vsn_device_connect succeeds */
     close(hy2);
     if (ch2 != NULL)
         WAIT_FLOW(s, &f, T, (ch2->rst_sent || ch2->rst_received) && conn_total(s) == 2, "the hybrid connection to be freed", ok);
-    CHECK_EQ(vsn_connect(gs_device(s), 1300, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1300, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), 0);
     cv = NULL;
-    WAIT_FLOW(s, &f, T, (cv = gs_accept(s, 1300)) != NULL, "vsn_connect after room was made", ok);
+    WAIT_FLOW(s, &f, T, (cv = gs_accept(s, 1300)) != NULL, "vsn_device_connect after room was made", ok);
     CHECK_EQ(conn_total(s), 3);
     flow_moves(s, &f, "the flow after the limit was reached and relieved");
     close(vfd);

@@ -6,7 +6,7 @@
  * Sections: messages of 0, 1, 4095, 4096, 4097, 64 KiB, 200 000 bytes and the limit (the device's
  * buf_alloc, 256 KiB) guest->host and host->guest, each arriving intact and alone (length, every
  * byte and a running checksum checked), for both host endpoint kinds: a "<uds>_P" SOCK_SEQPACKET
- * listener and the fd API (vsn_listen and vsn_connect); a message split across several rx buffers
+ * listener and the fd API (vsn_device_listen and vsn_device_connect); a message split across several rx buffers
  * (EOM only on its last packet); EOR; refusal (no listener, a stream listener, feature not
  * negotiated); half-close both ways (an empty host message is not an end of stream); oversize
  * messages both ways (RST, nothing partial delivered); the connection limit and TRANSPORT_RESET.
@@ -29,7 +29,7 @@ static char g_uds[128];
 static const uint32_t k_sizes[] = { 1, 4095, 4096, 4097, 65536, 0, 200000, LIMIT };
 #define NSIZES (sizeof k_sizes / sizeof k_sizes[0])
 
-static vsn_conn_counter_values conn_counters(gs_stack *s)
+static vsn_connection_layer_counter_values conn_counters(gs_stack *s)
 {
     vsn_device_counters c;
     memset(&c, 0, sizeof c);
@@ -214,9 +214,9 @@ static void test_unix_listener(gs_stack *s)
 static void test_fd_api(gs_stack *s)
 {
     bool ok;
-    /* vsn_listen: a guest seqpacket connection arrives as a SOCK_SEQPACKET fd */
+    /* vsn_device_listen: a guest seqpacket connection arrives as a SOCK_SEQPACKET fd */
     static vt_accepted a = { .fd = -1 };
-    CHECK_EQ(vsn_listen(gs_device(s), 6001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, vt_on_accept, &a), 0);
+    CHECK_EQ(vsn_device_listen(gs_device(s), 6001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, vt_on_accept, &a), 0);
     gs_conn *c = gs_connect_type(s, 6001, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
     VT_WAIT(s, T, c->state != GS_CONNECTING && a.fd >= 0, "RESPONSE and the accept callback", ok);
     CHECK_EQ(c->state, GS_ESTABLISHED);
@@ -230,23 +230,23 @@ static void test_fd_api(gs_stack *s)
         socklen_t tl = sizeof type;
         getsockopt(a.fd, SOL_SOCKET, SO_TYPE, &type, &tl);
         CHECK_EQ(type, SOCK_SEQPACKET); /* its send buffer takes the limit without help */
-        exchange(s, c, a.fd, true, 400, false, "vsn_listen g2h");
-        exchange(s, c, a.fd, false, 500, false, "vsn_listen h2g");
+        exchange(s, c, a.fd, true, 400, false, "vsn_device_listen g2h");
+        exchange(s, c, a.fd, false, 500, false, "vsn_device_listen h2g");
         close(a.fd);
     }
-    CHECK_EQ(vsn_unlisten(gs_device(s), 6001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET), 0);
+    CHECK_EQ(vsn_device_unlisten(gs_device(s), 6001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET), 0);
 
-    /* vsn_connect: the program's fd is SOCK_SEQPACKET; messages written before the guest
+    /* vsn_device_connect: the program's fd is SOCK_SEQPACKET; messages written before the guest
      * accepted wait and arrive whole */
     gs_listen(s, 7001);
     int fd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 7001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &fd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 7001, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &fd), 0);
     if (fd < 0)
         return;
     CHECK_EQ(send(fd, "early", 5, MSG_DONTWAIT), 5);
     CHECK_EQ(send(fd, "bird", 4, MSG_DONTWAIT), 4);
     gs_conn *g = NULL;
-    VT_WAIT(s, T, (g = gs_accept(s, 7001)) != NULL, "the guest to accept vsn_connect", ok);
+    VT_WAIT(s, T, (g = gs_accept(s, 7001)) != NULL, "the guest to accept vsn_device_connect", ok);
     if (g == NULL) {
         close(fd);
         return;
@@ -259,8 +259,8 @@ static void test_fd_api(gs_stack *s)
     CHECK(n == 5 && memcmp(m, "early", 5) == 0);
     VT_WAIT(s, T, (n = gs_seq_recv(s, g, m, sizeof m, &eor)) != -EAGAIN, "the second early message", ok);
     CHECK(n == 4 && memcmp(m, "bird", 4) == 0);
-    exchange(s, g, fd, true, 600, false, "vsn_connect g2h");
-    exchange(s, g, fd, false, 700, false, "vsn_connect h2g");
+    exchange(s, g, fd, true, 600, false, "vsn_device_connect g2h");
+    exchange(s, g, fd, false, 700, false, "vsn_device_connect h2g");
     close(fd);
     VT_WAIT(s, T, g->peer_shutdown == 3, "SHUTDOWN after the program closed", ok);
 }
@@ -300,14 +300,14 @@ static void test_not_negotiated(void)
     gs_conn *c = gs_connect_type(s, 6000, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
     VT_WAIT(s, T, c->state != GS_CONNECTING, "an answer to a seqpacket REQUEST", ok);
     CHECK_EQ(c->state, GS_REFUSED);
-    vsn_conn_counter_values cc = conn_counters(s);
+    vsn_connection_layer_counter_values cc = conn_counters(s);
     CHECK_EQ(cc.seqpacket_not_negotiated, 1);
     CHECK_EQ(cc.connections_opened, 0);
     int fd = vt_accept(g_lfd);
     CHECK(fd < 0);
     if (fd >= 0) close(fd);
     int vfd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 1, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &vfd), -ENOTSUP);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &vfd), -ENOTSUP);
     CHECK_EQ(vfd, -1);
     gs_destroy(&s);
 }
@@ -436,16 +436,16 @@ static void test_limit_and_transport_reset(void)
     int h1, h2 = -1;
     gs_conn *c1 = connect_seq(s, g_lfd, 6000, &h1);
     gs_listen(s, 7002);
-    CHECK_EQ(vsn_connect(gs_device(s), 7002, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &h2), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 7002, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &h2), 0);
     gs_conn *c2 = NULL;
-    VT_WAIT(s, T, (c2 = gs_accept(s, 7002)) != NULL, "the guest to accept vsn_connect", ok);
+    VT_WAIT(s, T, (c2 = gs_accept(s, 7002)) != NULL, "the guest to accept vsn_device_connect", ok);
     uint64_t refused = conn_counters(s).refused_limit;
     gs_conn *c3 = gs_connect_type(s, 6000, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
     VT_WAIT(s, T, c3->state != GS_CONNECTING, "an answer to a 3rd REQUEST", ok);
     CHECK_EQ(c3->state, GS_REFUSED);
     CHECK_EQ(conn_counters(s).refused_limit, refused + 1);
     int vfd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 7002, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &vfd), -EAGAIN);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 7002, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, &vfd), -EAGAIN);
     if (c1 == NULL || c2 == NULL) {
         gs_destroy(&s);
         return;
@@ -457,7 +457,7 @@ static void test_limit_and_transport_reset(void)
     uint8_t b[8];
     ssize_t r1 = -2, r2 = -2;
     VT_WAIT(s, T, (r1 = recv(h1, b, sizeof b, MSG_DONTWAIT)) >= 0, "EOF on the <uds>_P socket", ok);
-    VT_WAIT(s, T, (r2 = recv(h2, b, sizeof b, MSG_DONTWAIT)) >= 0, "EOF on the vsn_connect fd", ok);
+    VT_WAIT(s, T, (r2 = recv(h2, b, sizeof b, MSG_DONTWAIT)) >= 0, "EOF on the vsn_device_connect fd", ok);
     CHECK_EQ(r1, 0);
     CHECK_EQ(r2, 0);
     close(h1);

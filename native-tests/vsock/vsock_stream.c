@@ -5,7 +5,7 @@
  *
  * Sections: guest->host to "<uds>_P" (data both ways, pattern-checked); host->guest through the
  * hybrid socket ("CONNECT <port>\n", any case; "OK <port>\n"; bytes behind the newline reach the
- * guest); host->guest with vsn_connect; guest->host to a vsn_listen port; refusal (no listener);
+ * guest); host->guest with vsn_device_connect; guest->host to a vsn_device_listen port; refusal (no listener);
  * half-close both ways; full close both ways ending in RST; malformed packets of every class
  * (RST + counter), with and without a connection; spoofed src_cid (dropped, counted, silent);
  * RST for no connection (ignored); REQUEST on an existing connection (reset); replies owed while
@@ -30,7 +30,7 @@ static void uds_port_path(char *out, size_t cap, uint32_t port)
     snprintf(out, cap, "%s_%u", g_uds, port);
 }
 
-static vsn_conn_counter_values conn_counters(gs_stack *s)
+static vsn_connection_layer_counter_values conn_counters(gs_stack *s)
 {
     vsn_device_counters c;
     memset(&c, 0, sizeof c);
@@ -163,7 +163,7 @@ static int g_lfd = -1; /* listener at <uds>_5000 */
 static void test_guest_to_unix(gs_stack *s)
 {
     int hfd = -1;
-    vsn_conn_counter_values before = conn_counters(s);
+    vsn_connection_layer_counter_values before = conn_counters(s);
     gs_conn *c = connect_to_listener(s, g_lfd, 5000, &hfd);
     if (c == NULL)
         return;
@@ -171,7 +171,7 @@ static void test_guest_to_unix(gs_stack *s)
     CHECK(c->peer_buf_alloc == 262144); /* the default device buf_alloc */
     transfer(s, c, hfd, 3u << 20, 3u << 20, 11, 12, "guest->unix");
     CHECK_EQ(c->credit_violations, 0);
-    vsn_conn_counter_values after = conn_counters(s);
+    vsn_connection_layer_counter_values after = conn_counters(s);
     CHECK_EQ(after.connections_opened - before.connections_opened, 1);
     /* guest closes: SHUTDOWN(RCV|SEND) -> the device's RST; the host sees EOF */
     uint64_t from = gs_log_next(s);
@@ -252,12 +252,12 @@ static void test_vsn_connect(gs_stack *s)
     bool ok;
     gs_listen(s, 1235);
     int fd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 1235, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1235, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
     if (fd < 0)
         return;
     CHECK_EQ(vt_write(fd, "before-accept", 13), 13); /* waits until the guest accepts */
     gs_conn *c = NULL;
-    VT_WAIT(s, T, (c = gs_accept(s, 1235)) != NULL, "the guest to accept vsn_connect", ok);
+    VT_WAIT(s, T, (c = gs_accept(s, 1235)) != NULL, "the guest to accept vsn_device_connect", ok);
     if (c == NULL) {
         close(fd);
         return;
@@ -267,7 +267,7 @@ static void test_vsn_connect(gs_stack *s)
     VT_WAIT(s, T, (glen += gs_recv(s, c, got + glen, sizeof got - glen), glen >= 13),
             "bytes written before the guest accepted", ok);
     CHECK(glen == 13 && memcmp(got, "before-accept", 13) == 0);
-    transfer(s, c, fd, 500000, 500000, 31, 32, "vsn_connect");
+    transfer(s, c, fd, 500000, 500000, 31, 32, "vsn_device_connect");
     close(fd);
     VT_WAIT(s, T, c->peer_shutdown == 3, "SHUTDOWN after the host closed", ok);
 }
@@ -276,19 +276,19 @@ static void test_vsn_listen(gs_stack *s)
 {
     bool ok;
     static vt_accepted a = { .fd = -1 };
-    CHECK_EQ(vsn_listen(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM, vt_on_accept, &a), 0);
-    CHECK_EQ(vsn_listen(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM, vt_on_accept, &a), -EEXIST);
+    CHECK_EQ(vsn_device_listen(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM, vt_on_accept, &a), 0);
+    CHECK_EQ(vsn_device_listen(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM, vt_on_accept, &a), -EEXIST);
     gs_conn *c = gs_connect(s, 6000, 0);
     VT_WAIT(s, T, c->state != GS_CONNECTING && a.fd >= 0, "RESPONSE and the accept callback", ok);
     CHECK_EQ(c->state, GS_ESTABLISHED);
     CHECK_EQ(a.port, 6000);
     CHECK_EQ(a.guest_port, c->guest_port);
     if (a.fd >= 0) {
-        transfer(s, c, a.fd, 400000, 400000, 41, 42, "vsn_listen");
+        transfer(s, c, a.fd, 400000, 400000, 41, 42, "vsn_device_listen");
         close(a.fd);
     }
     VT_WAIT(s, T, c->peer_shutdown == 3, "SHUTDOWN after the accepted fd was closed", ok);
-    CHECK_EQ(vsn_unlisten(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM), 0);
+    CHECK_EQ(vsn_device_unlisten(gs_device(s), 6000, VSN_VIRTIO_VSOCK_TYPE_STREAM), 0);
 }
 
 static void test_refused(gs_stack *s)
@@ -299,9 +299,9 @@ static void test_refused(gs_stack *s)
     VT_WAIT(s, T, c->state != GS_CONNECTING, "an answer to a REQUEST with no listener", ok);
     CHECK_EQ(c->state, GS_REFUSED);
     CHECK_EQ(conn_counters(s).refused_no_listener, before + 1);
-    /* after vsn_unlisten the port refuses as well */
+    /* after vsn_device_unlisten the port refuses as well */
     c = gs_connect(s, 6000, 0);
-    VT_WAIT(s, T, c->state != GS_CONNECTING, "an answer after vsn_unlisten", ok);
+    VT_WAIT(s, T, c->state != GS_CONNECTING, "an answer after vsn_device_unlisten", ok);
     CHECK_EQ(c->state, GS_REFUSED);
 }
 
@@ -448,7 +448,7 @@ static void test_malformed(gs_stack *s)
     for (size_t i = 0; i < nb; i++) {
         const struct bad_case *b = &k_bad[i];
         uint32_t gp = 40000 + (uint32_t)i;
-        vsn_conn_counter_values before = conn_counters(s);
+        vsn_connection_layer_counter_values before = conn_counters(s);
         uint64_t txm = dev_counters(s).tx_malformed;
         uint64_t from = send_raw(s, gs_cid(s), gp, 5000, b->type, b->op, b->hlen, b->flags, b->plen, NULL);
         VT_WAIT(s, T, find_pkt(s, from, VSN_VIRTIO_VSOCK_OP_RST, gp, 5000, NULL), b->name, ok);
@@ -457,7 +457,7 @@ static void test_malformed(gs_stack *s)
                     b->name, (unsigned long long)txm, (unsigned long long)dev_counters(s).tx_malformed);
             dump_log(s, from, b->name);
         }
-        vsn_conn_counter_values after = conn_counters(s);
+        vsn_connection_layer_counter_values after = conn_counters(s);
         if (after.malformed != before.malformed + 1)
             fprintf(stderr, "  malformed, no connection: %s: malformed %llu -> %llu (no_connection %llu -> %llu)\n",
                     b->name, (unsigned long long)before.malformed, (unsigned long long)after.malformed,
@@ -519,10 +519,10 @@ static void test_spoof_and_stray_rst(gs_stack *s)
 {
     settle(s, 3);
     /* spoofed src_cid: dropped, counted, no reply, no host connection */
-    vsn_conn_counter_values before = conn_counters(s);
+    vsn_connection_layer_counter_values before = conn_counters(s);
     uint64_t from = send_raw(s, 99, 42000, 5000, 1, VSN_VIRTIO_VSOCK_OP_REQUEST, 0, 0, 0, NULL);
     settle(s, 5);
-    vsn_conn_counter_values after = conn_counters(s);
+    vsn_connection_layer_counter_values after = conn_counters(s);
     CHECK_EQ(after.spoofed, before.spoofed + 1);
     CHECK_EQ(gs_log_next(s), from);
     int fd = vt_accept(g_lfd);
@@ -532,7 +532,7 @@ static void test_spoof_and_stray_rst(gs_stack *s)
     /* RST for no connection: ignored (counted, no reply) */
     from = send_raw(s, gs_cid(s), 42001, 5000, 1, VSN_VIRTIO_VSOCK_OP_RST, 0, 0, 0, NULL);
     settle(s, 5);
-    vsn_conn_counter_values after2 = conn_counters(s);
+    vsn_connection_layer_counter_values after2 = conn_counters(s);
     CHECK_EQ(after2.rst_ignored, after.rst_ignored + 1);
     CHECK_EQ(gs_log_next(s), from);
     /* any other op for no connection: RST, no_connection counted */
@@ -650,9 +650,9 @@ static void test_limit(void)
     int fd = vt_accept(g_lfd);
     CHECK(fd < 0);
     if (fd >= 0) close(fd);
-    /* vsn_connect is limited too */
+    /* vsn_device_connect is limited too */
     int vfd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), -EAGAIN);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), -EAGAIN);
     if (vfd >= 0) close(vfd);
     if (c1) close(h1);
     if (c2) close(h2);
@@ -665,7 +665,7 @@ static void test_transport_reset(gs_stack *s)
     int h1, h2 = -1;
     gs_conn *c1 = connect_to_listener(s, g_lfd, 5000, &h1);
     gs_listen(s, 1236);
-    CHECK_EQ(vsn_connect(gs_device(s), 1236, VSN_VIRTIO_VSOCK_TYPE_STREAM, &h2), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1236, VSN_VIRTIO_VSOCK_TYPE_STREAM, &h2), 0);
     gs_conn *c2 = NULL;
     VT_WAIT(s, T, (c2 = gs_accept(s, 1236)) != NULL, "accept before the transport reset", ok);
     if (c1 == NULL || c2 == NULL)
@@ -682,7 +682,7 @@ static void test_transport_reset(gs_stack *s)
     bool e1 = false, e2 = false;
     int r1 = 0, r2 = 0;
     VT_WAIT(s, T, (vt_drain(h1, junk, sizeof junk, &l1, &e1, &r1), e1 || r1), "EOF on the guest-initiated host socket", ok);
-    VT_WAIT(s, T, (vt_drain(h2, junk, sizeof junk, &l2, &e2, &r2), e2 || r2), "EOF on the vsn_connect fd", ok);
+    VT_WAIT(s, T, (vt_drain(h2, junk, sizeof junk, &l2, &e2, &r2), e2 || r2), "EOF on the vsn_device_connect fd", ok);
     close(h1);
     close(h2);
     /* the guest can connect again afterwards */

@@ -4,7 +4,7 @@
  *  1. 1 GiB guest -> host (Unix listener "<uds>_5001"), no host->guest application traffic: the
  *     guest sends only within the credit it learned, so it finishes only if the device sends
  *     CREDIT_UPDATEs on its own (counted: > 0, and no RW ever comes back).
- *  2. 1 GiB host -> guest (vsn_connect) into 4 KiB rx buffers: the device sends only within the
+ *  2. 1 GiB host -> guest (vsn_device_connect) into 4 KiB rx buffers: the device sends only within the
  *     guest's credit, which moves only through the guest's Linux-style CREDIT_UPDATEs.
  *  3. > 4 GiB guest -> host on one connection: tx_cnt / fwd_cnt wrap past 2^32.
  *  4. > 4 GiB host -> guest on one connection: the device's tx_cnt and the guest's fwd_cnt wrap,
@@ -182,9 +182,9 @@ int main(int argc, char **argv)
     /* 2. host -> guest into 4 KiB rx buffers */
     gs_listen(s, 2000);
     int fd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 2000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 2000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
     gs_conn *d = NULL;
-    VT_WAIT(s, 5000, (d = gs_accept(s, 2000)) != NULL, "the guest to accept vsn_connect", ok);
+    VT_WAIT(s, 5000, (d = gs_accept(s, 2000)) != NULL, "the guest to accept vsn_device_connect", ok);
     if (d != NULL && fd >= 0) {
         uint64_t cu0 = gs_get_stats(s)->credit_updates_sent;
         h2g(s, d, fd, gib, "1 GiB host->guest");
@@ -212,9 +212,9 @@ int main(int argc, char **argv)
     /* 4. past 2^32 host -> guest */
     gs_listen(s, 2001);
     fd = -1;
-    CHECK_EQ(vsn_connect(gs_device(s), 2001, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
+    CHECK_EQ(vsn_device_connect(gs_device(s), 2001, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
     d = NULL;
-    VT_WAIT(s, 5000, (d = gs_accept(s, 2001)) != NULL, "the guest to accept the second vsn_connect", ok);
+    VT_WAIT(s, 5000, (d = gs_accept(s, 2001)) != NULL, "the guest to accept the second vsn_device_connect", ok);
     if (d != NULL && fd >= 0) {
         char what[64];
         snprintf(what, sizeof what, "%.2f GiB host->guest (u32 wrap)", wrap_total / (double)(1ull << 30));

@@ -240,7 +240,7 @@ static inline void vt_drain(int fd, uint8_t *buf, size_t cap, size_t *len, bool 
 
 /* ---- fd API ------------------------------------------------------------------------------- */
 
-/* What a vsn_listen callback (vt_on_accept) saw: the last fd and ports, and how many calls. */
+/* What a vsn_device_listen callback (vt_on_accept) saw: the last fd and ports, and how many calls. */
 typedef struct vt_accepted {
     int fd, n;
     uint32_t port, guest_port;

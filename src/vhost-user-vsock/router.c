@@ -14,7 +14,7 @@ static int32_t route(void *user, uint32_t type, uint64_t dst_cid, uint32_t dst_p
         vm *t = &table[i];
         if (t == self || t->opt->guest_cid != dst_cid) continue;
         if (!options_share_group(self->opt, t->opt)) break;
-        int rc = vsn_connect_from(t->dev, dst_port, type, src_cid, src_port, fd);
+        int rc = vsn_device_connect_from(t->dev, dst_port, type, src_cid, src_port, fd);
         vu_log(rc == 0 ? VSN_LOG_DEBUG : VSN_LOG_INFO, "%s: %s port %u -> cid %llu port %u: %s", self->name,
                type == VSN_VIRTIO_VSOCK_TYPE_SEQPACKET ? "seqpacket" : "stream", src_port, (unsigned long long)dst_cid,
                dst_port, rc == 0 ? "routed" : "refused by the target device");

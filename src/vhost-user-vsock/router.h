@@ -2,7 +2,7 @@
  * router.h: sibling routing between the daemon's VMs. A guest REQUEST to a CID that is neither
  * the host nor the guest itself reaches the library's router callback (on the device's event-loop
  * thread, outside its lock); if a VM with that CID shares a group with the sender, the connection
- * is handed to its device with vsn_connect_from (source = the sender's CID and port), else it is
+ * is handed to its device with vsn_device_connect_from (source = the sender's CID and port), else it is
  * refused (the sender gets RST). Design and deadlock rules: src/VsockNative/Protocol/BEHAVIOUR.md.
  */
 #ifndef VU_ROUTER_H

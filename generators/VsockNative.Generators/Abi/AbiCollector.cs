@@ -29,23 +29,28 @@ internal static class AbiCollector
                 return Fail<AbiFunction>(p, AbiDiagnosticIds.UnsupportedType, $"parameter '{p.Name}' of '{entry}': {error}");
             ps.Add(new AbiParam(ct.Text, p.Name));
         }
-        return Ok(new AbiFunction(entry, ret.Text, EquatableArray.From(ps), DocComment.ToPlain(method.GetDocumentationCommentXml()), Order(method)));
+        return Ok(new AbiFunction(entry, ret.Text, EquatableArray.From(ps), DocComment.ToPlain(method.GetDocumentationCommentXml()), PlaceOf(method)));
     }
 
-    public static AbiItem<AbiStruct> Struct(INamedTypeSymbol type, string cName)
+    public static AbiItem<AbiStruct> Struct(INamedTypeSymbol type, AttributeData attr)
     {
+        var cName = attr.ConstructorArguments[0].Value as string ?? "";
         if (!cName.StartsWith(Prefix, System.StringComparison.Ordinal))
             return Fail<AbiStruct>(type, AbiDiagnosticIds.MissingPrefix, $"C struct name '{cName}' must start with '{Prefix}'");
         var layout = LayoutOf(type, out var error);
         if (layout is null) return Fail<AbiStruct>(type, AbiDiagnosticIds.UnsupportedLayout, error);
+        var alias = attr.NamedArguments.FirstOrDefault(a => a.Key == "DeprecatedAlias").Value.Value as string ?? "";
+        var since = attr.NamedArguments.FirstOrDefault(a => a.Key == "DeprecatedSince").Value.Value as string ?? "";
+        if (alias.Length > 0 && !alias.StartsWith(Prefix, System.StringComparison.Ordinal))
+            return Fail<AbiStruct>(type, AbiDiagnosticIds.MissingPrefix, $"C struct alias '{alias}' must start with '{Prefix}'");
         return Ok(new AbiStruct(cName, type.ToDisplayString(), EquatableArray.From(layout.Fields), layout.Size,
-            DocComment.ToPlain(type.GetDocumentationCommentXml()), Order(type)));
+            DocComment.ToPlain(type.GetDocumentationCommentXml()), PlaceOf(type), alias, since));
     }
 
     public static AbiItem<AbiOpaque> Opaque(INamedTypeSymbol type, string cName) =>
         !cName.StartsWith(Prefix, System.StringComparison.Ordinal)
             ? Fail<AbiOpaque>(type, AbiDiagnosticIds.MissingPrefix, $"handle name '{cName}' must start with '{Prefix}'")
-            : Ok(new AbiOpaque(cName, DocComment.ToPlain(type.GetDocumentationCommentXml()), Order(type)));
+            : Ok(new AbiOpaque(cName, DocComment.ToPlain(type.GetDocumentationCommentXml()), PlaceOf(type)));
 
     public static AbiItem<AbiCallback> Callback(INamedTypeSymbol type, AttributeData attr)
     {
@@ -68,7 +73,7 @@ internal static class AbiCollector
                 return Fail<AbiCallback>(type, AbiDiagnosticIds.UnsupportedType, $"callback '{cName}' parameter {i}: {error}");
             ps.Add(new AbiParam(ct.Text, i < names.Length ? names[i] : "arg" + i.ToString(CultureInfo.InvariantCulture)));
         }
-        return Ok(new AbiCallback(cName, ret.Text, EquatableArray.From(ps), DocComment.ToPlain(type.GetDocumentationCommentXml()), Order(type)));
+        return Ok(new AbiCallback(cName, ret.Text, EquatableArray.From(ps), DocComment.ToPlain(type.GetDocumentationCommentXml()), PlaceOf(type)));
     }
 
     public static AbiItem<AbiDefine> Define(IFieldSymbol field, string name)
@@ -86,7 +91,7 @@ internal static class AbiCollector
             string s => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"",
             var v => System.Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
         };
-        return Ok(new AbiDefine(name, value, DocComment.ToPlain(field.GetDocumentationCommentXml()), Order(field)));
+        return Ok(new AbiDefine(name, value, DocComment.ToPlain(field.GetDocumentationCommentXml()), PlaceOf(field)));
     }
 
     public sealed class Layout
@@ -140,21 +145,45 @@ internal static class AbiCollector
         return sb.ToString();
     }
 
-    private static string Order(ISymbol s)
+    /// <summary>The item's place from [CSection] on it (or, for a constant, on its class): the section
+    /// enum's value and the summary of its member as heading. Member order is the index among the
+    /// class's members, never a source offset.</summary>
+    public static AbiPlace PlaceOf(ISymbol s)
     {
-        var loc = s.Locations.FirstOrDefault();
-        return (loc?.SourceTree?.FilePath ?? "") + ":" + (loc?.SourceSpan.Start ?? 0).ToString("D8", CultureInfo.InvariantCulture);
+        var attr = SectionOf(s) ?? (s is IFieldSymbol ? SectionOf(s.ContainingType) : null);
+        int index = s is IFieldSymbol ? MemberIndex(s) : 0;
+        if (attr is null || attr.ConstructorArguments.Length == 0 || attr.ConstructorArguments[0].Value is not int section)
+            return AbiPlace.None with { Index = index };
+        int order = attr.ConstructorArguments.Length > 1 && attr.ConstructorArguments[1].Value is int o ? o : 0;
+        var member = (attr.ConstructorArguments[0].Type as INamedTypeSymbol)?.GetMembers().OfType<IFieldSymbol>()
+            .FirstOrDefault(m => m.HasConstantValue && Equals(m.ConstantValue, section));
+        var title = member is null ? "" : DocComment.ToPlain(member.GetDocumentationCommentXml());
+        return new AbiPlace(section, title.Length > 0 ? title : member?.Name ?? "", order, index);
     }
+
+    private static int MemberIndex(ISymbol s)
+    {
+        var members = s.ContainingType.GetMembers();
+        for (int i = 0; i < members.Length; i++)
+            if (SymbolEqualityComparer.Default.Equals(members[i], s)) return i;
+        return 0;
+    }
+
+    private static AttributeData? SectionOf(ISymbol s) =>
+        s.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == CTypeMapper.Ns + ".CSectionAttribute");
 
     private static AbiItem<T> Ok<T>(T value) where T : class => new(value, null);
 
-    private static AbiItem<T> Fail<T>(ISymbol s, string id, string message) where T : class
+    private static AbiItem<T> Fail<T>(ISymbol s, string id, string message) where T : class =>
+        new(null, At(s.Locations.FirstOrDefault(), id, message));
+
+    /// <summary>A diagnostic record at a source location (file, span, lines).</summary>
+    public static AbiDiagnostic At(Location? loc, string id, string message)
     {
-        var loc = s.Locations.FirstOrDefault();
         var span = loc?.GetLineSpan();
-        return new AbiItem<T>(null, new AbiDiagnostic(id, message, loc?.SourceTree?.FilePath ?? "",
+        return new AbiDiagnostic(id, message, loc?.SourceTree?.FilePath ?? "",
             loc?.SourceSpan.Start ?? 0, loc?.SourceSpan.Length ?? 0,
             span?.StartLinePosition.Line ?? 0, span?.StartLinePosition.Character ?? 0,
-            span?.EndLinePosition.Line ?? 0, span?.EndLinePosition.Character ?? 0));
+            span?.EndLinePosition.Line ?? 0, span?.EndLinePosition.Character ?? 0);
     }
 }

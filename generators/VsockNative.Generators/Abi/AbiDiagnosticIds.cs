@@ -9,4 +9,7 @@ public static class AbiDiagnosticIds
     public const string MissingPrefix = "VSN0101";
     /// <summary>A [CStruct] with explicit layout or packing, whose C layout we cannot assert.</summary>
     public const string UnsupportedLayout = "VSN0102";
+    /// <summary>Warning: a doc comment that goes into the header names a C# identifier the header does
+    /// not declare (PascalCase, Foo.Bar, ulong, a cref); the header must speak C only.</summary>
+    public const string CSharpNameInDoc = "VSN0103";
 }

@@ -6,7 +6,8 @@ namespace VsockNative.Generators.Model;
 /// (u8 is a single byte).</summary>
 public enum WireType { U8 = 1, Le16 = 2, Le32 = 4, Le64 = 8 }
 
-/// <summary>The whole spec description, free of Roslyn types so the pipeline can cache it.</summary>
+/// <summary>The whole spec description, free of Roslyn types and of source positions (lines live only
+/// in <see cref="SpecDiagnostic"/>), so the pipeline can cache it and a moved comment changes nothing.</summary>
 public sealed record SpecModel(
     string Path,
     EquatableArray<StructDef> Structs,
@@ -14,19 +15,19 @@ public sealed record SpecModel(
     EquatableArray<FeatureSet> FeatureSets);
 
 /// <summary>A packed wire struct. Offsets are computed by the parser (packed: no padding).</summary>
-public sealed record StructDef(string Name, EquatableArray<FieldDef> Fields, int Size, int Line);
+public sealed record StructDef(string Name, EquatableArray<FieldDef> Fields, int Size);
 
-public sealed record FieldDef(string Name, WireType Type, int Offset, int Line)
+public sealed record FieldDef(string Name, WireType Type, int Offset)
 {
     public int Size => (int)Type;
 }
 
-public sealed record EnumDef(string Name, WireType Underlying, EquatableArray<EnumMember> Members, int Line);
+public sealed record EnumDef(string Name, WireType Underlying, EquatableArray<EnumMember> Members);
 
 public sealed record EnumMember(string Name, ulong Value);
 
 /// <summary>A block of feature bits; <see cref="FeatureBit.Bit"/> is the bit number (0..63).</summary>
-public sealed record FeatureSet(string Name, EquatableArray<FeatureBit> Bits, int Line);
+public sealed record FeatureSet(string Name, EquatableArray<FeatureBit> Bits);
 
 public sealed record FeatureBit(string Name, int Bit, string Description);
 

@@ -89,14 +89,14 @@ public sealed class SpecParser
                 Report(SpecDiagnosticIds.DuplicateField, fieldTok, $"struct '{name.Text}' already has a field named '{fieldTok.Text}'");
             if (type is { } t)
             {
-                fields.Add(new FieldDef(fieldTok.Text, t, offset, fieldTok.Line));
+                fields.Add(new FieldDef(fieldTok.Text, t, offset));
                 offset += (int)t;
             }
         }
         Next();
         Expect(";", $"after the '}}' of struct '{name.Text}'");
         if (fields.Count == 0 && seen.Count == 0) Report(SpecDiagnosticIds.Empty, name, $"struct '{name.Text}' has no fields");
-        return new StructDef(name.Text, EquatableArray.From(fields), offset, kw.Line);
+        return new StructDef(name.Text, EquatableArray.From(fields), offset);
     }
 
     private EnumDef ParseEnum()
@@ -131,7 +131,7 @@ public sealed class SpecParser
         Next();
         Expect(";", $"after the '}}' of enum '{name.Text}'");
         if (members.Count == 0) Report(SpecDiagnosticIds.Empty, name, $"enum '{name.Text}' has no members");
-        return new EnumDef(name.Text, underlying, EquatableArray.From(members), kw.Line);
+        return new EnumDef(name.Text, underlying, EquatableArray.From(members));
     }
 
     private FeatureSet ParseFeatures()
@@ -162,7 +162,7 @@ public sealed class SpecParser
         Next();
         if (Peek.Is(";")) Next();
         if (bits.Count == 0 && used.Count == 0) Report(SpecDiagnosticIds.Empty, name, $"features '{name.Text}' lists no bits");
-        return new FeatureSet(name.Text, EquatableArray.From(bits), kw.Line);
+        return new FeatureSet(name.Text, EquatableArray.From(bits));
     }
 
     private string TakeRestOfLine(int line)

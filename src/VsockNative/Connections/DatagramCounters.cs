@@ -2,6 +2,7 @@ namespace VsockNative.Connections;
 
 /// <summary>Counters of the datagram layer (per device): traffic each way and every drop by reason.
 /// "Guest to host" datagrams came from the tx queue, "host to guest" ones went into rx buffers.</summary>
+[Interop.CSection(Interop.AbiSection.Diagnostics, 5)]
 [Interop.CStruct("vsn_dgram_counter_values")]
 public struct DatagramCounters
 {

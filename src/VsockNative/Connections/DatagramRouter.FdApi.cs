@@ -6,7 +6,7 @@ using VsockNative.Interop.Native;
 
 namespace VsockNative.Connections;
 
-// The fd-level datagram API: vsn_listen(P, DGRAM) and vsn_connect(G, DGRAM) over SOCK_DGRAM
+// The fd-level datagram API: vsn_device_listen(P, DGRAM) and vsn_device_connect(G, DGRAM) over SOCK_DGRAM
 // socketpairs (the device keeps one end, the program gets the other).
 internal sealed partial class DatagramRouter
 {

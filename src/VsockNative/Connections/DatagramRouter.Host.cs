@@ -18,8 +18,8 @@ namespace VsockNative.Connections;
 //                     so recvfrom names the guest port and sendto that address replies to G
 //   <uds_path>_dgram  the device's hub: a host program that sends first writes a vsn_dgram_addr
 //                     prefix naming G, then the payload; its own bound address names P
-// and the fd API: vsn_listen(P, DGRAM) gets one SOCK_DGRAM socketpair end (datagrams carry a
-// vsn_dgram_addr prefix), vsn_connect(G, DGRAM) one bound to (host port, G) without prefix.
+// and the fd API: vsn_device_listen(P, DGRAM) gets one SOCK_DGRAM socketpair end (datagrams carry a
+// vsn_dgram_addr prefix), vsn_device_connect(G, DGRAM) one bound to (host port, G) without prefix.
 internal sealed partial class DatagramRouter
 {
     private enum Kind { GuestPort, Hub, Listen, Connected }

@@ -11,7 +11,7 @@ namespace VsockNative.Connections;
 /// The datagram layer of one device (VIRTIO_VSOCK_F_DGRAM): connectionless, unreliable, message
 /// boundaries kept, no credit. Guest datagrams (type DGRAM, op RW, fragments ending with
 /// VIRTIO_VSOCK_DGRAM_EOM) are reassembled (bounded, with a deadline) and handed to a host endpoint:
-/// a program's fd (vsn_listen / vsn_connect) or a Unix SOCK_DGRAM socket of the hybrid convention.
+/// a program's fd (vsn_device_listen / vsn_device_connect) or a Unix SOCK_DGRAM socket of the hybrid convention.
 /// Host datagrams wait in a bounded queue and are written into rx buffers, fragmented to fit.
 /// Every decision is in Protocol/BEHAVIOUR.md, "Datagrams". Single-threaded: the device's event loop.
 /// </summary>

@@ -1,7 +1,10 @@
 namespace VsockNative.Connections;
 
-/// <summary>Counters of the connection layer (per device).</summary>
-[Interop.CStruct("vsn_conn_counter_values")]
+/// <summary>Counters of the connection layer (per device): connections opened and closed, guest
+/// REQUESTs refused by reason, routing. The counters of each connection are
+/// vsn_connection_counter_values.</summary>
+[Interop.CSection(Interop.AbiSection.Diagnostics, 4)]
+[Interop.CStruct("vsn_connection_layer_counter_values", DeprecatedAlias = "vsn_conn_counter_values", DeprecatedSince = "0.5")]
 public struct MuxerCounters
 {
     /// <summary>Connections opened (guest- and host-initiated).</summary>
@@ -22,7 +25,7 @@ public struct MuxerCounters
     public ulong NoConnection;
     /// <summary>RSTs for no connection: ignored (never answer a RST).</summary>
     public ulong RstIgnored;
-    /// <summary>RST replies dropped because MaxPendingResets were already waiting for rx buffers.</summary>
+    /// <summary>RST replies dropped because too many were already waiting for rx buffers.</summary>
     public ulong ResetsDropped;
     /// <summary>Host clients of the hybrid socket refused: bad CONNECT line, timeout, or limit.</summary>
     public ulong HandshakesRejected;
@@ -35,6 +38,6 @@ public struct MuxerCounters
     /// <summary>Guest REQUESTs to a sibling CID refused with RST: no router, the router or the target
     /// device refused, the sibling guest refused or did not answer in time.</summary>
     public ulong RoutesRefused;
-    /// <summary>Connections opened by vsn_connect_from (a sibling's guest connecting to this guest).</summary>
+    /// <summary>Connections opened by vsn_device_connect_from (a sibling's guest connecting to this guest).</summary>
     public ulong RoutedIn;
 }

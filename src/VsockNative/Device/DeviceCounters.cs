@@ -1,6 +1,8 @@
 namespace VsockNative.Device;
 
-/// <summary>Device-wide counters (per-queue ones live in each queue's QueueCounters).</summary>
+/// <summary>Device-wide counters (each queue's own are in vsn_queue_counter_values, from
+/// vsn_queue_get_counters).</summary>
+[Interop.CSection(Interop.AbiSection.Diagnostics, 3)]
 [Interop.CStruct("vsn_device_counter_values")]
 public struct DeviceCounters
 {

@@ -11,6 +11,10 @@ internal sealed class CStructAttribute : Attribute
 {
     public CStructAttribute(string cName) => CName = cName;
     public string CName { get; }
+    /// <summary>A former C name, kept as <c>typedef cName alias;</c> (marked deprecated) for one ABI minor.</summary>
+    public string? DeprecatedAlias { get; set; }
+    /// <summary>The ABI version that deprecated <see cref="DeprecatedAlias"/> ("0.5").</summary>
+    public string? DeprecatedSince { get; set; }
 }
 
 /// <summary>A handle: C sees only <c>typedef struct name name;</c> and passes <c>name *</c>.</summary>
@@ -41,4 +45,15 @@ internal sealed class CDefineAttribute : Attribute
 {
     public CDefineAttribute(string name) => Name = name;
     public string Name { get; }
+}
+
+/// <summary>Where a declaration goes in the header: its section (the sections are in lifecycle order)
+/// and its place within the section (lower first). On a class, it places the class's [CDefine]
+/// constants, in member order.</summary>
+[AttributeUsage(AttributeTargets.Method | AttributeTargets.Struct | AttributeTargets.Class | AttributeTargets.Field)]
+internal sealed class CSectionAttribute : Attribute
+{
+    public CSectionAttribute(AbiSection section, int order = 0) { Section = section; Order = order; }
+    public AbiSection Section { get; }
+    public int Order { get; }
 }

@@ -6,6 +6,7 @@ namespace VsockNative.Interop;
 /// function, on any device), when the guest connects to a port the program listens on: <c>fd</c> is
 /// the program's end of the new connection (non-blocking, close-on-exec; the program owns it).
 /// <c>port</c> is the host port, <c>guest_port</c> the guest's.</summary>
+[CSection(AbiSection.FdApi, 1)]
 [CCallback("vsn_accept_fn", "user", "port", "guest_port", "fd")]
 internal unsafe struct AcceptCallback
 {

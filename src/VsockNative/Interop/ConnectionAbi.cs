@@ -3,6 +3,7 @@ using VsockNative.Protocol;
 namespace VsockNative.Interop;
 
 /// <summary>Values of vsn_connection_info.state (the connection's one state, see BEHAVIOUR.md).</summary>
+[CSection(AbiSection.Diagnostics, 1)]
 internal static class ConnStateAbi
 {
     /// <summary>Host-initiated: waiting for the guest's RESPONSE.</summary>
@@ -20,6 +21,7 @@ internal static class ConnStateAbi
 }
 
 /// <summary>Values of vsn_connection_info.end_reason.</summary>
+[CSection(AbiSection.Diagnostics, 2)]
 internal static class EndReasonAbi
 {
     /// <summary>Still open.</summary>

@@ -5,7 +5,8 @@ using VsockNative.Diagnostics;
 
 namespace VsockNative.Interop;
 
-/// <summary>Exports of the fd-level connection API and TRANSPORT_RESET. Thread-safe.</summary>
+/// <summary>Exports of the fd-level connection API (with the deprecated names of ABI 0.4) and
+/// TRANSPORT_RESET. Thread-safe.</summary>
 internal static unsafe class ConnectionExports
 {
     /// <summary>Listens on a host port: each guest connection of this type to it is handed to fn as a
@@ -30,18 +31,36 @@ internal static unsafe class ConnectionExports
     /// <param name="user">Passed to fn.</param>
     /// <returns>0; -EEXIST when the port has a listener of this type; -EINVAL for NULL fn; -ENOTSUP for
     /// another type (also DGRAM when VIRTIO_VSOCK_F_DGRAM is not offered); -EBADF.</returns>
-    [UnmanagedCallersOnly(EntryPoint = "vsn_listen")]
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_listen")]
+    [CSection(AbiSection.FdApi, 1)]
     public static int Listen(DeviceHandle device, uint port, uint type, AcceptCallback fn, void* user)
     {
-        const string name = "vsn_listen";
-        try
-        {
-            int rc = Abi.Lookup(device, name, out var d);
-            if (rc != 0) return rc;
-            if (fn.Fn == null) return Abi.Reject(d.Log, name, -Errno.EINVAL, "fn is NULL");
-            return Abi.Result(d, name, d.Listen(port, type, new CAcceptListener(fn, (nint)user), out var why), why);
-        }
-        catch (Exception e) { return Abi.Crash(name, e); }
+        try { return ListenAs("vsn_device_listen", device, port, type, fn, user); }
+        catch (Exception e) { return Abi.Crash("vsn_device_listen", e); }
+    }
+
+    /// <summary>Deprecated since ABI 0.5 (kept for one minor): the former name of vsn_device_listen, which
+    /// it calls with the same arguments and results. Threads: as vsn_device_listen.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="port">The host port guests connect to.</param>
+    /// <param name="type">As for vsn_device_listen.</param>
+    /// <param name="fn">Receives each new connection; must not be NULL.</param>
+    /// <param name="user">Passed to fn.</param>
+    /// <returns>As vsn_device_listen.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_listen")]
+    [CSection(AbiSection.Deprecated, 2)]
+    public static int ListenDeprecated(DeviceHandle device, uint port, uint type, AcceptCallback fn, void* user)
+    {
+        try { return ListenAs("vsn_listen", device, port, type, fn, user); }
+        catch (Exception e) { return Abi.Crash("vsn_listen", e); }
+    }
+
+    private static int ListenAs(string name, DeviceHandle device, uint port, uint type, AcceptCallback fn, void* user)
+    {
+        int rc = Abi.Lookup(device, name, out var d);
+        if (rc != 0) return rc;
+        if (fn.Fn == null) return Abi.Reject(d.Log, name, -Errno.EINVAL, "fn is NULL");
+        return Abi.Result(d, name, d.Listen(port, type, new CAcceptListener(fn, (nint)user), out var why), why);
     }
 
     /// <summary>Stops listening on a host port (connections already made stay; DGRAM: the device's end
@@ -49,18 +68,34 @@ internal static unsafe class ConnectionExports
     /// Threads: any thread; serialized by the device's lock; not from inside fn.</summary>
     /// <param name="device">The device.</param>
     /// <param name="port">The host port.</param>
-    /// <param name="type">As given to vsn_listen.</param>
+    /// <param name="type">As given to vsn_device_listen.</param>
     /// <returns>0; -ENOENT when the port has no listener of this type; -EBADF.</returns>
-    [UnmanagedCallersOnly(EntryPoint = "vsn_unlisten")]
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_unlisten")]
+    [CSection(AbiSection.FdApi, 2)]
     public static int Unlisten(DeviceHandle device, uint port, uint type)
     {
-        const string name = "vsn_unlisten";
-        try
-        {
-            int rc = Abi.Lookup(device, name, out var d);
-            return rc != 0 ? rc : Abi.Result(d, name, d.Unlisten(port, type, out var why), why);
-        }
-        catch (Exception e) { return Abi.Crash(name, e); }
+        try { return UnlistenAs("vsn_device_unlisten", device, port, type); }
+        catch (Exception e) { return Abi.Crash("vsn_device_unlisten", e); }
+    }
+
+    /// <summary>Deprecated since ABI 0.5 (kept for one minor): the former name of vsn_device_unlisten,
+    /// which it calls with the same arguments and results. Threads: as vsn_device_unlisten.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="port">The host port.</param>
+    /// <param name="type">As given to vsn_device_listen.</param>
+    /// <returns>As vsn_device_unlisten.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_unlisten")]
+    [CSection(AbiSection.Deprecated, 3)]
+    public static int UnlistenDeprecated(DeviceHandle device, uint port, uint type)
+    {
+        try { return UnlistenAs("vsn_unlisten", device, port, type); }
+        catch (Exception e) { return Abi.Crash("vsn_unlisten", e); }
+    }
+
+    private static int UnlistenAs(string name, DeviceHandle device, uint port, uint type)
+    {
+        int rc = Abi.Lookup(device, name, out var d);
+        return rc != 0 ? rc : Abi.Result(d, name, d.Unlisten(port, type, out var why), why);
     }
 
     /// <summary>Connects to a port in the guest and returns the program's end of the connection at once
@@ -82,20 +117,37 @@ internal static unsafe class ConnectionExports
     /// <returns>0; -EINVAL for NULL out_fd; -EAGAIN when the connection limit (DGRAM: max_dgram_sockets)
     /// is reached; -ENOTSUP for another type, seqpacket without the feature, or DGRAM when
     /// VIRTIO_VSOCK_F_DGRAM is not offered; -EBADF.</returns>
-    [UnmanagedCallersOnly(EntryPoint = "vsn_connect")]
+    [UnmanagedCallersOnly(EntryPoint = "vsn_device_connect")]
+    [CSection(AbiSection.FdApi, 3)]
     public static int Connect(DeviceHandle device, uint guest_port, uint type, int* out_fd)
     {
-        const string name = "vsn_connect";
-        try
-        {
-            int rc = Abi.Lookup(device, name, out var d);
-            if (rc != 0) return rc;
-            if (out_fd == null) return Abi.Reject(d.Log, name, -Errno.EINVAL, "out_fd is NULL");
-            rc = d.Connect(guest_port, type, out int fd, out var why);
-            if (rc == 0) *out_fd = fd;
-            return Abi.Result(d, name, rc, why);
-        }
-        catch (Exception e) { return Abi.Crash(name, e); }
+        try { return ConnectAs("vsn_device_connect", device, guest_port, type, out_fd); }
+        catch (Exception e) { return Abi.Crash("vsn_device_connect", e); }
+    }
+
+    /// <summary>Deprecated since ABI 0.5 (kept for one minor): the former name of vsn_device_connect,
+    /// which it calls with the same arguments and results. Threads: as vsn_device_connect.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="guest_port">The guest port.</param>
+    /// <param name="type">As for vsn_device_connect.</param>
+    /// <param name="out_fd">Receives the fd.</param>
+    /// <returns>As vsn_device_connect.</returns>
+    [UnmanagedCallersOnly(EntryPoint = "vsn_connect")]
+    [CSection(AbiSection.Deprecated, 4)]
+    public static int ConnectDeprecated(DeviceHandle device, uint guest_port, uint type, int* out_fd)
+    {
+        try { return ConnectAs("vsn_connect", device, guest_port, type, out_fd); }
+        catch (Exception e) { return Abi.Crash("vsn_connect", e); }
+    }
+
+    private static int ConnectAs(string name, DeviceHandle device, uint guest_port, uint type, int* out_fd)
+    {
+        int rc = Abi.Lookup(device, name, out var d);
+        if (rc != 0) return rc;
+        if (out_fd == null) return Abi.Reject(d.Log, name, -Errno.EINVAL, "out_fd is NULL");
+        rc = d.Connect(guest_port, type, out int fd, out var why);
+        if (rc == 0) *out_fd = fd;
+        return Abi.Result(d, name, rc, why);
     }
 
     /// <summary>Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET to the driver (before a snapshot or migration):
@@ -105,6 +157,7 @@ internal static unsafe class ConnectionExports
     /// <param name="device">The device.</param>
     /// <returns>0; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_transport_reset")]
+    [CSection(AbiSection.Running, 4)]
     public static int TransportReset(DeviceHandle device)
     {
         const string name = "vsn_device_transport_reset";

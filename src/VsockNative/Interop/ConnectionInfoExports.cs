@@ -23,6 +23,7 @@ internal static unsafe class ConnectionInfoExports
     /// <returns>The number of entries written; -EINVAL for a bad entry_size or NULL out_infos with a
     /// non-zero capacity; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_get_connections")]
+    [CSection(AbiSection.Diagnostics, 3)]
     public static int GetConnections(DeviceHandle device, ConnectionInfo* out_infos, uint capacity, uint entry_size, uint* out_total)
     {
         const string name = "vsn_device_get_connections";

@@ -4,6 +4,7 @@ namespace VsockNative.Interop;
 /// <summary>What vsn_device_create needs. Set struct_size to sizeof(vsn_device_config): a caller
 /// built against an older header passes a smaller size and gets defaults for the fields it does
 /// not know; a newer, larger struct is accepted when the bytes this library does not know are zero.</summary>
+[CSection(AbiSection.Lifecycle, 2)]
 [CStruct("vsn_device_config")]
 internal unsafe struct DeviceConfig
 {
@@ -38,7 +39,7 @@ internal unsafe struct DeviceConfig
     /// VIRTIO_VSOCK_F_DGRAM offered). Without DGRAM negotiated the device has three queues either way.</summary>
     public uint DgramLayout;
     /// <summary>Datagram sockets the device opens at most (one per guest port talking to Unix endpoints,
-    /// one per vsn_listen/vsn_connect datagram fd); beyond it datagrams are dropped and counted. 0 = 64; at most 4096.</summary>
+    /// one per vsn_device_listen/vsn_device_connect datagram fd); beyond it datagrams are dropped and counted. 0 = 64; at most 4096.</summary>
     public uint MaxDgramSockets;
     /// <summary>Reserved; must be 0.</summary>
     public uint Reserved1;
@@ -48,10 +49,11 @@ internal unsafe struct DeviceConfig
     public void* NeedsResetUser;
 
     /// <summary>The smallest struct_size accepted: the fields up to and including features.</summary>
-    [CDefine("VSN_DEVICE_CONFIG_MIN_SIZE")] public const uint MinSize = 24;
+    [CDefine("VSN_DEVICE_CONFIG_MIN_SIZE"), CSection(AbiSection.Lifecycle, 1)] public const uint MinSize = 24;
 }
 
 /// <summary>A device: create with vsn_device_create, free with vsn_device_destroy.</summary>
+[CSection(AbiSection.Lifecycle, 1)]
 [COpaque("vsn_device")]
 internal struct DeviceHandle
 {
@@ -59,6 +61,7 @@ internal struct DeviceHandle
 }
 
 /// <summary>vsn_device_config.dgram_layout values.</summary>
+[CSection(AbiSection.Lifecycle, 3)]
 internal static class DgramLayout
 {
     /// <summary>Datagrams share the rx and tx queues with streams (the 2023 VIRTIO_VSOCK_F_DGRAM proposal).</summary>
@@ -68,6 +71,7 @@ internal static class DgramLayout
 }
 
 /// <summary>vsn_device_config.flags bits.</summary>
+[CSection(AbiSection.Lifecycle, 2)]
 internal static class DeviceFlags
 {
     /// <summary>No event-loop thread: the host calls vsn_device_poll to process kicks (as libvhost-user's

@@ -19,6 +19,7 @@ internal static unsafe class DeviceExports
     /// struct whose unknown bytes are not zero; -ENOTSUP for feature bits the library lacks.
     /// The reason is logged (to config's log_fn when given, else the process-wide callback).</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_create")]
+    [CSection(AbiSection.Lifecycle, 1)]
     public static int Create([CConst] DeviceConfig* config, DeviceHandle* out_device)
     {
         const string fn = "vsn_device_create";
@@ -48,6 +49,7 @@ internal static unsafe class DeviceExports
     /// <param name="device">The device, or NULL.</param>
     /// <returns>0; 0 for NULL; -EBADF for a handle that is unknown or already destroyed.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_destroy")]
+    [CSection(AbiSection.Lifecycle, 2)]
     public static int Destroy(DeviceHandle device)
     {
         const string fn = "vsn_device_destroy";
@@ -69,6 +71,7 @@ internal static unsafe class DeviceExports
     /// <param name="out_features">Receives the mask.</param>
     /// <returns>0; -EBADF for an unknown device; -EINVAL for NULL out_features.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_get_features")]
+    [CSection(AbiSection.MemoryAndFeatures, 2)]
     public static int GetFeatures(DeviceHandle device, ulong* out_features)
     {
         const string fn = "vsn_device_get_features";
@@ -93,6 +96,7 @@ internal static unsafe class DeviceExports
     /// <returns>The number of bytes copied; -EBADF for an unknown device; -EINVAL for a NULL buffer or a
     /// range outside the config space.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_read_config")]
+    [CSection(AbiSection.MemoryAndFeatures, 4)]
     public static int ReadConfig(DeviceHandle device, uint offset, void* buffer, uint len)
     {
         const string fn = "vsn_device_read_config";

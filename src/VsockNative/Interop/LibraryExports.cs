@@ -12,6 +12,7 @@ internal static unsafe class LibraryExports
     /// Threads: any thread.</summary>
     /// <returns>The version.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_abi_version")]
+    [CSection(AbiSection.Library, 1)]
     public static uint AbiVersionNumber() => AbiVersion.Value;
 
     /// <summary>Sets the process-wide log callback, which receives the lines that belong to no device
@@ -22,6 +23,7 @@ internal static unsafe class LibraryExports
     /// <param name="max_level">Highest VSN_LOG_* level delivered.</param>
     /// <returns>0, or -EINVAL for a level outside VSN_LOG_ERROR..VSN_LOG_DEBUG.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_set_log_callback")]
+    [CSection(AbiSection.Library, 2)]
     public static int SetLogCallback(LogCallback fn, void* user, int max_level)
     {
         try

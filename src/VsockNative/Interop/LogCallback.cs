@@ -6,6 +6,7 @@ namespace VsockNative.Interop;
 /// during the call. Called from the thread that hit the event (an ABI caller or the device's event loop).
 /// It may hold the device's lock: from inside it, call only vsn_queue_notify and the getters
 /// (status, counters, connections) of that device.</summary>
+[CSection(AbiSection.Library, 3)]
 [CCallback("vsn_log_fn", "user", "level", "message")]
 internal unsafe struct LogCallback
 {
@@ -13,6 +14,7 @@ internal unsafe struct LogCallback
 }
 
 /// <summary>Log levels (VSN_LOG_*): a callback receives the lines at or below the level it asked for.</summary>
+[CSection(AbiSection.Library, 2)]
 internal static class LogLevelDefines
 {
     /// <summary>Something failed: a rejected argument, a broken device.</summary>

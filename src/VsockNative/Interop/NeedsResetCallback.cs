@@ -8,6 +8,7 @@ namespace VsockNative.Interop;
 /// thread (or the caller of vsn_device_poll) after it released the device's lock: it may call the
 /// getters of any device; a vhost-user backend signals the vring's err eventfd here. Reset the device
 /// (vsn_device_reset) from another thread, not from inside the call.</summary>
+[CSection(AbiSection.Lifecycle, 1)]
 [CCallback("vsn_needs_reset_fn", "user", "queue_index", "reason")]
 internal unsafe struct NeedsResetCallback
 {

@@ -3,6 +3,7 @@ using VsockNative.Virtqueue;
 namespace VsockNative.Interop;
 
 /// <summary>One region of guest memory: guest-physical base, size, and where the host mapped it.</summary>
+[CSection(AbiSection.MemoryAndFeatures, 1)]
 [CStruct("vsn_mem_region")]
 internal unsafe struct MemRegion
 {
@@ -19,6 +20,7 @@ internal unsafe struct MemRegion
 /// processes the queue (the device's event loop, or the caller of vsn_device_poll).
 /// It may hold the device's lock: from inside it, call only vsn_queue_notify and the getters
 /// (status, counters, connections) of that device.</summary>
+[CSection(AbiSection.Queues, 1)]
 [CCallback("vsn_interrupt_fn", "user", "queue_index")]
 internal unsafe struct InterruptCallback
 {
@@ -26,6 +28,7 @@ internal unsafe struct InterruptCallback
 }
 
 /// <summary>Where a queue lives and how it is notified. Set struct_size to sizeof(vsn_queue_config).</summary>
+[CSection(AbiSection.Queues, 1)]
 [CStruct("vsn_queue_config")]
 internal unsafe struct QueueSetup
 {
@@ -53,6 +56,7 @@ internal unsafe struct QueueSetup
 }
 
 /// <summary>What vsn_queue_get_counters fills: set struct_size first; the library writes at most that many bytes.</summary>
+[CSection(AbiSection.Diagnostics, 2)]
 [CStruct("vsn_queue_counters")]
 internal struct QueueCountersAbi
 {
@@ -65,6 +69,7 @@ internal struct QueueCountersAbi
 }
 
 /// <summary>Device-wide packet counters (vsn_device_get_counters): set struct_size first.</summary>
+[CSection(AbiSection.Diagnostics, 7)]
 [CStruct("vsn_device_counters")]
 internal struct DeviceCountersAbi
 {
@@ -88,6 +93,7 @@ internal struct DeviceCountersAbi
 }
 
 /// <summary>Queue indexes of the virtio-vsock device (virtio 1.3 5.10.2).</summary>
+[CSection(AbiSection.Queues, 1)]
 internal static class QueueIndex
 {
     /// <summary>The receive queue: the device writes packets for the driver.</summary>
@@ -112,6 +118,7 @@ internal static class QueueIndex
 }
 
 /// <summary>Device status bits (virtio 1.x 2.1), as reported by vsn_device_get_status.</summary>
+[CSection(AbiSection.Lifecycle, 4)]
 internal static class DeviceStatus
 {
     /// <summary>The device is started (vsn_device_start) and processes its queues.</summary>

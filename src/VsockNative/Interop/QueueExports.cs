@@ -20,6 +20,7 @@ internal static unsafe class QueueExports
     /// <param name="count">1 to 512.</param>
     /// <returns>0; -EINVAL for a bad table (reason logged); -EBUSY while running; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_set_mem_table")]
+    [CSection(AbiSection.MemoryAndFeatures, 1)]
     public static int SetMemTable(DeviceHandle device, [CConst] MemRegion* regions, uint count)
     {
         const string fn = "vsn_device_set_mem_table";
@@ -45,6 +46,7 @@ internal static unsafe class QueueExports
     /// <returns>0; -EINVAL for features not offered or without VERSION_1; -EBUSY while running or when
     /// queues were set up with other features; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_set_features")]
+    [CSection(AbiSection.MemoryAndFeatures, 3)]
     public static int SetFeatures(DeviceHandle device, ulong features)
     {
         const string fn = "vsn_device_set_features";
@@ -68,6 +70,7 @@ internal static unsafe class QueueExports
     /// <returns>0; -EINVAL for a bad index, size, address or alignment (reason logged), or a kick/call
     /// fd that cannot be duplicated (its errno); -EBUSY while running; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_queue_setup")]
+    [CSection(AbiSection.Queues, 1)]
     public static int Setup(DeviceHandle device, uint index, [CConst] QueueSetup* config)
     {
         const string fn = "vsn_queue_setup";
@@ -95,6 +98,7 @@ internal static unsafe class QueueExports
     /// <param name="last_avail_idx">The free-running avail index to resume from.</param>
     /// <returns>0; -EINVAL for a bad index; -EBUSY while running; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_queue_set_base")]
+    [CSection(AbiSection.Queues, 2)]
     public static int SetBase(DeviceHandle device, uint index, ushort last_avail_idx)
     {
         const string fn = "vsn_queue_set_base";
@@ -114,6 +118,7 @@ internal static unsafe class QueueExports
     /// <param name="out_last_avail_idx">Receives the index.</param>
     /// <returns>0; -EINVAL for a bad index or NULL; -EBUSY while running; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_queue_get_base")]
+    [CSection(AbiSection.Queues, 3)]
     public static int GetBase(DeviceHandle device, uint index, ushort* out_last_avail_idx)
     {
         const string fn = "vsn_queue_get_base";
@@ -136,6 +141,7 @@ internal static unsafe class QueueExports
     /// <param name="index">The queue.</param>
     /// <returns>0; -EINVAL for a bad index; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_queue_notify")]
+    [CSection(AbiSection.Queues, 4)]
     public static int Notify(DeviceHandle device, uint index)
     {
         const string fn = "vsn_queue_notify";
@@ -154,6 +160,7 @@ internal static unsafe class QueueExports
     /// <returns>0; -EINVAL without memory table or features, or when the device needs a reset; -EBUSY
     /// when already running; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_start")]
+    [CSection(AbiSection.Running, 1)]
     public static int Start(DeviceHandle device)
     {
         const string fn = "vsn_device_start";
@@ -172,6 +179,7 @@ internal static unsafe class QueueExports
     /// <param name="device">The device.</param>
     /// <returns>0; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_stop")]
+    [CSection(AbiSection.Running, 2)]
     public static int Stop(DeviceHandle device)
     {
         const string fn = "vsn_device_stop";
@@ -189,6 +197,7 @@ internal static unsafe class QueueExports
     /// <param name="device">The device.</param>
     /// <returns>0; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_reset")]
+    [CSection(AbiSection.Lifecycle, 3)]
     public static int Reset(DeviceHandle device)
     {
         const string fn = "vsn_device_reset";
@@ -210,6 +219,7 @@ internal static unsafe class QueueExports
     /// <returns>The number of queues processed (0 on timeout); -EINVAL when not in manual mode or not
     /// started; a negative errno from epoll_wait; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_poll")]
+    [CSection(AbiSection.Running, 3)]
     public static int Poll(DeviceHandle device, int timeout_ms)
     {
         const string fn = "vsn_device_poll";
@@ -227,6 +237,7 @@ internal static unsafe class QueueExports
     /// <param name="out_status">Receives the bits.</param>
     /// <returns>0; -EINVAL for NULL; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_get_status")]
+    [CSection(AbiSection.Lifecycle, 4)]
     public static int GetStatus(DeviceHandle device, uint* out_status)
     {
         const string fn = "vsn_device_get_status";
@@ -248,6 +259,7 @@ internal static unsafe class QueueExports
     /// <param name="out_counters">Its struct_size must be set; at most that many bytes are written.</param>
     /// <returns>0; -EINVAL for a bad index, NULL or a struct_size below 8; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_queue_get_counters")]
+    [CSection(AbiSection.Diagnostics, 1)]
     public static int GetQueueCounters(DeviceHandle device, uint index, QueueCountersAbi* out_counters)
     {
         const string fn = "vsn_queue_get_counters";
@@ -269,6 +281,7 @@ internal static unsafe class QueueExports
     /// <param name="out_counters">Its struct_size must be set; at most that many bytes are written.</param>
     /// <returns>0; -EINVAL for NULL or a struct_size below 8; -EBADF.</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_get_counters")]
+    [CSection(AbiSection.Diagnostics, 2)]
     public static int GetDeviceCounters(DeviceHandle device, DeviceCountersAbi* out_counters)
     {
         const string fn = "vsn_device_get_counters";

@@ -7,9 +7,10 @@ namespace VsockNative.Interop;
 /// a REQUEST to a CID that is neither the host nor itself. <c>type</c> is the connection's socket type
 /// (VSN_VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET); <c>fd</c> is one end of a new socketpair of that kind
 /// (SOCK_STREAM or SOCK_SEQPACKET; non-blocking, close-on-exec): hand it to the target with
-/// vsn_connect_from (same type) and return 0 (the fd is then no longer the device's), or return a
+/// vsn_device_connect_from (same type) and return 0 (the fd is then no longer the device's), or return a
 /// negative errno and the device closes fd and answers the guest with RST. Must not block for long:
 /// the device's queues wait meanwhile.</summary>
+[CSection(AbiSection.Routing, 1)]
 [CCallback("vsn_router_fn", "user", "type", "dst_cid", "dst_port", "src_cid", "src_port", "fd")]
 internal unsafe struct RouterCallback
 {
@@ -18,6 +19,7 @@ internal unsafe struct RouterCallback
 
 /// <summary>Deprecated (ABI 0.3): the router of vsn_set_router, without the socket type; it is given
 /// stream connections only. Use vsn_router_fn with vsn_device_set_router.</summary>
+[CSection(AbiSection.Deprecated, 1)]
 [CCallback("vsn_route_fn", "user", "dst_cid", "dst_port", "src_cid", "src_port", "fd")]
 internal unsafe struct RouteCallback
 {

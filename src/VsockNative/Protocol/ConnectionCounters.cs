@@ -2,12 +2,13 @@ using System.Runtime.InteropServices;
 
 namespace VsockNative.Protocol;
 
-/// <summary>Per-connection counters (a snapshot is returned by <see cref="Connection.Counters"/>).
-/// "From guest" is the tx queue, "to guest" the rx queue; bytes are payload bytes (headers excluded).</summary>
+/// <summary>The counters of one connection (in vsn_connection_info, and added up over the freed
+/// connections in vsn_device_counters.ended_connections). "From guest" is the tx queue, "to guest" the rx queue; bytes are payload bytes (headers excluded).</summary>
+[Interop.CSection(Interop.AbiSection.Diagnostics, 6)]
 [Interop.CStruct("vsn_connection_counter_values")]
 public struct ConnectionCounters
 {
-    /// <summary>Packets handed to the connection by the muxer (including the accepted REQUEST).</summary>
+    /// <summary>Guest packets for this connection (including the accepted REQUEST).</summary>
     public ulong PacketsFromGuest;
     /// <summary>RW packets from the guest.</summary>
     public ulong DataPacketsFromGuest;
@@ -46,11 +47,12 @@ public struct ConnectionCounters
     /// <summary>CREDIT_REQUEST packets received.</summary>
     public ulong CreditRequestsReceived;
 
-    /// <summary>Guest headers that broke a rule of <see cref="PacketRules"/> or used a non-stream type.</summary>
+    /// <summary>Guest headers that broke a header rule for their op and type (flags, len, buf_alloc), or
+    /// used a socket type the connection does not have.</summary>
     public ulong Malformed;
     /// <summary>Guest RW packets larger than the credit we advertised.</summary>
     public ulong CreditViolations;
-    /// <summary>Ops not valid in the connection's state (the default arm of the transition switch).</summary>
+    /// <summary>Guest ops not valid in the connection's state (VSN_CONN_STATE_*).</summary>
     public ulong UnexpectedOps;
     /// <summary>REQUESTs for this already existing connection.</summary>
     public ulong DuplicateRequests;
@@ -63,7 +65,7 @@ public struct ConnectionCounters
     public ulong CloseTimeouts;
     /// <summary>Host stream calls that failed (negative errno other than would-block, or a broken contract).</summary>
     public ulong HostErrors;
-    /// <summary>Host hang-ups reported by the muxer.</summary>
+    /// <summary>Host socket hang-ups (the host end closed).</summary>
     public ulong HostHangups;
 
     /// <summary>Seqpacket: whole guest messages the host socket took (one sendmsg each).</summary>
@@ -77,7 +79,7 @@ public struct ConnectionCounters
     /// <summary>Seqpacket: messages that could never be delivered whole (guest message beyond buf_alloc
     /// or refused by the host socket as too large; host message beyond either side's buf_alloc). Each resets.</summary>
     public ulong OversizeMessages;
-    /// <summary>Seqpacket: more than <c>MessageQueue.Capacity</c> guest messages waiting for the host. Resets.</summary>
+    /// <summary>Seqpacket: more than 4096 guest messages waiting for the host socket. Resets.</summary>
     public ulong MessageQueueOverflows;
 
     /// <summary>Adds every counter of <paramref name="c"/> into <paramref name="total"/> (the struct is

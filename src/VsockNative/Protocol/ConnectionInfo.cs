@@ -2,6 +2,7 @@ namespace VsockNative.Protocol;
 
 /// <summary>One connection as vsn_device_get_connections reports it: identity, state, credit in both
 /// directions and the connection's counters. A snapshot taken on the device's lock.</summary>
+[Interop.CSection(Interop.AbiSection.Diagnostics, 8)]
 [Interop.CStruct("vsn_connection_info")]
 public struct ConnectionInfo
 {
@@ -17,7 +18,7 @@ public struct ConnectionInfo
     public uint Type;
     /// <summary>VSN_CONN_STATE_*.</summary>
     public uint State;
-    /// <summary>1 when the host side opened the connection (vsn_connect or the hybrid CONNECT), else 0.</summary>
+    /// <summary>1 when the host side opened the connection (vsn_device_connect or the hybrid CONNECT), else 0.</summary>
     public uint HostInitiated;
     /// <summary>VSN_CONN_END_* once the connection is ending, VSN_CONN_END_NONE while open.</summary>
     public uint EndReason;

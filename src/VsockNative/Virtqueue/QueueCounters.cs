@@ -1,9 +1,11 @@
 namespace VsockNative.Virtqueue;
 
 /// <summary>
-/// Per-queue counters for diagnosis: plain <c>ulong</c> fields, copied out by
-/// <see cref="SplitQueue.Counters"/>, zeroed by <see cref="SplitQueue.Reset"/>.
+/// A queue's counters for diagnosis (in vsn_queue_counters, from vsn_queue_get_counters): chains,
+/// bytes, malformed chains by reason, unusable chains, interrupts and kicks. Zeroed by
+/// vsn_device_reset.
 /// </summary>
+[Interop.CSection(Interop.AbiSection.Diagnostics, 1)]
 [Interop.CStruct("vsn_queue_counter_values")]
 public struct QueueCounters
 {
@@ -25,52 +27,52 @@ public struct QueueCounters
     /// <summary>Malformed chains popped, all reasons (the sum of the per-reason counters below).</summary>
     public ulong BadChains;
 
-    /// <summary>Bad chains with <see cref="ChainError.HeadOutOfRange"/>.</summary>
+    /// <summary>Bad chains whose head index (from the available ring) is not below the queue size.</summary>
     public ulong HeadOutOfRange;
 
-    /// <summary>Bad chains with <see cref="ChainError.NextOutOfRange"/>.</summary>
+    /// <summary>Bad chains with a next index not below the queue size (or the indirect table's entry count).</summary>
     public ulong NextOutOfRange;
 
-    /// <summary>Bad chains with <see cref="ChainError.ChainTooLong"/>.</summary>
+    /// <summary>Bad chains longer than their descriptor table (a loop).</summary>
     public ulong ChainTooLong;
 
-    /// <summary>Bad chains with <see cref="ChainError.IndirectNotNegotiated"/>.</summary>
+    /// <summary>Bad chains with VIRTQ_DESC_F_INDIRECT while VIRTIO_RING_F_INDIRECT_DESC was not negotiated.</summary>
     public ulong IndirectNotNegotiated;
 
-    /// <summary>Bad chains with <see cref="ChainError.NestedIndirect"/>.</summary>
+    /// <summary>Bad chains with VIRTQ_DESC_F_INDIRECT inside an indirect table (nested tables are forbidden).</summary>
     public ulong NestedIndirect;
 
-    /// <summary>Bad chains with <see cref="ChainError.IndirectWithNext"/>.</summary>
+    /// <summary>Bad chains with a descriptor that has both VIRTQ_DESC_F_INDIRECT and VIRTQ_DESC_F_NEXT.</summary>
     public ulong IndirectWithNext;
 
-    /// <summary>Bad chains with <see cref="ChainError.IndirectTableEmpty"/>.</summary>
+    /// <summary>Bad chains with an indirect descriptor of length 0.</summary>
     public ulong IndirectTableEmpty;
 
-    /// <summary>Bad chains with <see cref="ChainError.IndirectTableLengthInvalid"/>.</summary>
+    /// <summary>Bad chains with an indirect descriptor whose length is not a multiple of 16.</summary>
     public ulong IndirectTableLengthInvalid;
 
-    /// <summary>Bad chains with <see cref="ChainError.IndirectTableOutOfMemory"/>.</summary>
+    /// <summary>Bad chains with an indirect table not entirely inside one guest memory region.</summary>
     public ulong IndirectTableOutOfMemory;
 
-    /// <summary>Bad chains with <see cref="ChainError.ReadableAfterWritable"/>.</summary>
+    /// <summary>Bad chains with a device-readable descriptor after a device-writable one.</summary>
     public ulong ReadableAfterWritable;
 
-    /// <summary>Bad chains with <see cref="ChainError.BufferOutOfMemory"/>.</summary>
+    /// <summary>Bad chains with a buffer byte outside every guest memory region.</summary>
     public ulong BufferOutOfMemory;
 
-    /// <summary>Bad chains with <see cref="ChainError.BufferAddressWrap"/>.</summary>
+    /// <summary>Bad chains with a buffer whose addr + len does not fit in 64 bits.</summary>
     public ulong BufferAddressWrap;
 
-    /// <summary>Bad chains with <see cref="ChainError.TooManySegments"/>.</summary>
+    /// <summary>Bad chains that need more host memory segments than the device takes per chain.</summary>
     public ulong TooManySegments;
 
-    /// <summary>Bad chains with <see cref="ChainError.LengthOverflow"/>.</summary>
+    /// <summary>Bad chains whose buffer lengths add up to more than 32 bits.</summary>
     public ulong LengthOverflow;
 
-    /// <summary>Times the queue became broken (see <see cref="QueueFault"/>).</summary>
+    /// <summary>Times the queue became broken (the device then sets VSN_DEVICE_STATUS_NEEDS_RESET).</summary>
     public ulong QueueFaults;
 
-    /// <summary><see cref="SplitQueue.NeedsInterrupt"/> answers of true.</summary>
+    /// <summary>Times used entries were published and the driver wanted an interrupt for them.</summary>
     public ulong InterruptsNeeded;
 
     /// <summary>Used entries were published but the driver's flag or used_event suppressed the interrupt.</summary>

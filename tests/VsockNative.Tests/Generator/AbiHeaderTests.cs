@@ -6,16 +6,7 @@ namespace VsockNative.Tests.Generator;
 /// <summary>The ABI half of the header is derived from the exported C# methods themselves.</summary>
 public class AbiHeaderTests
 {
-    private const string Attributes = """
-        namespace VsockNative.Interop
-        {
-            [System.AttributeUsage(System.AttributeTargets.Struct)] class CStructAttribute : System.Attribute { public CStructAttribute(string n) { } }
-            [System.AttributeUsage(System.AttributeTargets.Struct)] class COpaqueAttribute : System.Attribute { public COpaqueAttribute(string n) { } }
-            [System.AttributeUsage(System.AttributeTargets.Struct)] class CCallbackAttribute : System.Attribute { public CCallbackAttribute(string n, params string[] p) { } }
-            [System.AttributeUsage(System.AttributeTargets.Parameter | System.AttributeTargets.Field)] class CConstAttribute : System.Attribute { }
-            [System.AttributeUsage(System.AttributeTargets.Field)] class CDefineAttribute : System.Attribute { public CDefineAttribute(string n) { } }
-        }
-        """;
+    private const string Attributes = GeneratorHarness.AbiAttributes;
 
     private static string Header(params string[] sources)
     {
@@ -96,5 +87,54 @@ public class AbiHeaderTests
             struct P { public byte A; public ulong B; }
             """);
         Assert.Contains(r.GeneratorDiagnostics, d => d.Id == "VSN0102");
+    }
+
+    [Fact]
+    public void Sections_order_the_header_not_files_and_each_gets_its_heading()
+    {
+        // declared in the "wrong" order across two files: the header follows [CSection], not the sources
+        var text = Header("""
+            using VsockNative.Interop;
+            static class Late
+            {
+                /// <summary>Reads counters.</summary>
+                [System.Runtime.InteropServices.UnmanagedCallersOnly(EntryPoint = "vsn_counters")]
+                [CSection(AbiSection.Diagnostics, 1)]
+                public static int Counters() => 0;
+                /// <summary>Destroys.</summary>
+                [System.Runtime.InteropServices.UnmanagedCallersOnly(EntryPoint = "vsn_destroy")]
+                [CSection(AbiSection.Lifecycle, 2)]
+                public static int Destroy() => 0;
+            }
+            """, """
+            using VsockNative.Interop;
+            /// <summary>The counters.</summary>
+            [CSection(AbiSection.Diagnostics, 1)]
+            [CStruct("vsn_counts", DeprecatedAlias = "vsn_old_counts", DeprecatedSince = "0.5")] struct Counts { public ulong N; }
+            [CSection(AbiSection.Library)]
+            static class Versions
+            {
+                /// <summary>First.</summary>
+                [CDefine("VSN_B")] public const uint B = 1;
+                /// <summary>Second.</summary>
+                [CDefine("VSN_A")] public const uint A = 2;
+            }
+            static class Early
+            {
+                /// <summary>Creates.</summary>
+                [System.Runtime.InteropServices.UnmanagedCallersOnly(EntryPoint = "vsn_create")]
+                [CSection(AbiSection.Lifecycle, 1)]
+                public static int Create() => 0;
+            }
+            """);
+        int At(string s) { int i = text.IndexOf(s, System.StringComparison.Ordinal); Assert.True(i >= 0, s); return i; }
+        var order = new[]
+        {
+            "===== Library: version ===== */", "#define VSN_B 1u", "#define VSN_A 2u",
+            "===== Device lifecycle: create, destroy ===== */", "vsn_create(void);", "vsn_destroy(void);",
+            "===== Diagnostics: counters ===== */", "} vsn_counts;", "typedef vsn_counts vsn_old_counts;", "vsn_counters(void);",
+        };
+        for (int i = 1; i < order.Length; i++) Assert.True(At(order[i - 1]) < At(order[i]), $"{order[i - 1]} before {order[i]}");
+        Assert.Contains("Deprecated since ABI 0.5 (kept for one ABI minor): the former name of vsn_counts; use vsn_counts.", text);
     }
 }

@@ -16,6 +16,28 @@ internal static class GeneratorHarness
 {
     public const string SpecPath = "/spec/virtio_vsock.vsockspec";
 
+    /// <summary>The ABI marker attributes as the library declares them, with a small section enum.</summary>
+    public const string AbiAttributes = """
+        namespace VsockNative.Interop
+        {
+            [System.AttributeUsage(System.AttributeTargets.Struct)] class CStructAttribute : System.Attribute { public CStructAttribute(string n) { } public string DeprecatedAlias { get; set; } public string DeprecatedSince { get; set; } }
+            [System.AttributeUsage(System.AttributeTargets.Struct)] class COpaqueAttribute : System.Attribute { public COpaqueAttribute(string n) { } }
+            [System.AttributeUsage(System.AttributeTargets.Struct)] class CCallbackAttribute : System.Attribute { public CCallbackAttribute(string n, params string[] p) { } }
+            [System.AttributeUsage(System.AttributeTargets.Parameter | System.AttributeTargets.Field)] class CConstAttribute : System.Attribute { }
+            [System.AttributeUsage(System.AttributeTargets.Field)] class CDefineAttribute : System.Attribute { public CDefineAttribute(string n) { } }
+            class CSectionAttribute : System.Attribute { public CSectionAttribute(AbiSection s, int order = 0) { } }
+            enum AbiSection
+            {
+                /// <summary>Library: version.</summary>
+                Library = 1,
+                /// <summary>Device lifecycle: create, destroy.</summary>
+                Lifecycle = 2,
+                /// <summary>Diagnostics: counters.</summary>
+                Diagnostics = 3,
+            }
+        }
+        """;
+
     private static readonly Lazy<MetadataReference[]> References = new(() =>
         ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Where(p => Path.GetFileName(p).StartsWith("System.", StringComparison.Ordinal) || Path.GetFileName(p) is "netstandard.dll" or "mscorlib.dll")

@@ -43,6 +43,38 @@ public class ExportBoundaryTests
         Assert.True(exports >= 20, $"found only {exports} exports: the scan is broken");
     }
 
+    /// <summary>The header is ordered by section, not by file: every export says where it goes
+    /// (without [CSection] it would land after everything, under no heading).</summary>
+    [Fact]
+    public void Every_export_has_a_header_section()
+    {
+        foreach (var (file, method) in Exports())
+            Assert.True(method.AttributeLists.SelectMany(l => l.Attributes).Any(a => a.Name.ToString() is "CSection" or "CSectionAttribute"),
+                $"{Path.GetFileName(file)}: {method.Identifier} has no [CSection(AbiSection..., order)]");
+    }
+
+    /// <summary>The same for every C struct, callback and handle: a struct without a section would land
+    /// after the structs that embed it, and the header would not compile.</summary>
+    [Fact]
+    public void Every_c_type_has_a_header_section()
+    {
+        int types = 0;
+        foreach (var file in Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "VsockNative"), "*.cs", SearchOption.AllDirectories)
+                     .Where(f => !f.Contains("/obj/") && !f.Contains("/bin/")))
+        {
+            var root = CSharpSyntaxTree.ParseText(File.ReadAllText(file)).GetRoot();
+            foreach (var type in root.DescendantNodes().OfType<BaseTypeDeclarationSyntax>())
+            {
+                var names = type.AttributeLists.SelectMany(l => l.Attributes).Select(a => a.Name.ToString().Split('.')[^1]).ToList();
+                if (!names.Any(n => n is "CStruct" or "CCallback" or "COpaque")) continue;
+                types++;
+                Assert.True(names.Any(n => n is "CSection" or "CSectionAttribute"),
+                    $"{Path.GetFileName(file)}: {type.Identifier} has no [CSection(AbiSection..., order)]");
+            }
+        }
+        Assert.True(types >= 10, $"found only {types} C types: the scan is broken");
+    }
+
     private static System.Collections.Generic.IEnumerable<(string File, MethodDeclarationSyntax Method)> Exports()
     {
         var files = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "VsockNative"), "*.cs", SearchOption.AllDirectories)

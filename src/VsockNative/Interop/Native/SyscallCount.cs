@@ -1,8 +1,11 @@
+using VsockNative.Interop;
+
 namespace VsockNative.Interop.Native;
 
 /// <summary>Syscalls one device's event loop made, by kind: the device's own, not the program's. How
 /// many per packet is what batching changes, so the benchmarks and operators read it here.</summary>
 [CStruct("vsn_syscall_counter_values")]
+[CSection(AbiSection.Diagnostics, 5)]
 internal struct SyscallCounters
 {
     /// <summary>epoll_wait calls (each loop wake-up is one).</summary>

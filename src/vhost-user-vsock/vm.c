@@ -70,6 +70,7 @@ int vm_open(vm *v, const vm_options *opt, int stop_fd)
         return rc;
     }
     vu_backend_init(&v->backend, v->dev, v->name);
+    v->backend.max_ring = opt->queue_size;
     v->listen_fd = listen_on(opt->socket, &v->socket_created);
     if (v->listen_fd < 0) {
         rc = v->listen_fd;
@@ -77,8 +78,8 @@ int vm_open(vm *v, const vm_options *opt, int stop_fd)
                rc == -EEXIST ? "the path exists and is not a socket" : strerror(-rc));
         return rc;
     }
-    vu_log(VSN_LOG_INFO, "%s: guest cid %llu, vhost-user socket %s, uds-path %s", v->name,
-           (unsigned long long)opt->guest_cid, opt->socket, opt->uds_path ? opt->uds_path : "(none)");
+    vu_log(VSN_LOG_INFO, "%s: guest cid %llu, vhost-user socket %s, uds-path %s, queue-size %u", v->name,
+           (unsigned long long)opt->guest_cid, opt->socket, opt->uds_path ? opt->uds_path : "(none)", opt->queue_size);
     return 0;
 }
 
@@ -135,7 +136,8 @@ static void *vm_thread(void *arg)
             if (errno != EINTR && errno != ECONNABORTED) vu_log(VSN_LOG_WARN, "%s: accept: %s", v->name, strerror(errno));
             continue;
         }
-        v->connections++;
+        __atomic_add_fetch(&v->connections, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&v->connected, 1, __ATOMIC_RELAXED);
         /* A message is read whole once its first byte is there; a frontend that stops in the middle
          * of one for this long is broken, and must not keep the thread (or shutdown) waiting. */
         struct timeval tv = { .tv_sec = VM_MESSAGE_TIMEOUT_S };
@@ -144,6 +146,7 @@ static void *vm_thread(void *arg)
         serve(v, conn);
         close(conn);
         vu_backend_disconnect(&v->backend);  /* ready for the next frontend */
+        __atomic_store_n(&v->connected, 0, __ATOMIC_RELAXED);
     }
     return NULL;
 }

@@ -22,7 +22,8 @@ typedef struct vm {
     bool thread_started;
     pthread_t thread;
     vu_msg msg;
-    uint64_t connections;
+    uint64_t connections;  /* frontends accepted so far */
+    uint64_t connected;    /* 1 while a frontend is connected (read by the metrics) */
 } vm;
 
 /* Creates the device and the listening vhost-user socket. 0 or -errno (reason logged). */

@@ -494,7 +494,8 @@ typedef struct vsn_device_config {
     /**
      * Hybrid-vsock Unix socket path (the convention of Firecracker and vhost-device-vsock), or
      * NULL for none: host programs connect to it and write "CONNECT <port>\n"; a guest connecting
-     * to port P reaches the Unix listener at "<uds_path>_P". Copied at creation.
+     * to port P reaches the Unix listener at "<uds_path>_P". Copied, and bound, at creation (see
+     * vsn_device_create).
      */
     const char *uds_path;
     /**
@@ -1019,15 +1020,20 @@ int32_t vsn_device_transport_reset(vsn_device *device);
 int32_t vsn_device_get_connections(vsn_device *device, vsn_connection_info *out_infos, uint32_t capacity, uint32_t entry_size, uint32_t *out_total);
 
 /**
- * Creates a device from a config. Threads: any thread (devices are independent; the handle
- * table is a concurrent map).
+ * Creates a device from a config. The hybrid socket (uds_path, and its datagram hub
+ * "<uds_path>_dgram") is bound and listening from here on, not only from vsn_device_start: a
+ * host program may connect and write its CONNECT line before the guest's driver is up; it
+ * waits in the listen backlog and is served (or refused when the handshake times out) once the
+ * device starts. vsn_device_destroy closes and removes it. Threads: any thread (devices are
+ * independent; the handle table is a concurrent map).
  * @param config The settings; struct_size must be set (see vsn_device_config).
  * @param out_device Receives the new device; untouched on failure.
  * @return 0; -EINVAL for a NULL pointer, a reserved guest CID (0, 1, 2, 0xFFFFFFFF or above 32
  *     bits), a struct_size below VSN_DEVICE_CONFIG_MIN_SIZE or non-zero reserved fields;
  *     -E2BIG for a larger struct whose unknown bytes are not zero; -ENOTSUP for feature bits
- *     the library lacks. The reason is logged (to config's log_fn when given, else the
- *     process-wide callback).
+ *     the library lacks; the negative errno of socket/bind/listen when uds_path cannot be
+ *     bound. The reason is logged (to config's log_fn when given, else the process-wide
+ *     callback).
  */
 int32_t vsn_device_create(const vsn_device_config *config, vsn_device **out_device);
 

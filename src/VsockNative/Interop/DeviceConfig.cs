@@ -25,7 +25,8 @@ internal unsafe struct DeviceConfig
     public uint Reserved0;
     /// <summary>Hybrid-vsock Unix socket path (the convention of Firecracker and vhost-device-vsock), or
     /// NULL for none: host programs connect to it and write "CONNECT &lt;port&gt;\n"; a guest connecting to
-    /// port P reaches the Unix listener at "&lt;uds_path&gt;_P". Copied at creation.</summary>
+    /// port P reaches the Unix listener at "&lt;uds_path&gt;_P". Copied, and bound, at creation (see
+    /// vsn_device_create).</summary>
     public sbyte* UdsPath;
     /// <summary>Bytes the device buffers per connection for guest-to-host data (the buf_alloc it
     /// advertises); 0 = 262144. At most 1 GiB.</summary>

@@ -123,9 +123,9 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
 /** Major ABI version: a caller must refuse a library whose major differs. */
 #define VSN_ABI_VERSION_MAJOR 0u
 /** Minor ABI version: grows when functions or struct fields are added. */
-#define VSN_ABI_VERSION_MINOR 4u
+#define VSN_ABI_VERSION_MINOR 5u
 /** The version this header describes, (major << 16) | minor. */
-#define VSN_ABI_VERSION 4u
+#define VSN_ABI_VERSION 5u
 /** Host-initiated: waiting for the guest's RESPONSE. */
 #define VSN_CONN_STATE_CONNECTING 0u
 /** Guest-initiated: our RESPONSE is owed. */
@@ -185,6 +185,14 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
  * vu_dispatch). Without it, vsn_device_start runs one event-loop thread per device.
  */
 #define VSN_DEVICE_F_MANUAL_POLL 1u
+/**
+ * Guest connections to the host (CID 2) on a port with no vsn_listen listener go to the router
+ * (vsn_device_set_router) with dst_cid 2, as a sibling connection would, instead of to
+ * "<uds_path>_P": the program forwards them (vhost-user-vsock's forward-cid: to the host's
+ * AF_VSOCK). Stream only (a seqpacket REQUEST to the host is refused with RST); without a
+ * router such REQUESTs get RST. Since ABI 0.5.
+ */
+#define VSN_DEVICE_F_ROUTE_HOST 2u
 /** Something failed: a rejected argument, a broken device. */
 #define VSN_LOG_ERROR 0
 /** Something the guest or a peer did wrong that was handled (dropped, reset). */
@@ -275,7 +283,11 @@ typedef void (*vsn_interrupt_fn)(void *user, uint32_t queue_index);
  * (SOCK_STREAM or SOCK_SEQPACKET; non-blocking, close-on-exec): hand it to the target with
  * vsn_connect_from (same type) and return 0 (the fd is then no longer the device's), or return
  * a negative errno and the device closes fd and answers the guest with RST. Must not block for
- * long: the device's queues wait meanwhile.
+ * long: the device's queues wait meanwhile. With VSN_DEVICE_F_ROUTE_HOST it is also called for
+ * stream REQUESTs to the host (dst_cid 2) on ports with no vsn_listen listener: the program
+ * connects wherever it forwards to, writes the byte VSN_ROUTE_ACCEPTED on fd when that peer
+ * accepted (the guest gets RESPONSE then) and carries the bytes both ways, or closes fd (the
+ * guest gets RST).
  */
 typedef int32_t (*vsn_router_fn)(void *user, uint32_t type, uint64_t dst_cid, uint32_t dst_port, uint64_t src_cid, uint32_t src_port, int32_t fd);
 

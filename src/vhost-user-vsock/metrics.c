@@ -85,6 +85,12 @@ static void put_vm(FILE *f, vm *v)
             (unsigned long long)load(&v->connections), (unsigned long long)load(&v->backend.stats.messages),
             (unsigned long long)load(&v->backend.stats.rejected), (unsigned long long)load(&v->backend.stats.starts),
             (unsigned long long)load(&v->backend.stats.stops));
+    if (v->fwd_open)
+        fprintf(f, "\"forward\": {\"forward_cid\": %u, \"to_host_opened\": %llu, \"to_host_refused\": %llu, "
+                   "\"to_guest_opened\": %llu, \"to_guest_refused\": %llu}, ",
+                v->opt->forward_cid, (unsigned long long)load(&v->fwd.to_host_opened),
+                (unsigned long long)load(&v->fwd.to_host_refused), (unsigned long long)load(&v->fwd.to_guest_opened),
+                (unsigned long long)load(&v->fwd.to_guest_refused));
     fputs("\"device\": ", f);
     put_device(f, &dc.values);
     fputs(", \"connection_layer\": ", f);

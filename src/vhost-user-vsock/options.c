@@ -30,9 +30,11 @@ const char options_usage[] =
     "                            two up to 32768, default 1024\n"
     "        groups=G1+G2        group names ([A-Za-z0-9_-], default \"default\"); VMs that share a\n"
     "                            group reach each other by CID\n"
-    "        forward-cid=CID     forward guest connections to the host's AF_VSOCK CID (instead of\n"
-    "                            uds-path); not implemented yet: refused\n"
-    "        forward-listen=P1+P2  host AF_VSOCK ports forwarded into the guest (with forward-cid)\n"
+    "        forward-cid=CID     instead of uds-path: a guest stream connection to host port P\n"
+    "                            reaches AF_VSOCK (CID, P) on this host (1: the host itself, with\n"
+    "                            vsock_loopback); 1..4294967294\n"
+    "        forward-listen=P1+P2  with forward-cid: the daemon listens on these host AF_VSOCK\n"
+    "                            ports and forwards each connection to the same guest port\n"
     "  --guest-cid CID, --socket PATH, --uds-path PATH, --tx-buffer-size N, --queue-size N,\n"
     "  --groups G1+G2, --forward-cid CID, --forward-listen P1+P2\n"
     "        The same for a single VM, as separate options.\n"
@@ -270,9 +272,6 @@ static int check_vms(daemon_options *o, char *err, size_t errlen)
                         (unsigned long long)vm->guest_cid);
         if (vm->nforward_listen > 0 && !vm->has_forward_cid)
             return fail(err, errlen, "VM %u (cid %llu): forward-listen needs forward-cid", i + 1, (unsigned long long)vm->guest_cid);
-        if (vm->has_forward_cid)
-            return fail(err, errlen, "VM %u (cid %llu): forward-cid (forwarding to the host's AF_VSOCK) is not implemented yet",
-                        i + 1, (unsigned long long)vm->guest_cid);
         for (unsigned j = 0; j < i; j++) {
             if (o->vms[j].guest_cid == vm->guest_cid)
                 return fail(err, errlen, "guest-cid %llu is given twice", (unsigned long long)vm->guest_cid);

@@ -63,6 +63,8 @@ int vm_open(vm *v, const vm_options *opt, int stop_fd)
         .buf_alloc = opt->tx_buffer_size,
         .needs_reset_fn = device_needs_reset,
         .needs_reset_user = v,
+        /* forward-cid: guest connections to the host go to the router (router.c -> forward.c) */
+        .flags = opt->has_forward_cid ? VSN_DEVICE_F_ROUTE_HOST : 0,
     };
     int rc = vsn_device_create(&cfg, &v->dev);
     if (rc < 0) {
@@ -77,6 +79,11 @@ int vm_open(vm *v, const vm_options *opt, int stop_fd)
         vu_log(VSN_LOG_ERROR, "%s: cannot listen on %s: %s", v->name, opt->socket,
                rc == -EEXIST ? "the path exists and is not a socket" : strerror(-rc));
         return rc;
+    }
+    if (opt->has_forward_cid) {
+        rc = forward_open(&v->fwd, opt, v->name, v->dev, stop_fd);
+        v->fwd_open = true;
+        if (rc < 0) return rc;
     }
     vu_log(VSN_LOG_INFO, "%s: guest cid %llu, vhost-user socket %s, uds-path %s, queue-size %u", v->name,
            (unsigned long long)opt->guest_cid, opt->socket, opt->uds_path ? opt->uds_path : "(none)", opt->queue_size);
@@ -156,7 +163,7 @@ int vm_start(vm *v)
     int rc = pthread_create(&v->thread, NULL, vm_thread, v);
     if (rc != 0) return -rc;
     v->thread_started = true;
-    return 0;
+    return v->fwd_open ? forward_start(&v->fwd) : 0;
 }
 
 void vm_stop(vm *v)
@@ -164,6 +171,8 @@ void vm_stop(vm *v)
     if (v->thread_started) pthread_join(v->thread, NULL);
     v->thread_started = false;
     if (v->dev != NULL) vu_backend_disconnect(&v->backend);
+    /* The device is stopped: no more routed connections; the forwarder's thread sees the stop fd. */
+    if (v->fwd_open) forward_close(&v->fwd);
 }
 
 void vm_close(vm *v)

@@ -5,6 +5,7 @@
 #ifndef VU_VM_H
 #define VU_VM_H
 
+#include "forward.h"
 #include "options.h"
 #include "vu_backend.h"
 
@@ -16,6 +17,8 @@ typedef struct vm {
     char name[32];
     vsn_device *dev;
     vu_backend backend;
+    forwarder fwd;        /* forward-cid / forward-listen (opt->has_forward_cid) */
+    bool fwd_open;
     int listen_fd;
     int stop_fd;          /* the daemon's stop eventfd (shared, never drained) */
     bool socket_created;  /* the daemon created opt->socket, so it removes it */

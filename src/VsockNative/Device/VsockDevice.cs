@@ -55,6 +55,7 @@ internal sealed class VsockDevice : IDisposable
         {
             GuestCid = options.GuestCid,
             UdsPath = options.UdsPath,
+            RouteHost = options.RouteHost,
             BufAlloc = options.BufAlloc,
             MaxConnections = (int)Math.Min(options.MaxConnections, int.MaxValue),
             DatagramsOffered = (options.OfferedFeatures & VirtioVsockFeatures.Dgram) != 0,

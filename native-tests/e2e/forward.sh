@@ -1,5 +1,6 @@
 #!/bin/sh
-# forward.sh DAEMON FORWARD_TEST BASE.cpio: ctest e2e_forward. forward-cid / forward-listen need a
+# forward.sh DAEMON FORWARD_TEST BASE.cpio [asan]: ctest e2e_forward (e2e_forward_asan: the daemon
+# built with ASan/UBSan; a memory error or a leak fails its exit status in the guest). forward-cid / forward-listen need a
 # vsock transport that reaches CID 1 (vsock_loopback.ko); the build host has none, and no test may
 # reach any other CID, so everything runs inside one TCG guest (Debian's kernel, no vsock device):
 # the daemon, vhost_user_forward (the vhost-user frontend playing the VM, and the host peers on
@@ -8,8 +9,9 @@
 # run there as written (`vhost-device-vsock` is a link to our daemon), each started, its socket
 # checked, stopped with SIGTERM (exit 0, socket removed).
 set -eu
-[ $# = 3 ] || { echo "usage: $0 DAEMON FORWARD_TEST BASE.cpio" >&2; exit 2; }
-daemon=$1; test=$2; base=$3
+[ $# = 3 ] || [ $# = 4 ] || { echo "usage: $0 DAEMON FORWARD_TEST BASE.cpio [asan]" >&2; exit 2; }
+daemon=$1; test=$2; base=$3; asan=${4:-}
+here=$(cd "$(dirname "$0")" && pwd)
 cache=${VSN_E2E_CACHE:-$HOME/.cache/vsocknative-e2e}
 kver=$(cat "$cache/kernel-version")
 loopback=$cache/modules/lib/modules/$kver/kernel/net/vmw_vsock/vsock_loopback.ko
@@ -21,17 +23,27 @@ mkdir -p "$stage/opt/fwd/lib" "$stage/lib64" "$stage/lib/modules/$kver/kernel/ne
 cp "$daemon" "$stage/opt/fwd/vhost-user-vsock"
 ln -s vhost-user-vsock "$stage/opt/fwd/vhost-device-vsock"
 cp "$test" "$stage/opt/fwd/vhost_user_forward"
+cp "$here/../vhost-user/vhost-device-vsock-readme.yaml" "$stage/opt/fwd/readme.yaml"  # the README's example, verbatim
 cp "$loopback" "$stage/lib/modules/$kver/kernel/net/vmw_vsock/"
 for lib in $(ldd "$daemon" "$test" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u); do
     cp -L "$lib" "$stage/opt/fwd/lib/"
 done
 loader=$(ldd "$daemon" | awk '/ld-linux/ { print $1 }')
 cp -L "$loader" "$stage/lib64/"
+: > "$stage/opt/fwd/env"
+if [ "$asan" = asan ]; then
+    cp "$here/lsan.supp" "$stage/opt/fwd/lsan.supp"
+    cat > "$stage/opt/fwd/env" <<'ENV'
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=/opt/fwd/lsan.supp:print_suppressions=0
+ENV
+fi
 
 cat > "$stage/case.sh" <<'GUEST'
 kver=$(uname -r)
 step loopback insmod "/lib/modules/$kver/kernel/net/vmw_vsock/vsock_loopback.ko"
 export LD_LIBRARY_PATH=/opt/fwd/lib PATH="$PATH:/opt/fwd"
+. /opt/fwd/env
 mkdir -p /tmp/f
 step forward vhost_user_forward /opt/fwd/vhost-user-vsock /tmp/f
 # readme NAME SOCKET... -- COMMAND...: runs, waits for the sockets, SIGTERM, exit 0, sockets gone.
@@ -58,33 +70,12 @@ readme readme-three /tmp/vhost3.socket /tmp/vhost4.socket /tmp/vhost5.socket /tm
     --vm guest-cid=5,socket=/tmp/vhost5.socket,forward-cid=1,forward-listen=9001+9002,tx-buffer-size=32768,queue-size=1024
 readme readme-single /tmp/vhost4.socket -- \
     vhost-device-vsock --guest-cid=4 --socket=/tmp/vhost4.socket --forward-cid=1 --forward-listen=9001+9002 --tx-buffer-size=65536 --queue-size=1024
-cat > /tmp/readme.yaml <<'YAML'
-vms:
-    - guest_cid: 3
-      socket: /tmp/vhost3.socket
-      uds_path: /tmp/vm3.vsock
-      tx_buffer_size: 65536
-      queue_size: 1024
-      groups: group1+groupA
-    - guest_cid: 4
-      socket: /tmp/vhost4.socket
-      uds_path: /tmp/vm4.vsock
-      tx_buffer_size: 32768
-      queue_size: 256
-      groups: group2+groupB
-    - guest_cid: 5
-      socket: /tmp/vhost5.socket
-      forward-cid: 1
-      forward-listen: 9001+9002
-      tx_buffer_size: 32768
-      queue_size: 1024
-YAML
-readme readme-config /tmp/vhost3.socket /tmp/vhost4.socket /tmp/vhost5.socket -- vhost-device-vsock --config=/tmp/readme.yaml
+readme readme-config /tmp/vhost3.socket /tmp/vhost4.socket /tmp/vhost5.socket -- vhost-device-vsock --config=/opt/fwd/readme.yaml
 GUEST
 
 (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$W/extra.cpio"
 cat "$base" "$W/extra.cpio" > "$W/initrd.cpio"
-echo "forward.sh: booting (QEMU TCG, no vsock device; vsock_loopback in the guest)"
+echo "forward.sh: booting (QEMU TCG, no vsock device; vsock_loopback in the guest)${asan:+; the daemon under ASan/UBSan}"
 timeout "${FORWARD_TIMEOUT:-500}" qemu-system-x86_64 -accel tcg -machine q35 -m 768M -smp 1 \
     -nographic -monitor none -serial "file:$W/console.log" -nic none -no-reboot \
     -kernel "$cache/vmlinuz" -initrd "$W/initrd.cpio" -append "console=ttyS0 quiet panic=-1" \

@@ -175,47 +175,26 @@ serve TERM "$s3" "$s4" "$dir/v5.sock" -- --config "$dir/good.yaml" --vm guest-ci
 # lines and its example config, as written there but for /tmp/ -> $dir/. The lines with
 # forward-cid / forward-listen open AF_VSOCK sockets, which this host may not have and no test may
 # use here: they run unchanged inside the e2e guest (ctest e2e_forward, native-tests/e2e/forward.sh).
-readme() {  # serve <the README's arguments>: its sockets and hybrid sockets created, then removed
-    shift
+readme() {  # <the README's arguments>: served, its sockets and hybrid sockets created, then removed
     line=$(printf '%s' "$*" | sed "s|/tmp/|$dir/|g")
     socks=$(printf '%s' "$line" | grep -o "socket=[^, ]*" | sed 's/^socket=//')
     udss=$(printf '%s' "$line" | grep -o "uds-path=[^, ]*" | sed 's/^uds-path=//')
     # shellcheck disable=SC2086
     serve TERM $socks $udss -- $line
 }
-readme serve --vm guest-cid=4,uds-path=/tmp/vm4.vsock,socket=/tmp/vhost4.socket
-readme serve --vm guest-cid=4,uds-path=/tmp/vm4.vsock,socket=/tmp/vhost4.socket,tx-buffer-size=65536,queue-size=1024
-readme serve --vm guest-cid=3,uds-path=/tmp/vm3.vsock,socket=/tmp/vhost3.socket,groups=group1+group2 \
+readme --vm guest-cid=4,uds-path=/tmp/vm4.vsock,socket=/tmp/vhost4.socket
+readme --vm guest-cid=4,uds-path=/tmp/vm4.vsock,socket=/tmp/vhost4.socket,tx-buffer-size=65536,queue-size=1024
+readme --vm guest-cid=3,uds-path=/tmp/vm3.vsock,socket=/tmp/vhost3.socket,groups=group1+group2 \
     --vm guest-cid=4,uds-path=/tmp/vm4.vsock,socket=/tmp/vhost4.socket,groups=group1
-readme serve --vm guest-cid=3,socket=/tmp/vhost3.socket,uds-path=/tmp/vm3.vsock,groups=group1+groupA \
+readme --vm guest-cid=3,socket=/tmp/vhost3.socket,uds-path=/tmp/vm3.vsock,groups=group1+groupA \
     --vm guest-cid=4,socket=/tmp/vhost4.socket,uds-path=/tmp/vm4.vsock,tx-buffer-size=32768,queue-size=256
-readme serve --vm guest_cid=4,socket=/tmp/vhost4.socket,uds-path=/tmp/vm4.vsock,tx-buffer-size=32768,queue-size=1024,groups=g1+g2
-readme serve --guest-cid=4 --socket=/tmp/vhost4.socket --uds-path=/tmp/vm4.vsock --tx-buffer-size=65536 --queue-size=1024 --groups=g1+g2
+readme --vm guest_cid=4,socket=/tmp/vhost4.socket,uds-path=/tmp/vm4.vsock,tx-buffer-size=32768,queue-size=1024,groups=g1+g2
+readme --guest-cid=4 --socket=/tmp/vhost4.socket --uds-path=/tmp/vm4.vsock --tx-buffer-size=65536 --queue-size=1024 --groups=g1+g2
 # The README's example config: here its first two VMs (the third forwards to AF_VSOCK CID 1: the
 # whole file runs in e2e_forward); the whole file is read and checked (a bad VM after it is the
 # first error, so nothing is opened).
-cat >"$dir/readme.yaml" <<YAML
-vms:
-    - guest_cid: 3
-      socket: /tmp/vhost3.socket
-      uds_path: /tmp/vm3.vsock
-      tx_buffer_size: 65536
-      queue_size: 1024
-      groups: group1+groupA
-    - guest_cid: 4
-      socket: /tmp/vhost4.socket
-      uds_path: /tmp/vm4.vsock
-      tx_buffer_size: 32768
-      queue_size: 256
-      groups: group2+groupB
-    - guest_cid: 5
-      socket: /tmp/vhost5.socket
-      forward-cid: 1
-      forward-listen: 9001+9002
-      tx_buffer_size: 32768
-      queue_size: 1024
-YAML
-sed -i "s|/tmp/|$dir/|g" "$dir/readme.yaml"
+# (native-tests/vhost-user/vhost-device-vsock-readme.yaml: the README's example, verbatim)
+sed "s|/tmp/|$dir/|g" "$(dirname "$0")/vhost-device-vsock-readme.yaml" >"$dir/readme.yaml"
 bad "VM 4 (cid 3): forward-listen needs forward-cid" --config "$dir/readme.yaml" --vm socket=$dir/v9.sock,forward-listen=1
 head -n 13 "$dir/readme.yaml" >"$dir/readme2.yaml"
 serve TERM "$dir/vhost3.socket" "$dir/vhost4.socket" "$dir/vm3.vsock" "$dir/vm4.vsock" -- --config "$dir/readme2.yaml"
@@ -225,6 +204,9 @@ echo keep >"$dir/file"
 "$daemon" --vm guest-cid=3,socket=$dir/file </dev/null 2>"$dir/err"; rc=$?
 [ "$rc" = 1 ] && grep -q "not a socket" "$dir/err" && [ "$(cat "$dir/file")" = keep ] ||
     { echo "FAIL: existing file as socket: status $rc"; cat "$dir/err"; fail=1; }
+"$daemon" --vm guest-cid=3,socket=$s3,uds-path=$dir/file </dev/null 2>"$dir/err"; rc=$?
+[ "$rc" = 1 ] && grep -q "uds-path $dir/file exists and is not a socket" "$dir/err" && [ "$(cat "$dir/file")" = keep ] && [ ! -e "$s3" ] ||
+    { echo "FAIL: existing file as uds-path: status $rc"; cat "$dir/err"; fail=1; }
 
 [ $fail = 0 ] && echo "PASS: cli" || echo "FAIL: cli"
 exit $fail

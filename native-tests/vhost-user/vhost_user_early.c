@@ -129,11 +129,7 @@ static int64_t ring_num(int s, uint32_t index, uint32_t num, bool ack)
 
 static void queue_size_limit(void)
 {
-    vg g0 = { .sock = -1 };
-    VT_REQUIRE(vg_vu_connect(&g0, sock_path, 5000) == 0, "connect");
-    int s = g0.sock;
-    uint64_t want = 1ull << VU_PROTOCOL_F_REPLY_ACK;
-    VT_REQUIRE(vg_vu_send(s, VU_SET_PROTOCOL_FEATURES, VU_VERSION, &want, 8, NULL, 0) == 0, "send");
+    int s = vt_connect_reply_ack(sock_path);
     VT_CHECK(ring_num(s, 0, VG_QSIZE, true) == 0, "a ring of queue-size (%u) entries refused", VG_QSIZE);
     VT_CHECK(ring_num(s, 1, VG_QSIZE / 2, true) == 0, "a smaller ring refused");
     VT_CHECK(ring_num(s, 0, VG_QSIZE * 2, true) > 0, "a ring of %u entries (queue-size %u) accepted", VG_QSIZE * 2, VG_QSIZE);
@@ -150,18 +146,23 @@ static void queue_size_limit(void)
     close(g1.sock);
 }
 
-int main(int argc, char **argv)
+/* The daemon: one VM with a hybrid socket and queue-size VG_QSIZE, metrics every second. */
+static pid_t start_daemon(const char *binary)
 {
-    VT_REQUIRE(argc == 2, "usage: vhost_user_early <daemon>");
-    snprintf(dir, sizeof dir, "/tmp/vu_early_XXXXXX");
-    VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
+    vt_tmpdir(dir, sizeof dir, "vu_early");
     snprintf(sock_path, sizeof sock_path, "%s/vhost3.socket", dir);
     snprintf(uds_path, sizeof uds_path, "%s/vm3.vsock", dir);
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.json", dir);
-    char vm[760];
+    static char vm[760];
     snprintf(vm, sizeof vm, "guest-cid=3,socket=%s,uds-path=%s,queue-size=%u", sock_path, uds_path, VG_QSIZE);
     char *args[] = { "--vm", vm, "--metrics", metrics_path, "--metrics-interval", "1", "--log-level", "info", NULL };
-    pid_t daemon = vt_spawn(argv[1], dir, args);
+    return vt_spawn(binary, dir, args);
+}
+
+int main(int argc, char **argv)
+{
+    VT_REQUIRE(argc == 2, "usage: vhost_user_early <daemon>");
+    pid_t daemon = start_daemon(argv[1]);
 
     /* 1. The hybrid socket before any frontend. */
     struct stat st;
@@ -268,11 +269,5 @@ int main(int argc, char **argv)
     VT_CHECK(status == 0, "daemon exit status %d after SIGTERM", status);
     VT_CHECK(stat(uds_path, &st) < 0 && errno == ENOENT, "the daemon left %s behind", uds_path);
     VT_CHECK(stat(sock_path, &st) < 0 && errno == ENOENT, "the daemon left %s behind", sock_path);
-    if (vt_failures) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "tail -n 40 %s/daemon.log >&2", dir);
-        if (system(cmd) != 0) fprintf(stderr, "(no daemon log)\n");
-    }
-    printf("%s: %d failure(s)\n", vt_failures ? "FAIL" : "PASS", vt_failures);
-    return vt_failures ? 1 : 0;
+    return vt_finish(dir);
 }

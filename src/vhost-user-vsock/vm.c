@@ -66,6 +66,12 @@ int vm_open(vm *v, const vm_options *opt, int stop_fd)
         /* forward-cid: guest connections to the host go to the router (router.c -> forward.c) */
         .flags = opt->has_forward_cid ? VSN_DEVICE_F_ROUTE_HOST : 0,
     };
+    struct stat st;
+    if (opt->uds_path != NULL && lstat(opt->uds_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        /* the library binds uds_path at creation and replaces what is there: never a file of the user's */
+        vu_log(VSN_LOG_ERROR, "%s: uds-path %s exists and is not a socket", v->name, opt->uds_path);
+        return -EEXIST;
+    }
     int rc = vsn_device_create(&cfg, &v->dev);
     if (rc < 0) {
         vu_log(VSN_LOG_ERROR, "%s: device not created (errno %d)", v->name, -rc);

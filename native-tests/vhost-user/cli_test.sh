@@ -171,6 +171,16 @@ serve TERM "$s3" -- --socket=$s3 --queue-size=64 --tx-buffer-size=4096 --groups=
 serve TERM "$s3" "$s4" -- --config "$dir/good.yaml"
 serve TERM "$s3" "$s4" "$dir/v5.sock" -- --config "$dir/good.yaml" --vm guest-cid=5,socket=$dir/v5.sock
 
+# SIGUSR1 without --metrics: the counters in words in the log, and the daemon serves on.
+"$daemon" --vm guest-cid=3,socket=$s3 </dev/null >"$dir/out" 2>"$dir/err" &
+pid=$!
+i=0; while [ ! -S "$s3" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+kill -USR1 $pid; sleep 0.3; kill -USR1 $pid; sleep 0.3
+kill -TERM $pid; wait $pid; rc=$?
+[ "$rc" = 0 ] && [ "$(grep -c 'SIGUSR1: counters (no --metrics file)' "$dir/err")" = 2 ] &&
+    grep -q 'vm3: frontend not connected, device stopped, 0 vhost-user message(s) (0 rejected), 0 open connection(s)' "$dir/err" ||
+    { echo "FAIL: SIGUSR1 without --metrics: status $rc"; cat "$dir/err"; fail=1; }
+
 # vhost-device-vsock's README (rust-vmm/vhost-device, vhost-device-vsock/README.md): its command
 # lines and its example config, as written there but for /tmp/ -> $dir/. The lines with
 # forward-cid / forward-listen open AF_VSOCK sockets, which this host may not have and no test may

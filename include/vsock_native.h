@@ -191,6 +191,14 @@ int32_t vsn_set_log_callback(vsn_log_fn fn, void *user, int32_t max_level);
  * vu_dispatch). Without it, vsn_device_start runs one event-loop thread per device.
  */
 #define VSN_DEVICE_F_MANUAL_POLL 1u
+/**
+ * Guest connections to the host (CID 2) on a port with no vsn_device_listen listener go to the
+ * router (vsn_device_set_router) with dst_cid 2, as a sibling connection would, instead of to
+ * "<uds_path>_P": the program forwards them (vhost-user-vsock's forward-cid: to the host's
+ * AF_VSOCK). Stream only (a seqpacket REQUEST to the host is refused with RST); without a
+ * router such REQUESTs get RST. Since ABI 0.5.
+ */
+#define VSN_DEVICE_F_ROUTE_HOST 2u
 /** Datagrams share the rx and tx queues with streams (the 2023 VIRTIO_VSOCK_F_DGRAM proposal). */
 #define VSN_DGRAM_LAYOUT_SHARED 0u
 /** Datagrams on their own queues (the 2021 proposal): see VSN_QUEUE_DGRAM_RX. */
@@ -249,7 +257,8 @@ typedef struct vsn_device_config {
     /**
      * Hybrid-vsock Unix socket path (the convention of Firecracker and vhost-device-vsock), or
      * NULL for none: host programs connect to it and write "CONNECT <port>\n"; a guest connecting
-     * to port P reaches the Unix listener at "<uds_path>_P". Copied at creation.
+     * to port P reaches the Unix listener at "<uds_path>_P". Copied, and bound, at creation (see
+     * vsn_device_create).
      */
     const char *uds_path;
     /**
@@ -299,15 +308,20 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_config, needs_reset_user) == 88, "vsn_devi
 VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 96, "vsn_device_config size");
 
 /**
- * Creates a device from a config. Threads: any thread (devices are independent; the handle
- * table is a concurrent map).
+ * Creates a device from a config. The hybrid socket (uds_path, and its datagram hub
+ * "<uds_path>_dgram") is bound and listening from here on, not only from vsn_device_start: a
+ * host program may connect and write its CONNECT line before the guest's driver is up; it
+ * waits in the listen backlog and is served (or refused when the handshake times out) once the
+ * device starts. vsn_device_destroy closes and removes it. Threads: any thread (devices are
+ * independent; the handle table is a concurrent map).
  * @param config The settings; struct_size must be set (see vsn_device_config).
  * @param out_device Receives the new device; untouched on failure.
  * @return 0; -EINVAL for a NULL pointer, a reserved guest CID (0, 1, 2, 0xFFFFFFFF or above 32
  *     bits), a struct_size below VSN_DEVICE_CONFIG_MIN_SIZE or non-zero reserved fields;
  *     -E2BIG for a larger struct whose unknown bytes are not zero; -ENOTSUP for feature bits
- *     the library lacks. The reason is logged (to config's log_fn when given, else the
- *     process-wide callback).
+ *     the library lacks; the negative errno of socket/bind/listen when uds_path cannot be
+ *     bound. The reason is logged (to config's log_fn when given, else the process-wide
+ *     callback).
  */
 int32_t vsn_device_create(const vsn_device_config *config, vsn_device **out_device);
 
@@ -649,7 +663,11 @@ int32_t vsn_device_connect(vsn_device *device, uint32_t guest_port, uint32_t typ
  * (SOCK_STREAM or SOCK_SEQPACKET; non-blocking, close-on-exec): hand it to the target with
  * vsn_device_connect_from (same type) and return 0 (the fd is then no longer the device's), or
  * return a negative errno and the device closes fd and answers the guest with RST. Must not
- * block for long: the device's queues wait meanwhile.
+ * block for long: the device's queues wait meanwhile. With VSN_DEVICE_F_ROUTE_HOST it is also
+ * called for stream REQUESTs to the host (dst_cid 2) on ports with no vsn_device_listen
+ * listener: the program connects wherever it forwards to, writes the byte VSN_ROUTE_ACCEPTED
+ * on fd when that peer accepted (the guest gets RESPONSE then) and carries the bytes both
+ * ways, or closes fd (the guest gets RST).
  */
 typedef int32_t (*vsn_router_fn)(void *user, uint32_t type, uint64_t dst_cid, uint32_t dst_port, uint64_t src_cid, uint32_t src_port, int32_t fd);
 

@@ -86,8 +86,7 @@ static void setup(vg *g, uint64_t cid, const char *path)
 int main(int argc, char **argv)
 {
     VT_REQUIRE(argc == 2, "usage: vhost_user_routing <daemon>");
-    snprintf(dir, sizeof dir, "/tmp/vu_routing_XXXXXX");
-    VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
+    vt_tmpdir(dir, sizeof dir, "vu_routing");
     snprintf(sock3, sizeof sock3, "%s/vhost3.socket", dir);
     snprintf(sock4, sizeof sock4, "%s/vhost4.socket", dir);
     snprintf(sock5, sizeof sock5, "%s/vhost5.socket", dir);
@@ -209,11 +208,5 @@ int main(int argc, char **argv)
     VT_CHECK(status == 0, "daemon exit status %d", status);
     struct stat st;
     VT_CHECK(stat(sock3, &st) < 0 && stat(sock4, &st) < 0 && stat(uds4, &st) < 0, "sockets left behind");
-    if (vt_failures) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "tail -n 40 %s/daemon.log >&2", dir);
-        if (system(cmd) != 0) fprintf(stderr, "(no daemon log)\n");
-    }
-    printf("%s: %d failure(s)\n", vt_failures ? "FAIL" : "PASS", vt_failures);
-    return vt_failures ? 1 : 0;
+    return vt_finish(dir);
 }

@@ -156,15 +156,7 @@ static void good_session(pid_t daemon)
 /* ---- malformed messages ------------------------------------------------------------------ */
 
 /* A connection with REPLY_ACK negotiated. */
-static int fresh(void)
-{
-    vg g0 = { .sock = -1 };
-    VT_REQUIRE(vg_vu_connect(&g0, sock_path, 5000) == 0, "connect");
-    int s = g0.sock;
-    uint64_t want = 1ull << VU_PROTOCOL_F_REPLY_ACK;
-    VT_REQUIRE(vg_vu_send(s, VU_SET_PROTOCOL_FEATURES, VU_VERSION, &want, 8, NULL, 0) == 0, "send");
-    return s;
-}
+static int fresh(void) { return vt_connect_reply_ack(sock_path); }
 
 /* The connection still answers (after an error reply). */
 static bool alive(int s)
@@ -456,8 +448,7 @@ static void kick_must_be_eventfd(pid_t daemon)
 int main(int argc, char **argv)
 {
     VT_REQUIRE(argc == 2, "usage: vhost_user_session <daemon>");
-    snprintf(dir, sizeof dir, "/tmp/vu_session_XXXXXX");
-    VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
+    vt_tmpdir(dir, sizeof dir, "vu_session");
     snprintf(sock_path, sizeof sock_path, "%s/vhost3.socket", dir);
     snprintf(uds_path, sizeof uds_path, "%s/vm3.vsock", dir);
     char vm[700];
@@ -515,11 +506,5 @@ int main(int argc, char **argv)
     VT_CHECK(status == 0, "daemon exit status %d after SIGTERM", status);
     struct stat st;
     VT_CHECK(stat(sock_path, &st) < 0 && errno == ENOENT, "the daemon left its socket %s behind", sock_path);
-    if (vt_failures) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "tail -n 40 %s/daemon.log >&2", dir);
-        if (system(cmd) != 0) fprintf(stderr, "(no daemon log)\n");
-    }
-    printf("%s: %d failure(s)\n", vt_failures ? "FAIL" : "PASS", vt_failures);
-    return vt_failures ? 1 : 0;
+    return vt_finish(dir);
 }

@@ -1,5 +1,6 @@
 /* vu_test_util.c: see vu_test_util.h. */
 #include "vu_test_util.h"
+#include "../../src/vhost-user-vsock/vhost_user.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -97,6 +98,32 @@ double vt_cpu_seconds(pid_t pid)
     unsigned long long utime, stime;
     if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+void vt_tmpdir(char *dir, size_t size, const char *prefix)
+{
+    snprintf(dir, size, "/tmp/%s_XXXXXX", prefix);
+    VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
+}
+
+int vt_connect_reply_ack(const char *path)
+{
+    vg g0 = { .sock = -1 };
+    VT_REQUIRE(vg_vu_connect(&g0, path, 5000) == 0, "connect to %s", path);
+    uint64_t want = 1ull << VU_PROTOCOL_F_REPLY_ACK;
+    VT_REQUIRE(vg_vu_send(g0.sock, VU_SET_PROTOCOL_FEATURES, VU_VERSION, &want, 8, NULL, 0) == 0, "send");
+    return g0.sock;
+}
+
+int vt_finish(const char *dir)
+{
+    if (vt_failures) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "tail -n 40 %s/daemon.log >&2", dir);
+        if (system(cmd) != 0) fprintf(stderr, "(no daemon log)\n");
+    }
+    printf("%s: %d failure(s)\n", vt_failures ? "FAIL" : "PASS", vt_failures);
+    return vt_failures ? 1 : 0;
 }
 
 bool vt_log_contains(const char *dir, const char *text)

@@ -43,6 +43,13 @@ int vt_fd_count(pid_t pid);
 int vt_memfd_maps(pid_t pid);
 /* CPU time (user + system) a process has used, in seconds, from /proc/<pid>/stat; -1 on error. */
 double vt_cpu_seconds(pid_t pid);
+/* A scratch directory /tmp/<prefix>_XXXXXX into dir (exits on failure). */
+void vt_tmpdir(char *dir, size_t size, const char *prefix);
+/* A vhost-user connection to the daemon at path with REPLY_ACK negotiated (exits on failure). */
+int vt_connect_reply_ack(const char *path);
+/* The end of a test: on failure the tail of <dir>/daemon.log to stderr; "PASS"/"FAIL: n failure(s)";
+ * returns the exit status (0 or 1). */
+int vt_finish(const char *dir);
 /* True when <dir>/daemon.log has a line containing text. */
 bool vt_log_contains(const char *dir, const char *text);
 

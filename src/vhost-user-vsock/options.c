@@ -11,37 +11,62 @@
 const char options_usage[] =
     "Usage: vhost-user-vsock [OPTIONS]\n"
     "\n"
-    "A vhost-user backend for virtio-vsock (the host side of AF_VSOCK) on libvsocknative.\n"
-    "One process serves several VMs; each has its own vhost-user socket and device.\n"
+    "A vhost-user backend for virtio-vsock (the host side of AF_VSOCK) on libvsocknative, with the\n"
+    "options and config keys of rust-vmm's vhost-device-vsock. One process serves several VMs;\n"
+    "each has its own vhost-user socket and device.\n"
     "\n"
     "Options:\n"
-    "  --vm guest-cid=CID,socket=PATH[,uds-path=PATH][,tx-buffer-size=N][,groups=G1+G2]\n"
-    "        One VM (repeatable). guest-cid: 3..4294967294, unique. socket: the vhost-user Unix\n"
-    "        socket the daemon creates and listens on (QEMU connects to it). uds-path: the\n"
-    "        hybrid-vsock Unix socket: host programs connect to it and write \"CONNECT <port>\\n\";\n"
-    "        a guest connecting to host port P reaches the Unix listener at \"<uds-path>_P\".\n"
-    "        tx-buffer-size: bytes buffered per connection for guest-to-host data (the buf_alloc the\n"
-    "        device advertises), 1..1073741824, default 262144. groups: '+'-separated names\n"
-    "        ([A-Za-z0-9_-], default \"default\"); VMs that share a group reach each other by CID.\n"
-    "  --guest-cid CID --socket PATH [--uds-path PATH] [--tx-buffer-size N] [--groups G]\n"
+    "  --vm KEY=VALUE[,KEY=VALUE...]\n"
+    "        One VM (repeatable). Keys (with '-' or '_'):\n"
+    "        guest-cid=CID       3..4294967294, unique (default 3)\n"
+    "        socket=PATH         the vhost-user Unix socket the daemon creates and listens on\n"
+    "                            (QEMU connects to it); required\n"
+    "        uds-path=PATH       the hybrid-vsock Unix socket, bound at start: host programs\n"
+    "                            connect to it and write \"CONNECT <port>\\n\"; a guest connecting\n"
+    "                            to host port P reaches the Unix listener at \"<uds-path>_P\"\n"
+    "        tx-buffer-size=N    bytes buffered per connection for guest-to-host data (the\n"
+    "                            buf_alloc the device advertises), 1..1073741824, default 262144\n"
+    "        queue-size=N        the largest ring the device accepts (SET_VRING_NUM), a power of\n"
+    "                            two up to 32768, default 1024\n"
+    "        groups=G1+G2        group names ([A-Za-z0-9_-], default \"default\"); VMs that share a\n"
+    "                            group reach each other by CID\n"
+    "        forward-cid=CID     instead of uds-path: a guest stream connection to host port P\n"
+    "                            reaches AF_VSOCK (CID, P) on this host (1: the host itself, with\n"
+    "                            vsock_loopback); 1..4294967294\n"
+    "        forward-listen=P1+P2  with forward-cid: the daemon listens on these host AF_VSOCK\n"
+    "                            ports and forwards each connection to the same guest port\n"
+    "  --guest-cid CID, --socket PATH, --uds-path PATH, --tx-buffer-size N, --queue-size N,\n"
+    "  --groups G1+G2, --forward-cid CID, --forward-listen P1+P2\n"
     "        The same for a single VM, as separate options.\n"
     "  --config FILE\n"
-    "        Read VMs from FILE (may be combined with --vm). Format (a YAML subset):\n"
+    "        Read VMs from a YAML file (may be combined with --vm):\n"
     "            vms:\n"
     "                - guest_cid: 3\n"
     "                  socket: /tmp/vhost3.socket\n"
     "                  uds_path: /tmp/vm3.vsock\n"
-    "                  tx_buffer_size: 65536     # optional\n"
-    "                  groups: group1+group2     # optional\n"
-    "                - guest_cid: 4\n"
-    "                  socket: /tmp/vhost4.socket\n"
-    "        '#' starts a comment; values may be quoted with \" or '; keys as in --vm with '_'\n"
-    "        or '-'. Unknown keys are errors.\n"
-    "  --log-level error|warn|info|debug   (default info; to stderr)\n"
-    "  -h, --help   This text.\n"
+    "                  tx_buffer_size: 65536\n"
+    "                  queue_size: 1024\n"
+    "                  groups: group1+groupA\n"
+    "            metrics: /run/vhost-user-vsock.json   # optional, as --metrics\n"
+    "            metrics_interval: 60                  # optional, as --metrics-interval\n"
+    "            log_level: info                       # optional, as --log-level\n"
+    "        VM keys as in --vm. An unknown key is a warning; a malformed file an error.\n"
+    "  --metrics PATH\n"
+    "        Write the counters of every VM as one JSON object to PATH (replaced atomically)\n"
+    "        every --metrics-interval seconds and on SIGUSR1.\n"
+    "  --metrics-interval SECONDS\n"
+    "        0..86400, default 60; 0 writes only on SIGUSR1.\n"
+    "  --log-level error|warn|info|debug\n"
+    "        To stderr, default info.\n"
+    "  -h, --help\n"
+    "        Print this text.\n"
+    "  -V, --version\n"
+    "        Print the version.\n"
     "\n"
-    "Exit status: 0 after SIGTERM/SIGINT (sockets it created are removed), 1 when a VM cannot be\n"
-    "set up, 2 for bad arguments.\n"
+    "Signals: SIGTERM and SIGINT stop the daemon (exit 0; the sockets it created are removed);\n"
+    "SIGUSR1 writes the metrics file now.\n"
+    "\n"
+    "Exit status: 0 after SIGTERM/SIGINT, 1 when a VM cannot be set up, 2 for bad arguments.\n"
     "\n"
     "QEMU: -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem\n"
     "      -chardev socket,id=c,path=/tmp/vhost3.socket -device vhost-user-vsock-pci,chardev=c\n";
@@ -102,13 +127,39 @@ static char *dup_path(const char *value, const char *key, char *err, size_t errl
     return copy;
 }
 
-/* One key=value of a VM (keys with '-' or '_'). */
-static int set_vm_key(vm_options *vm, const char *key, const char *value, char *err, size_t errlen)
+/* key with '_' turned into '-' into k (size n); false when it does not fit. */
+static bool normalize_key(const char *key, char *k, size_t n)
+{
+    size_t len = strlen(key);
+    if (len >= n) return false;
+    for (size_t i = 0; i <= len; i++) k[i] = key[i] == '_' ? '-' : key[i];
+    return true;
+}
+
+static int parse_ports(const char *s, vm_options *vm, char *err, size_t errlen)
+{
+    vm->nforward_listen = 0;
+    const char *p = s;
+    char part[24];
+    while (1) {
+        size_t n = strcspn(p, "+");
+        uint64_t v;
+        if (n == 0 || n >= sizeof part) return fail(err, errlen, "forward-listen \"%s\": '+'-separated ports from 0 to 4294967294", s);
+        memcpy(part, p, n);
+        part[n] = '\0';
+        if (parse_u64(part, 0xFFFFFFFEull, &v) < 0)
+            return fail(err, errlen, "forward-listen \"%s\": '+'-separated ports from 0 to 4294967294", s);
+        if (vm->nforward_listen == VU_MAX_FORWARD_PORTS) return fail(err, errlen, "forward-listen \"%s\": at most %u ports", s, VU_MAX_FORWARD_PORTS);
+        vm->forward_listen[vm->nforward_listen++] = (uint32_t)v;
+        if (p[n] == '\0') return 0;
+        p += n + 1;
+    }
+}
+
+int options_set_vm_key(vm_options *vm, const char *key, const char *value, char *err, size_t errlen)
 {
     char k[32];
-    size_t n = strlen(key);
-    if (n >= sizeof k) return fail(err, errlen, "unknown VM key \"%s\"", key);
-    for (size_t i = 0; i <= n; i++) k[i] = key[i] == '_' ? '-' : key[i];
+    if (!normalize_key(key, k, sizeof k)) return 1;
     uint64_t v;
     if (strcmp(k, "guest-cid") == 0) {
         if (parse_u64(value, UINT64_MAX, &v) < 0 || v < 3 || v > 0xFFFFFFFEull)
@@ -124,13 +175,26 @@ static int set_vm_key(vm_options *vm, const char *key, const char *value, char *
         if (parse_u64(value, 1u << 30, &v) < 0 || v == 0)
             return fail(err, errlen, "tx-buffer-size \"%s\": a number from 1 to 1073741824", value);
         vm->tx_buffer_size = (uint32_t)v;
+    } else if (strcmp(k, "queue-size") == 0) {
+        if (parse_u64(value, 32768, &v) < 0 || v == 0 || (v & (v - 1)) != 0)
+            return fail(err, errlen, "queue-size \"%s\": a power of two from 1 to 32768", value);
+        vm->queue_size = (uint32_t)v;
     } else if (strcmp(k, "groups") == 0) {
         return parse_groups(value, vm, err, errlen);
+    } else if (strcmp(k, "forward-cid") == 0) {
+        if (parse_u64(value, 0xFFFFFFFEull, &v) < 0 || v == 0)
+            return fail(err, errlen, "forward-cid \"%s\": a number from 1 to 4294967294", value);
+        vm->forward_cid = (uint32_t)v;
+        vm->has_forward_cid = true;
+    } else if (strcmp(k, "forward-listen") == 0) {
+        return parse_ports(value, vm, err, errlen);
     } else {
-        return fail(err, errlen, "unknown VM key \"%s\" (guest-cid, socket, uds-path, tx-buffer-size, groups)", key);
+        return 1;
     }
     return 0;
 }
+
+#define VM_KEYS "guest-cid, socket, uds-path, tx-buffer-size, queue-size, groups, forward-cid, forward-listen"
 
 int options_parse_vm(const char *spec, vm_options *vm, char *err, size_t errlen)
 {
@@ -145,13 +209,42 @@ int options_parse_vm(const char *spec, vm_options *vm, char *err, size_t errlen)
             break;
         }
         *eq = '\0';
-        rc = set_vm_key(vm, item, eq + 1, err, errlen);
+        rc = options_set_vm_key(vm, item, eq + 1, err, errlen);
+        if (rc == 1) rc = fail(err, errlen, "unknown VM key \"%s\" (" VM_KEYS ")", item);
     }
     free(copy);
     return rc;
 }
 
-static vm_options *new_vm(daemon_options *o, char *err, size_t errlen)
+int options_set_daemon_key(daemon_options *o, const char *key, const char *value, char *err, size_t errlen)
+{
+    char k[32];
+    if (!normalize_key(key, k, sizeof k)) return 1;
+    if (strcmp(k, "log-level") == 0) {
+        static const char *levels[] = { "error", "warn", "info", "debug" };
+        for (int l = 0; l < 4; l++)
+            if (strcmp(value, levels[l]) == 0) {
+                o->log_level = l;
+                return 0;
+            }
+        return fail(err, errlen, "log-level \"%s\": error, warn, info or debug", value);
+    }
+    if (strcmp(k, "metrics") == 0) {
+        if (*value == '\0') return fail(err, errlen, "metrics is empty");
+        free(o->metrics_path);
+        if ((o->metrics_path = strdup(value)) == NULL) return fail(err, errlen, "out of memory");
+        return 0;
+    }
+    if (strcmp(k, "metrics-interval") == 0) {
+        uint64_t v;
+        if (parse_u64(value, 86400, &v) < 0) return fail(err, errlen, "metrics-interval \"%s\": seconds from 0 to 86400", value);
+        o->metrics_interval = (uint32_t)v;
+        return 0;
+    }
+    return 1;
+}
+
+vm_options *options_new_vm(daemon_options *o, char *err, size_t errlen)
 {
     if (o->nvms == VU_MAX_VMS) {
         fail(err, errlen, "at most %u VMs", VU_MAX_VMS);
@@ -160,121 +253,25 @@ static vm_options *new_vm(daemon_options *o, char *err, size_t errlen)
     return &o->vms[o->nvms++];
 }
 
-/* ---- config file ------------------------------------------------------------------------- */
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t') s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) s[--n] = '\0';
-    return s;
-}
-
-/* Cuts a comment ('#' outside quotes) off a line; -1 for an unbalanced quote. */
-static int strip_comment(char *line)
-{
-    char quote = 0;
-    for (char *p = line; *p; p++) {
-        if (quote) {
-            if (*p == quote) quote = 0;
-        } else if (*p == '"' || *p == '\'') quote = *p;
-        else if (*p == '#') {
-            *p = '\0';
-            break;
-        }
-    }
-    return quote ? -1 : 0;
-}
-
-/* Removes the quotes around a value, if any; -1 for a quote that is not closed at the end. */
-static int unquote(char *v, char **out)
-{
-    size_t n = strlen(v);
-    if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
-        v[n - 1] = '\0';
-        v++;
-    } else if (n > 0 && (v[0] == '"' || v[0] == '\'' || v[n - 1] == '"' || v[n - 1] == '\'')) return -1;
-    *out = v;
-    return 0;
-}
-
-int options_load_config(const char *path, daemon_options *o, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return fail(err, errlen, "config %s: %s", path, strerror(errno));
-    char line[1024], msg[512];
-    unsigned lineno = 0;
-    bool in_vms = false;
-    vm_options *vm = NULL;
-    int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
-        lineno++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            rc = fail(err, errlen, "config %s:%u: line too long", path, lineno);
-            break;
-        }
-        if (strip_comment(line) < 0) {
-            rc = fail(err, errlen, "config %s:%u: unbalanced quote", path, lineno);
-            break;
-        }
-        char *s = trim(line);
-        if (*s == '\0') continue;
-        bool indented = line[0] == ' ' || line[0] == '\t';
-        if (!indented) {
-            if (strcmp(s, "vms:") != 0) {
-                rc = fail(err, errlen, "config %s:%u: expected \"vms:\" at the top level, found \"%s\"", path, lineno, s);
-                break;
-            }
-            in_vms = true;
-            continue;
-        }
-        if (!in_vms) {
-            rc = fail(err, errlen, "config %s:%u: entries must follow \"vms:\"", path, lineno);
-            break;
-        }
-        if (s[0] == '-') {
-            if ((vm = new_vm(o, msg, sizeof msg)) == NULL) {
-                rc = fail(err, errlen, "config %s:%u: %s", path, lineno, msg);
-                break;
-            }
-            s = trim(s + 1);
-            if (*s == '\0') continue;
-        } else if (vm == NULL) {
-            rc = fail(err, errlen, "config %s:%u: a VM starts with \"- \"", path, lineno);
-            break;
-        }
-        char *colon = strchr(s, ':');
-        if (colon == NULL) {
-            rc = fail(err, errlen, "config %s:%u: expected \"key: value\", found \"%s\"", path, lineno, s);
-            break;
-        }
-        *colon = '\0';
-        char *key = trim(s), *v;
-        if (unquote(trim(colon + 1), &v) < 0) {
-            rc = fail(err, errlen, "config %s:%u: unbalanced quote", path, lineno);
-            break;
-        }
-        if (set_vm_key(vm, key, v, msg, sizeof msg) < 0) rc = fail(err, errlen, "config %s:%u: %s", path, lineno, msg);
-    }
-    if (rc == 0 && ferror(f)) rc = fail(err, errlen, "config %s: read error", path);
-    if (rc == 0 && !in_vms) rc = fail(err, errlen, "config %s: no \"vms:\" list", path);
-    fclose(f);
-    return rc;
-}
-
 /* ---- command line ------------------------------------------------------------------------ */
 
 static int check_vms(daemon_options *o, char *err, size_t errlen)
 {
-    if (o->nvms == 0) return fail(err, errlen, "no VM given (--vm, --config or --guest-cid/--socket)");
+    if (o->nvms == 0) return fail(err, errlen, "no VM given (--vm, --config or --socket)");
     for (unsigned i = 0; i < o->nvms; i++) {
         vm_options *vm = &o->vms[i];
-        if (vm->guest_cid == 0) return fail(err, errlen, "VM %u: guest-cid is missing", i + 1);
+        if (vm->guest_cid == 0) vm->guest_cid = VU_DEFAULT_GUEST_CID;
+        if (vm->queue_size == 0) vm->queue_size = VU_DEFAULT_QUEUE_SIZE;
         if (vm->socket == NULL) return fail(err, errlen, "VM %u (cid %llu): socket is missing", i + 1, (unsigned long long)vm->guest_cid);
         if (vm->ngroups == 0) {
             strcpy(vm->groups[0], "default");
             vm->ngroups = 1;
         }
+        if (vm->uds_path != NULL && vm->has_forward_cid)
+            return fail(err, errlen, "VM %u (cid %llu): uds-path and forward-cid exclude each other", i + 1,
+                        (unsigned long long)vm->guest_cid);
+        if (vm->nforward_listen > 0 && !vm->has_forward_cid)
+            return fail(err, errlen, "VM %u (cid %llu): forward-listen needs forward-cid", i + 1, (unsigned long long)vm->guest_cid);
         for (unsigned j = 0; j < i; j++) {
             if (o->vms[j].guest_cid == vm->guest_cid)
                 return fail(err, errlen, "guest-cid %llu is given twice", (unsigned long long)vm->guest_cid);
@@ -286,16 +283,31 @@ static int check_vms(daemon_options *o, char *err, size_t errlen)
     return 0;
 }
 
+static void free_vm(vm_options *vm)
+{
+    free(vm->socket);
+    free(vm->uds_path);
+    vm->socket = vm->uds_path = NULL;
+}
+
+static const char *const vm_option_names[] = { "guest-cid", "socket", "uds-path", "tx-buffer-size", "queue-size",
+                                               "groups", "forward-cid", "forward-listen" };
+
 int options_parse(int argc, char **argv, daemon_options *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof *o);
     o->log_level = VSN_LOG_INFO;
+    o->metrics_interval = VU_DEFAULT_METRICS_INTERVAL;
     vm_options single = { 0 };
     bool have_single = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             o->help = true;
+            continue;
+        }
+        if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            o->version = true;
             continue;
         }
         const char *value = NULL;
@@ -309,52 +321,38 @@ int options_parse(int argc, char **argv, daemon_options *o, char *err, size_t er
             snprintf(name, sizeof name, "%s", a);
             if (strncmp(a, "--", 2) == 0 && i + 1 < argc) value = argv[i + 1], i++;
         }
-        if (strncmp(name, "--", 2) != 0) {
-            options_free(o);
-            return fail(err, errlen, "unexpected argument \"%s\"", a);
-        }
-        if (value == NULL) {
-            options_free(o);
-            return fail(err, errlen, "%s needs a value", name);
-        }
         int rc = 0;
-        char key[32];
-        if (strcmp(name, "--vm") == 0) {
-            vm_options *vm = new_vm(o, err, errlen);
+        if (strncmp(name, "--", 2) != 0) rc = fail(err, errlen, "unexpected argument \"%s\"", a);
+        else if (value == NULL) rc = fail(err, errlen, "%s needs a value", name);
+        else if (strcmp(name, "--vm") == 0) {
+            vm_options *vm = options_new_vm(o, err, errlen);
             rc = vm == NULL ? -1 : options_parse_vm(value, vm, err, errlen);
         } else if (strcmp(name, "--config") == 0) {
             rc = options_load_config(value, o, err, errlen);
-        } else if (strcmp(name, "--log-level") == 0) {
-            static const char *levels[] = { "error", "warn", "info", "debug" };
-            rc = -1;
-            for (int l = 0; l < 4; l++)
-                if (strcmp(value, levels[l]) == 0) o->log_level = l, rc = 0;
-            if (rc < 0) fail(err, errlen, "--log-level \"%s\": error, warn, info or debug", value);
-        } else if (snprintf(key, sizeof key, "%s", name + 2) > 0
-                   && (strcmp(key, "guest-cid") == 0 || strcmp(key, "socket") == 0 || strcmp(key, "uds-path") == 0
-                       || strcmp(key, "tx-buffer-size") == 0 || strcmp(key, "groups") == 0)) {
-            have_single = true;
-            rc = set_vm_key(&single, key, value, err, errlen);
+        } else if (strcmp(name, "--log-level") == 0 || strcmp(name, "--metrics") == 0 || strcmp(name, "--metrics-interval") == 0) {
+            rc = options_set_daemon_key(o, name + 2, value, err, errlen);
         } else {
             rc = fail(err, errlen, "unknown option %s", name);
+            for (size_t n = 0; n < sizeof vm_option_names / sizeof *vm_option_names; n++)
+                if (strcmp(name + 2, vm_option_names[n]) == 0) {
+                    have_single = true;
+                    rc = options_set_vm_key(&single, name + 2, value, err, errlen);
+                }
         }
-        if (rc < 0) {
-            free(single.socket);
-            free(single.uds_path);
+        if (rc != 0) {
+            free_vm(&single);
             options_free(o);
             return -1;
         }
     }
-    if (o->help) {
-        free(single.socket);
-        free(single.uds_path);
+    if (o->help || o->version) {
+        free_vm(&single);
         return 0;
     }
     if (have_single) {
-        vm_options *vm = new_vm(o, err, errlen);
+        vm_options *vm = options_new_vm(o, err, errlen);
         if (vm == NULL) {
-            free(single.socket);
-            free(single.uds_path);
+            free_vm(&single);
             options_free(o);
             return -1;
         }
@@ -369,12 +367,10 @@ int options_parse(int argc, char **argv, daemon_options *o, char *err, size_t er
 
 void options_free(daemon_options *o)
 {
-    for (unsigned i = 0; i < o->nvms; i++) {
-        free(o->vms[i].socket);
-        free(o->vms[i].uds_path);
-        o->vms[i].socket = o->vms[i].uds_path = NULL;
-    }
+    for (unsigned i = 0; i < o->nvms; i++) free_vm(&o->vms[i]);
     o->nvms = 0;
+    free(o->metrics_path);
+    o->metrics_path = NULL;
 }
 
 bool options_share_group(const vm_options *a, const vm_options *b)

@@ -63,13 +63,22 @@ int vm_open(vm *v, const vm_options *opt, int stop_fd)
         .buf_alloc = opt->tx_buffer_size,
         .needs_reset_fn = device_needs_reset,
         .needs_reset_user = v,
+        /* forward-cid: guest connections to the host go to the router (router.c -> forward.c) */
+        .flags = opt->has_forward_cid ? VSN_DEVICE_F_ROUTE_HOST : 0,
     };
+    struct stat st;
+    if (opt->uds_path != NULL && lstat(opt->uds_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        /* the library binds uds_path at creation and replaces what is there: never a file of the user's */
+        vu_log(VSN_LOG_ERROR, "%s: uds-path %s exists and is not a socket", v->name, opt->uds_path);
+        return -EEXIST;
+    }
     int rc = vsn_device_create(&cfg, &v->dev);
     if (rc < 0) {
         vu_log(VSN_LOG_ERROR, "%s: device not created (errno %d)", v->name, -rc);
         return rc;
     }
     vu_backend_init(&v->backend, v->dev, v->name);
+    v->backend.max_ring = opt->queue_size;
     v->listen_fd = listen_on(opt->socket, &v->socket_created);
     if (v->listen_fd < 0) {
         rc = v->listen_fd;
@@ -77,8 +86,13 @@ int vm_open(vm *v, const vm_options *opt, int stop_fd)
                rc == -EEXIST ? "the path exists and is not a socket" : strerror(-rc));
         return rc;
     }
-    vu_log(VSN_LOG_INFO, "%s: guest cid %llu, vhost-user socket %s, uds-path %s", v->name,
-           (unsigned long long)opt->guest_cid, opt->socket, opt->uds_path ? opt->uds_path : "(none)");
+    if (opt->has_forward_cid) {
+        rc = forward_open(&v->fwd, opt, v->name, v->dev, stop_fd);
+        v->fwd_open = true;
+        if (rc < 0) return rc;
+    }
+    vu_log(VSN_LOG_INFO, "%s: guest cid %llu, vhost-user socket %s, uds-path %s, queue-size %u", v->name,
+           (unsigned long long)opt->guest_cid, opt->socket, opt->uds_path ? opt->uds_path : "(none)", opt->queue_size);
     return 0;
 }
 
@@ -135,7 +149,8 @@ static void *vm_thread(void *arg)
             if (errno != EINTR && errno != ECONNABORTED) vu_log(VSN_LOG_WARN, "%s: accept: %s", v->name, strerror(errno));
             continue;
         }
-        v->connections++;
+        __atomic_add_fetch(&v->connections, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&v->connected, 1, __ATOMIC_RELAXED);
         /* A message is read whole once its first byte is there; a frontend that stops in the middle
          * of one for this long is broken, and must not keep the thread (or shutdown) waiting. */
         struct timeval tv = { .tv_sec = VM_MESSAGE_TIMEOUT_S };
@@ -144,6 +159,7 @@ static void *vm_thread(void *arg)
         serve(v, conn);
         close(conn);
         vu_backend_disconnect(&v->backend);  /* ready for the next frontend */
+        __atomic_store_n(&v->connected, 0, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -153,7 +169,7 @@ int vm_start(vm *v)
     int rc = pthread_create(&v->thread, NULL, vm_thread, v);
     if (rc != 0) return -rc;
     v->thread_started = true;
-    return 0;
+    return v->fwd_open ? forward_start(&v->fwd) : 0;
 }
 
 void vm_stop(vm *v)
@@ -161,6 +177,8 @@ void vm_stop(vm *v)
     if (v->thread_started) pthread_join(v->thread, NULL);
     v->thread_started = false;
     if (v->dev != NULL) vu_backend_disconnect(&v->backend);
+    /* The device is stopped: no more routed connections; the forwarder's thread sees the stop fd. */
+    if (v->fwd_open) forward_close(&v->fwd);
 }
 
 void vm_close(vm *v)

@@ -5,6 +5,7 @@
 #ifndef VU_VM_H
 #define VU_VM_H
 
+#include "forward.h"
 #include "options.h"
 #include "vu_backend.h"
 
@@ -16,13 +17,16 @@ typedef struct vm {
     char name[32];
     vsn_device *dev;
     vu_backend backend;
+    forwarder fwd;        /* forward-cid / forward-listen (opt->has_forward_cid) */
+    bool fwd_open;
     int listen_fd;
     int stop_fd;          /* the daemon's stop eventfd (shared, never drained) */
     bool socket_created;  /* the daemon created opt->socket, so it removes it */
     bool thread_started;
     pthread_t thread;
     vu_msg msg;
-    uint64_t connections;
+    uint64_t connections;  /* frontends accepted so far */
+    uint64_t connected;    /* 1 while a frontend is connected (read by the metrics) */
 } vm;
 
 /* Creates the device and the listening vhost-user socket. 0 or -errno (reason logged). */

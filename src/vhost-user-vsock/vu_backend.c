@@ -45,6 +45,7 @@ void vu_backend_init(vu_backend *b, vsn_device *dev, const char *name)
     memset(b, 0, sizeof *b);
     b->dev = dev;
     b->name = name;
+    b->max_ring = VU_MAX_RING;
     pthread_mutex_init(&b->err_lock, NULL);
     for (unsigned i = 0; i < VU_RINGS; i++) b->rings[i].kick_fd = b->rings[i].call_fd = b->rings[i].err_fd = -1;
 }
@@ -335,6 +336,11 @@ static int set_vring_num(vu_backend *b, vu_msg *m)
     if (r == NULL) return -EINVAL;
     if (num == 0 || num > 32768 || (num & (num - 1)) != 0) {
         vu_log(VSN_LOG_WARN, "%s: ring size %u (a power of two up to 32768)", b->name, num);
+        return -EINVAL;
+    }
+    if (num > b->max_ring) {
+        vu_log(VSN_LOG_WARN, "%s: SET_VRING_NUM: ring %u of %u entries is larger than queue-size %u", b->name,
+               m->payload.state.index, num, b->max_ring);
         return -EINVAL;
     }
     stop(b);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #define VU_RINGS 2u
+#define VU_MAX_RING 32768u  /* the largest split ring */
 
 typedef struct vu_ring {
     uint32_t num;
@@ -52,6 +53,7 @@ typedef struct vu_backend_stats {
 typedef struct vu_backend {
     vsn_device *dev;
     const char *name;       /* for log lines, e.g. "vm3" */
+    uint32_t max_ring;      /* the largest ring SET_VRING_NUM accepts (--queue-size); VU_MAX_RING after init */
     uint64_t features;
     bool features_set;
     uint64_t protocol_features;

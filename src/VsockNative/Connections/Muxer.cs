@@ -148,6 +148,18 @@ internal sealed partial class Muxer : IDisposable
             return;
         }
         if (TryAcceptOnFdListener(key, h, nowMs)) return;
+        if (_options.RouteHost)
+        {
+            // VSN_DEVICE_F_ROUTE_HOST: the program forwards host connections (stream only).
+            if (type == VirtioVsockType.Stream) StartRoute(key, h, nowMs);
+            else
+            {
+                _counters.RefusedNoListener++;
+                if (_log.Enabled(LogLevel.Info)) _log.Info($"guest port {h.SrcPort} -> host port {h.DstPort}: only stream connections to the host are routed; RST");
+                QueueReset(h);
+            }
+            return;
+        }
         if (type is not (VirtioVsockType.Stream or VirtioVsockType.Seqpacket) || _options.UdsPath is null)
         {
             _counters.RefusedNoListener++;

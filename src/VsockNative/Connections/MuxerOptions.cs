@@ -9,6 +9,10 @@ internal sealed class MuxerOptions
     /// a guest connecting to port P reaches the listener at "&lt;path&gt;_P". Null: no Unix endpoints.</summary>
     public string? UdsPath { get; init; }
 
+    /// <summary>Guest stream connections to the host with no fd listener go to the router (dst CID 2)
+    /// instead of to "&lt;UdsPath&gt;_P" (VSN_DEVICE_F_ROUTE_HOST).</summary>
+    public bool RouteHost { get; init; }
+
     /// <summary>Per-connection limits (buf_alloc: bytes buffered per connection, timeouts).</summary>
     public ConnectionLimits Limits { get; init; } = ConnectionLimits.Default;
 

@@ -12,6 +12,7 @@ internal sealed class BackendOptions
 {
     public ulong GuestCid { get; init; }
     public string? UdsPath { get; init; }
+    public bool RouteHost { get; init; }
     public uint BufAlloc { get; init; }
     public int MaxConnections { get; init; }
     public bool DatagramsOffered { get; init; }
@@ -43,6 +44,7 @@ internal sealed class VsockBackend : IVsockBackend
         _muxer = new Muxer(options.GuestCid, new MuxerOptions
         {
             UdsPath = options.UdsPath,
+            RouteHost = options.RouteHost,
             MaxConnections = options.MaxConnections,
             Limits = new ConnectionLimits { BufAlloc = options.BufAlloc },
         }, poll, log);

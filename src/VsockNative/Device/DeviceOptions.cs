@@ -47,6 +47,9 @@ internal sealed class DeviceOptions
     /// <summary>No event-loop thread: the host drives the device with vsn_device_poll.</summary>
     public bool ManualPoll { get; }
 
+    /// <summary>Guest connections to the host without a listener go to the router (VSN_DEVICE_F_ROUTE_HOST).</summary>
+    public bool RouteHost { get; init; }
+
     /// <summary>Told (queue index or <c>uint.MaxValue</c>, reason) once when the device needs a reset;
     /// called on the loop thread outside the device's lock. Set by the interop layer.</summary>
     public Action<uint, string>? NeedsReset { get; set; }

@@ -57,6 +57,7 @@ internal sealed class VsockDevice : IDisposable
         {
             GuestCid = options.GuestCid,
             UdsPath = options.UdsPath,
+            RouteHost = options.RouteHost,
             BufAlloc = options.BufAlloc,
             MaxConnections = (int)Math.Min(options.MaxConnections, int.MaxValue),
             DatagramsOffered = (options.OfferedFeatures & VirtioVsockFeatures.Dgram) != 0,
@@ -199,6 +200,14 @@ internal sealed class VsockDevice : IDisposable
     }
 
     // ---- Running: start, stop, reset, kicks, the loop ----
+
+    /// <summary>Binds the host endpoints (the hybrid socket and its datagram hub) before any start, so host
+    /// programs can connect while no driver runs (vsn_device_create); Start opens them if this was not
+    /// called. Clients wait in the listen backlog until the loop runs.</summary>
+    public int OpenEndpoints(out string error)
+    {
+        lock (_gate) return _backend.OpenEndpoints(out error);
+    }
 
     /// <summary>Starts every configured queue and, unless in manual mode, the event-loop thread.</summary>
     public int Start(out string error)

@@ -26,7 +26,8 @@ internal unsafe struct DeviceConfig
     public uint Reserved0;
     /// <summary>Hybrid-vsock Unix socket path (the convention of Firecracker and vhost-device-vsock), or
     /// NULL for none: host programs connect to it and write "CONNECT &lt;port&gt;\n"; a guest connecting to
-    /// port P reaches the Unix listener at "&lt;uds_path&gt;_P". Copied at creation.</summary>
+    /// port P reaches the Unix listener at "&lt;uds_path&gt;_P". Copied, and bound, at creation (see
+    /// vsn_device_create).</summary>
     public sbyte* UdsPath;
     /// <summary>Bytes the device buffers per connection for guest-to-host data (the buf_alloc it
     /// advertises); 0 = 262144. At most 1 GiB.</summary>
@@ -78,5 +79,12 @@ internal static class DeviceFlags
     /// vu_dispatch). Without it, vsn_device_start runs one event-loop thread per device.</summary>
     [CDefine("VSN_DEVICE_F_MANUAL_POLL")] public const uint ManualPoll = 1;
 
-    public const uint All = ManualPoll;
+    /// <summary>Guest connections to the host (CID 2) on a port with no vsn_device_listen listener go to the
+    /// router (vsn_device_set_router) with dst_cid 2, as a sibling connection would, instead of to
+    /// "&lt;uds_path&gt;_P": the program forwards them (vhost-user-vsock's forward-cid: to the host's
+    /// AF_VSOCK). Stream only (a seqpacket REQUEST to the host is refused with RST); without a router
+    /// such REQUESTs get RST. Since ABI 0.5.</summary>
+    [CDefine("VSN_DEVICE_F_ROUTE_HOST")] public const uint RouteHost = 2;
+
+    public const uint All = ManualPoll | RouteHost;
 }

@@ -10,14 +10,18 @@ internal static unsafe class DeviceExports
 {
     private const uint MaxConfigSize = 4096;
 
-    /// <summary>Creates a device from a config.
+    /// <summary>Creates a device from a config. The hybrid socket (uds_path, and its datagram hub
+    /// "&lt;uds_path&gt;_dgram") is bound and listening from here on, not only from vsn_device_start: a host
+    /// program may connect and write its CONNECT line before the guest's driver is up; it waits in the
+    /// listen backlog and is served (or refused when the handshake times out) once the device starts.
+    /// vsn_device_destroy closes and removes it.
     /// Threads: any thread (devices are independent; the handle table is a concurrent map).</summary>
     /// <param name="config">The settings; struct_size must be set (see vsn_device_config).</param>
     /// <param name="out_device">Receives the new device; untouched on failure.</param>
     /// <returns>0; -EINVAL for a NULL pointer, a reserved guest CID (0, 1, 2, 0xFFFFFFFF or above 32 bits),
     /// a struct_size below VSN_DEVICE_CONFIG_MIN_SIZE or non-zero reserved fields; -E2BIG for a larger
-    /// struct whose unknown bytes are not zero; -ENOTSUP for feature bits the library lacks.
-    /// The reason is logged (to config's log_fn when given, else the process-wide callback).</returns>
+    /// struct whose unknown bytes are not zero; -ENOTSUP for feature bits the library lacks; the
+    /// negative errno of socket/bind/listen when uds_path cannot be bound. The reason is logged (to config's log_fn when given, else the process-wide callback).</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_create")]
     [CSection(AbiSection.Lifecycle, 1)]
     public static int Create([CConst] DeviceConfig* config, DeviceHandle* out_device)
@@ -35,6 +39,12 @@ internal static unsafe class DeviceExports
             if (copy.NeedsResetFn.Fn != null) options!.NeedsReset = NeedsResetSink(copy.NeedsResetFn, (nint)copy.NeedsResetUser);
             rc = VsockDevice.Create(options!, log, out var device);
             if (rc < 0) return Abi.Reject(log, fn, rc, "cannot create the device's epoll instance or eventfd");
+            rc = device!.OpenEndpoints(out why);
+            if (rc < 0)
+            {
+                device.Dispose();
+                return Abi.Reject(log, fn, rc, why);
+            }
             out_device->Value = Abi.Devices.Add(device!);
             log.Info($"device created: guest_cid {options!.GuestCid}, features 0x{options.OfferedFeatures:x}");
             return 0;

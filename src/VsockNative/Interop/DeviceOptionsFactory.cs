@@ -41,7 +41,10 @@ internal static unsafe class DeviceOptionsFactory
         if (maxDgramSockets > DeviceOptions.MaxMaxDgramSockets)
             return Fail(out error, -Errno.EINVAL, $"max_dgram_sockets {maxDgramSockets} exceeds {DeviceOptions.MaxMaxDgramSockets}");
         options = new DeviceOptions(config.GuestCid, features, (config.Flags & DeviceFlags.ManualPoll) != 0, udsPath, bufAlloc, maxConnections,
-            config.DgramLayout == DgramLayout.Separate, maxDgramSockets);
+            config.DgramLayout == DgramLayout.Separate, maxDgramSockets)
+        {
+            RouteHost = (config.Flags & DeviceFlags.RouteHost) != 0,
+        };
         return 0;
     }
 

@@ -9,7 +9,10 @@ namespace VsockNative.Interop;
 /// (SOCK_STREAM or SOCK_SEQPACKET; non-blocking, close-on-exec): hand it to the target with
 /// vsn_device_connect_from (same type) and return 0 (the fd is then no longer the device's), or return a
 /// negative errno and the device closes fd and answers the guest with RST. Must not block for long:
-/// the device's queues wait meanwhile.</summary>
+/// the device's queues wait meanwhile. With VSN_DEVICE_F_ROUTE_HOST it is also called for stream
+/// REQUESTs to the host (dst_cid 2) on ports with no vsn_device_listen listener: the program connects
+/// wherever it forwards to, writes the byte VSN_ROUTE_ACCEPTED on fd when that peer accepted (the
+/// guest gets RESPONSE then) and carries the bytes both ways, or closes fd (the guest gets RST).</summary>
 [CSection(AbiSection.Routing, 1)]
 [CCallback("vsn_router_fn", "user", "type", "dst_cid", "dst_port", "src_cid", "src_port", "fd")]
 internal unsafe struct RouterCallback

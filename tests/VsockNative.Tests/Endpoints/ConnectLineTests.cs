@@ -16,6 +16,14 @@ public class ConnectLineTests
     [InlineData("CONNECT 4294967295\n", 4294967295u, 19)]
     [InlineData("CONNECT 80\r\n", 80u, 12)]           // a CRLF line ending from a telnet-style client
     [InlineData("CONNECT  7 \n", 7u, 12)]             // extra spaces around the port
+    [InlineData("  CONNECT 9\n", 9u, 12)]             // leading blanks, as split_whitespace skips them
+    [InlineData("\t\tconnect\t10\n", 10u, 13)]      // tabs between and before the tokens
+    [InlineData("CoNnEcT 11\n", 11u, 11)]             // any mix of cases
+    [InlineData("CONNECT +5000\n", 5000u, 14)]        // a leading '+', as Rust's u32 parsing takes it
+    [InlineData("CONNECT 0005000\n", 5000u, 16)]      // leading zeros
+    [InlineData("CONNECT 000000000004294967295\n", 4294967295u, 30)]  // long only because of zeros
+    [InlineData("CONNECT 1234 extra tokens\n", 1234u, 26)]  // trailing tokens ignored, as Firecracker does
+    [InlineData("CONNECT 1234\v\f\r\n", 1234u, 16)]  // VT, FF, CR are whitespace too
     public void A_valid_line_gives_the_port_and_the_line_length(string line, uint port, int length)
     {
         Assert.Equal(ConnectLine.Status.Connect, Parse(line, out var p, out var n, out _));
@@ -41,7 +49,15 @@ public class ConnectLineTests
 
     [Theory]
     [InlineData("CONNECT 4294967296\n", "out of range")]      // one past u32
-    [InlineData("CONNECT 99999999999\n", "decimal number")]    // eleven digits
+    [InlineData("CONNECT 99999999999\n", "out of range")]      // eleven digits
+    [InlineData("CONNECT +\n", "decimal number")]              // a sign without digits
+    [InlineData("CONNECT ++5\n", "decimal number")]            // two signs
+    [InlineData("CONNECT +-5\n", "decimal number")]
+    [InlineData("CONNECT 0x10\n", "decimal number")]           // no hex
+    [InlineData("CONNECT5000\n", "expected 'CONNECT <port>'")] // keyword glued to the port
+    [InlineData("\n", "expected 'CONNECT <port>'")]             // an empty line
+    [InlineData("   \t\n", "expected 'CONNECT <port>'")]        // blanks only
+    [InlineData("PORT CONNECT 5\n", "expected 'CONNECT <port>'")] // the keyword must come first
     [InlineData("CONNECT -1\n", "decimal number")]             // negative
     [InlineData("CONNECT 12a\n", "decimal number")]            // not a number
     [InlineData("CONNECT\n", "expected 'CONNECT <port>'")]     // no port
@@ -52,6 +68,27 @@ public class ConnectLineTests
     {
         Assert.Equal(ConnectLine.Status.Invalid, Parse(line, out _, out _, out var error));
         Assert.Contains(reason, error);
+    }
+
+    [Fact]
+    public void A_line_that_is_not_utf8_is_invalid_even_after_the_port()
+    {
+        // vhost-device-vsock reads the line as UTF-8 before splitting it
+        var line = new byte[] { (byte)'C', (byte)'O', (byte)'N', (byte)'N', (byte)'E', (byte)'C', (byte)'T', (byte)' ', (byte)'5', (byte)' ', 0xff, (byte)'\n' };
+        Assert.Equal(ConnectLine.Status.Invalid, ConnectLine.Parse(line, out _, out _, out var error));
+        Assert.Contains("UTF-8", error);
+    }
+
+    [Fact]
+    public void Leading_blanks_and_pipelined_data_split_across_writes_are_kept_apart()
+    {
+        // the handshake buffer grows write by write: a partial line with leading blanks needs more,
+        // then the whole line connects and the data behind it stays outside the line
+        Assert.Equal(ConnectLine.Status.NeedMore, Parse(" \tconn", out _, out _, out _));
+        Assert.Equal(ConnectLine.Status.NeedMore, Parse(" \tconnect +4", out _, out _, out _));
+        Assert.Equal(ConnectLine.Status.Connect, Parse(" \tconnect +42 x\nDATA", out var port, out var n, out _));
+        Assert.Equal(42u, port);
+        Assert.Equal(" \tconnect +42 x\n".Length, n);
     }
 
     [Fact]

@@ -1,0 +1,56 @@
+/*
+ * forward.h: vhost-device-vsock's AF_VSOCK backend for one VM (forward-cid, forward-listen).
+ *
+ *  - Guest to host: the device is created with VSN_DEVICE_F_ROUTE_HOST, so a guest stream
+ *    connection to the host (CID 2) port P reaches the router (router.c), which hands it here:
+ *    a non-blocking AF_VSOCK connect to (forward-cid, P); when it completes, VSN_ROUTE_ACCEPTED is
+ *    written on the device's socketpair end (the guest gets RESPONSE) and the bytes are carried
+ *    both ways; when it fails the pair is closed (the guest gets RST).
+ *  - Host to guest: the daemon listens on AF_VSOCK (VMADDR_CID_ANY, P) for every forward-listen
+ *    port P; each accepted connection becomes vsn_device_connect(P) on the device, whose fd is carried to
+ *    and from the accepted socket (a guest that refuses: the host peer reads end of stream).
+ *
+ * Carrying: one thread per VM with an epoll set; each direction has a 64 KiB buffer; end of stream
+ * on one side is passed on as shutdown(SHUT_WR) once its bytes are out; an error (a peer killed:
+ * ECONNRESET, EPIPE) closes both sides at once, so the other peer sees its stream end. Stream
+ * only (a seqpacket connection to the host is refused with RST by the device).
+ */
+#ifndef VU_FORWARD_H
+#define VU_FORWARD_H
+
+#include "options.h"
+#include "vsock_native.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct fwd_proxy fwd_proxy;
+
+typedef struct forwarder {
+    const vm_options *opt;
+    const char *name;
+    vsn_device *dev;
+    int epfd;
+    int stop_fd;               /* the daemon's stop eventfd (never drained) */
+    int listen_fds[VU_MAX_FORWARD_PORTS];
+    unsigned nlisten;
+    pthread_mutex_t lock;      /* proxies list, closed (the router calls in from the device's thread) */
+    fwd_proxy *proxies;
+    bool closed;
+    bool thread_started;
+    pthread_t thread;
+    uint64_t to_host_opened, to_host_refused, to_guest_opened, to_guest_refused;
+} forwarder;
+
+/* Binds the forward-listen ports. 0 or -errno (reason logged). */
+int forward_open(forwarder *f, const vm_options *opt, const char *name, vsn_device *dev, int stop_fd);
+/* Starts the thread. */
+int forward_start(forwarder *f);
+/* A guest stream connection to host port dst_port (the router, on the device's thread): starts
+ * the AF_VSOCK connect. 0 (fd taken) or -errno (fd stays the caller's). */
+int forward_route(forwarder *f, uint32_t dst_port, uint32_t src_port, int fd);
+/* Joins the thread (after the stop fd was signalled) and closes every socket. Safe to call twice. */
+void forward_close(forwarder *f);
+
+#endif

@@ -351,13 +351,29 @@ static void threaded(bool reconnect)
     rig_close(&r);
 }
 
-int main(void)
+static const char *const CASES[] = {
+    "manual_reconnect",
+    "manual_stop_start",
+    "manual_cycles_reconnect",
+    "manual_cycles_stop_start",
+    "threaded_reconnect",
+    "threaded_stop_start",
+};
+
+int main(int argc, char **argv)
 {
-    manual(true);
-    manual(false);
-    manual_cycles(true);
-    manual_cycles(false);
-    threaded(true);
-    threaded(false);
+    VSN_CASES_INIT(argc, argv, CASES);
+    if (vsn_case("manual_reconnect"))
+        manual(true);
+    if (vsn_case("manual_stop_start"))
+        manual(false);
+    if (vsn_case("manual_cycles_reconnect"))
+        manual_cycles(true);
+    if (vsn_case("manual_cycles_stop_start"))
+        manual_cycles(false);
+    if (vsn_case("threaded_reconnect"))
+        threaded(true);
+    if (vsn_case("threaded_stop_start"))
+        threaded(false);
     return vsn_check_summary("queue_stop_resume");
 }

@@ -5,7 +5,9 @@
  * are adjacent in guest-physical space are never adjacent in host virtual space: a device that
  * forgets to split a buffer at a region boundary reads a guard page and faults.
  */
+#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
 #define _GNU_SOURCE
+#endif
 #include "sim_internal.h"
 
 #include <stdlib.h>

@@ -20,6 +20,7 @@
  */
 #include "../../src/vhost-user-vsock/vhost_user.h"
 #include "vu_test_util.h"
+#include "vsn_case.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -453,32 +454,16 @@ static void kick_must_be_eventfd(pid_t daemon)
     if (vt_failures == failures) printf("kick fds: a pipe and a socket refused (%.2f s CPU in the second after), the session went on\n", used);
 }
 
-int main(int argc, char **argv)
+/* The daemon still serves a full session after all of it (or, alone, on a fresh daemon).
+ * RESET_DEVICE on a live connection: connections dropped, then a new negotiation on the same
+ * socket resumes the rings where the guest left them. */
+static void reset_device_resume(pid_t daemon)
 {
-    VT_REQUIRE(argc == 2, "usage: vhost_user_session <daemon>");
-    snprintf(dir, sizeof dir, "/tmp/vu_session_XXXXXX");
-    VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
-    snprintf(sock_path, sizeof sock_path, "%s/vhost3.socket", dir);
-    snprintf(uds_path, sizeof uds_path, "%s/vm3.vsock", dir);
-    char vm[700];
-    snprintf(vm, sizeof vm, "guest-cid=3,socket=%s,uds-path=%s", sock_path, uds_path);
-    char *args[] = { "--vm", vm, "--log-level", "warn", NULL };
-    pid_t daemon = vt_spawn(argv[1], dir, args);
-
-    good_session(daemon);
-    usleep(100000);
-    int fds_before = vt_fd_count(daemon);
-    malformed();
-    err_fd_on_needs_reset(daemon);
-    kick_must_be_eventfd(daemon);
-    /* The daemon still serves a full session after all of it. */
     vg g;
     VT_REQUIRE(vg_init(&g, 3) == 0, "vg_init");
     VT_REQUIRE(vg_vu_connect(&g, sock_path, 5000) == 0, "connect after the malformed cases");
     VT_CHECK(vg_vu_setup(&g) == 0, "negotiation after the malformed cases");
     VT_CHECK(vt_memfd_maps(daemon) > 0, "the daemon maps the guest memory while a frontend is connected");
-    /* RESET_DEVICE on a live connection: connections dropped, then a new negotiation on the same
-     * socket resumes the rings where the guest left them. */
     char port_path[320];
     snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
     int listener = vt_listen_unix(port_path);
@@ -508,6 +493,44 @@ int main(int argc, char **argv)
     close(h.fd);
     close(listener);
     vg_destroy(&g);
+}
+
+static const char *const CASES[] = {
+    "good_session", "malformed", "err_fd_on_needs_reset", "kick_must_be_eventfd", "reset_device_resume",
+};
+
+int main(int argc, char **argv)
+{
+    VSN_CASES_INIT(argc, argv, CASES);
+    VT_REQUIRE(argc == 2, "usage: vhost_user_session <daemon>");
+    snprintf(dir, sizeof dir, "/tmp/vu_session_XXXXXX");
+    VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(sock_path, sizeof sock_path, "%s/vhost3.socket", dir);
+    snprintf(uds_path, sizeof uds_path, "%s/vm3.vsock", dir);
+    char vm[700];
+    snprintf(vm, sizeof vm, "guest-cid=3,socket=%s,uds-path=%s", sock_path, uds_path);
+    char *args[] = { "--vm", vm, "--log-level", "warn", NULL };
+    pid_t daemon = vt_spawn(argv[1], dir, args);
+
+    if (vsn_case("good_session"))
+        good_session(daemon);
+    else if (vsn_case_single()) {
+        /* A case alone: one short session first, as good_session is when all run, so the fds the
+         * daemon opens once for good (its first device) are in the count taken below. */
+        vg g;
+        guest_up(&g, "warm-up");
+        stream_then_go(&g, 71);
+    }
+    usleep(100000);
+    int fds_before = vt_fd_count(daemon);
+    if (vsn_case("malformed"))
+        malformed();
+    if (vsn_case("err_fd_on_needs_reset"))
+        err_fd_on_needs_reset(daemon);
+    if (vsn_case("kick_must_be_eventfd"))
+        kick_must_be_eventfd(daemon);
+    if (vsn_case("reset_device_resume"))
+        reset_device_resume(daemon);
     bool clean; VT_UNTIL(clean, 5000, vt_fd_count(daemon) == fds_before && vt_memfd_maps(daemon) == 0, usleep(10000));
     VT_CHECK(clean, "daemon holds %d fds (%d before the malformed cases) and %d guest mappings", vt_fd_count(daemon), fds_before,
              vt_memfd_maps(daemon));
@@ -520,6 +543,7 @@ int main(int argc, char **argv)
         snprintf(cmd, sizeof cmd, "tail -n 40 %s/daemon.log >&2", dir);
         if (system(cmd) != 0) fprintf(stderr, "(no daemon log)\n");
     }
+    vt_failures += vsn_cases_end();
     printf("%s: %d failure(s)\n", vt_failures ? "FAIL" : "PASS", vt_failures);
     return vt_failures ? 1 : 0;
 }

@@ -461,15 +461,20 @@ static void run_layout(uint32_t layout)
     gs_destroy(&s);
 }
 
-int main(void)
+static const char *const CASES[] = { "shared_queues", "separate_queues" };
+
+int main(int argc, char **argv)
 {
+    VSN_CASES_INIT(argc, argv, CASES);
     strcpy(g_dir, "/tmp/vsn_dgramXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
         perror("mkdtemp");
         return 1;
     }
-    run_layout(VSN_DGRAM_LAYOUT_SHARED);
-    run_layout(VSN_DGRAM_LAYOUT_SEPARATE);
+    if (vsn_case("shared_queues"))
+        run_layout(VSN_DGRAM_LAYOUT_SHARED);
+    if (vsn_case("separate_queues"))
+        run_layout(VSN_DGRAM_LAYOUT_SEPARATE);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0)

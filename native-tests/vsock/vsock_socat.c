@@ -219,8 +219,16 @@ static void test_hybrid_refused(gs_stack *s)
     unlink(dst);
 }
 
-int main(void)
+static const char *const CASES[] = {
+    "echo_listener",
+    "hybrid_client",
+    "hybrid_fire_and_forget",
+    "hybrid_refused",
+};
+
+int main(int argc, char **argv)
 {
+    VSN_CASES_INIT(argc, argv, CASES);
     signal(SIGPIPE, SIG_IGN);
     strcpy(g_dir, "/tmp/vsn_socatXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
@@ -234,10 +242,14 @@ int main(void)
     CHECK_EQ(gs_create(&cfg, &s), 0);
     if (s == NULL)
         return vsn_check_summary("vsock_socat");
-    test_echo_listener(s);
-    test_hybrid_client(s);
-    test_hybrid_fire_and_forget(s);
-    test_hybrid_refused(s);
+    if (vsn_case("echo_listener"))
+        test_echo_listener(s);
+    if (vsn_case("hybrid_client"))
+        test_hybrid_client(s);
+    if (vsn_case("hybrid_fire_and_forget"))
+        test_hybrid_fire_and_forget(s);
+    if (vsn_case("hybrid_refused"))
+        test_hybrid_refused(s);
     gs_destroy(&s);
     unlink(g_uds);
     rmdir(g_dir);

@@ -20,6 +20,7 @@
  * rejected call leaves the previous configuration working.
  */
 #include "queue_util.h"
+#include "vsn_sim_bind.h"
 #include "vsn_check.h"
 
 #include <endian.h>
@@ -501,17 +502,7 @@ static void length_overflow(void)
 
 static vsn_queue_config queue_config(vsn_sim_queue *q)
 {
-    vsn_sim_queue_layout lay;
-    vsn_queue_config c;
-    vsn_sim_queue_layout_get(q, &lay);
-    memset(&c, 0, sizeof c);
-    c.struct_size = sizeof c;
-    c.size = lay.queue_size;
-    c.desc_addr = lay.desc_gpa;
-    c.avail_addr = lay.avail_gpa;
-    c.used_addr = lay.used_gpa;
-    c.kick_fd = c.call_fd = -1;
-    return c;
+    return vsn_sim_bind_queue(q, -1, -1);
 }
 
 static void abi_queue_setup(void)
@@ -641,7 +632,7 @@ static void abi_mem_table(void)
     vsn_sim_region_spec spec[64];
     for (uint32_t i = 0; i < 64; i++)
         spec[i] = (vsn_sim_region_spec){ 0x4000000ull + i * 0x10000ull, 0x10000 };
-    vsn_sim_mem_config mc = { sizeof mc, 64, spec, 2048 };
+    vsn_sim_mem_config mc = { sizeof mc, 64, spec, 2048, 0, NULL };
     vsn_sim_mem *mem64 = NULL;
     vsn_sd *sd = NULL;
     vsn_sim_queue *q = NULL;

@@ -247,6 +247,11 @@ int vsn_sim_queue_kick(vsn_sim_queue *q)
 
 /* ---- reaping -------------------------------------------------------------------------- */
 
+uint16_t vsn_sim_queue_next_used(const vsn_sim_queue *q)
+{
+    return q->last_used;
+}
+
 uint16_t vsn_sim_queue_used_pending(const vsn_sim_queue *q)
 {
     uint16_t idx = le16toh(__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE));

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- tiny test framework -------------------------------------------------------------- */
 
@@ -387,7 +388,7 @@ static void test_mem_layout(tctx *t)
 {
     case_begin(t, "mem_layout");
     vsn_sim_mem *m = NULL;
-    vsn_sim_mem_config mc = { sizeof(mc), ARRAY_LEN(MANY), MANY, 4096 };
+    vsn_sim_mem_config mc = { sizeof(mc), ARRAY_LEN(MANY), MANY, 4096, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), 0);
     uint32_t n;
     const vsn_sim_region *reg = vsn_sim_mem_regions(m, &n);
@@ -439,22 +440,22 @@ static void test_mem_errors(tctx *t)
     vsn_sim_region_spec many[VSN_SIM_MAX_REGIONS + 1];
     for (uint32_t i = 0; i <= VSN_SIM_MAX_REGIONS; i++)
         many[i] = (vsn_sim_region_spec){ 0x10000ull * (i + 1), 0x1000 + 0x1000 * (i & 1) };
-    vsn_sim_mem_config mc = { sizeof(mc), 2, overlap, 0 };
+    vsn_sim_mem_config mc = { sizeof(mc), 2, overlap, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), VSN_SIM_E_REGION_OVERLAP);
-    mc = (vsn_sim_mem_config){ sizeof(mc), 1, wrap, 0 };
+    mc = (vsn_sim_mem_config){ sizeof(mc), 1, wrap, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), VSN_SIM_E_REGION_WRAP);
-    mc = (vsn_sim_mem_config){ sizeof(mc), 1, zero, 0 };
+    mc = (vsn_sim_mem_config){ sizeof(mc), 1, zero, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), VSN_SIM_E_REGION_SIZE);
-    mc = (vsn_sim_mem_config){ sizeof(mc), 1, huge, 0 };
+    mc = (vsn_sim_mem_config){ sizeof(mc), 1, huge, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), VSN_SIM_E_REGION_SIZE);
-    mc = (vsn_sim_mem_config){ sizeof(mc), 0, many, 0 };
+    mc = (vsn_sim_mem_config){ sizeof(mc), 0, many, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), VSN_SIM_E_REGION_COUNT);
-    mc = (vsn_sim_mem_config){ sizeof(mc), VSN_SIM_MAX_REGIONS + 1, many, 0 };
+    mc = (vsn_sim_mem_config){ sizeof(mc), VSN_SIM_MAX_REGIONS + 1, many, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), VSN_SIM_E_REGION_COUNT);
-    mc = (vsn_sim_mem_config){ 4, 1, many, 0 };
+    mc = (vsn_sim_mem_config){ 4, 1, many, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), VSN_SIM_E_STRUCT_SIZE);
     CHECK(t, m == NULL);
-    mc = (vsn_sim_mem_config){ sizeof(mc), VSN_SIM_MAX_REGIONS, many, 0 };
+    mc = (vsn_sim_mem_config){ sizeof(mc), VSN_SIM_MAX_REGIONS, many, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), 0);
     uint32_t n;
     vsn_sim_mem_regions(m, &n);
@@ -468,7 +469,7 @@ static void test_mem_alloc(tctx *t)
     case_begin(t, "mem_alloc");
     vsn_sim_mem *m = NULL;
     vsn_sim_region_spec two[] = { { 0x10000, 0x2000 }, { 0x12000, 0x2000 } };
-    vsn_sim_mem_config mc = { sizeof(mc), 2, two, 0x100 };
+    vsn_sim_mem_config mc = { sizeof(mc), 2, two, 0x100, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), 0);
     vsn_sim_mem_mark mk;
     vsn_sim_mem_mark_get(m, &mk);
@@ -492,6 +493,46 @@ static void test_mem_alloc(tctx *t)
     CHECK_RC(t, vsn_sim_mem_alloc(m, 3, 1, &a), 0);
     CHECK(t, a == 0x10000);
     vsn_sim_mem_destroy(&m);
+    case_end(t);
+}
+
+/* Memfd-backed memory: the bytes seen through the region fd (another mapping, as a vhost-user
+ * backend makes) are the bytes written through the simulator, both ways; the old struct size
+ * still works and gives anonymous memory. */
+static void test_mem_memfd(tctx *t)
+{
+    case_begin(t, "mem_memfd");
+    vsn_sim_mem *m = NULL;
+    vsn_sim_region_spec two[] = { { 0x10020, 0x3000 }, { 0x20000, 0x1000 } };
+    vsn_sim_mem_config mc = { sizeof(mc), 2, two, 0, VSN_SIM_MEM_F_MEMFD, "sim_test" };
+    CHECK_RC(t, vsn_sim_mem_create(&mc, &m), 0);
+    int fd = -1;
+    uint64_t off = 0;
+    CHECK_RC(t, vsn_sim_mem_region_fd(m, 2, &fd, &off), VSN_SIM_E_ARG);
+    for (uint32_t i = 0; m != NULL && i < 2; i++) {
+        CHECK_RC(t, vsn_sim_mem_region_fd(m, i, &fd, &off), 0);
+        CHECK(t, off % 64 == two[i].gpa % 64);
+        size_t len = (size_t)(off + two[i].size);
+        uint8_t *other = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        CHECK(t, other != MAP_FAILED);
+        if (other == MAP_FAILED)
+            continue;
+        CHECK_RC(t, vsn_sim_mem_fill(m, two[i].gpa, 0x5a + (int)i, two[i].size), 0);
+        CHECK(t, other[off] == 0x5a + i && other[off + two[i].size - 1] == 0x5a + i);
+        other[off + 7] = 0xc3;
+        uint8_t b = 0;
+        CHECK_RC(t, vsn_sim_mem_read(m, two[i].gpa + 7, &b, 1), 0);
+        CHECK(t, b == 0xc3);
+        munmap(other, len);
+    }
+    vsn_sim_mem_destroy(&m);
+    mc = (vsn_sim_mem_config){ VSN_SIM_MEM_CONFIG_SIZE_V1, 1, two, 0, VSN_SIM_MEM_F_MEMFD, NULL };
+    CHECK_RC(t, vsn_sim_mem_create(&mc, &m), 0);
+    if (m != NULL)
+        CHECK_RC(t, vsn_sim_mem_region_fd(m, 0, &fd, &off), VSN_SIM_E_FEATURE);
+    vsn_sim_mem_destroy(&m);
+    mc = (vsn_sim_mem_config){ sizeof(mc), 1, two, 0, 0x2, NULL };
+    CHECK_RC(t, vsn_sim_mem_create(&mc, &m), VSN_SIM_E_ARG);
     case_end(t);
 }
 
@@ -549,7 +590,7 @@ static void test_queue_sizes(tctx *t)
 {
     case_begin(t, "queue_sizes");
     vsn_sim_mem *m = NULL;
-    vsn_sim_mem_config mc = { sizeof(mc), 1, ONE, 0 };
+    vsn_sim_mem_config mc = { sizeof(mc), 1, ONE, 0, 0, NULL };
     CHECK_RC(t, vsn_sim_mem_create(&mc, &m), 0);
     for (uint32_t s = 1; s <= VSN_SIM_MAX_QUEUE_SIZE; s *= 2) {
         vsn_sim_queue *q = NULL;
@@ -1097,6 +1138,7 @@ static const char *const CASES[] = {
     "mem_layout",
     "mem_errors",
     "mem_alloc",
+    "mem_memfd",
     "walker_init",
     "queue_sizes",
     "tx_matrix",
@@ -1124,6 +1166,8 @@ int main(int argc, char **argv)
         test_mem_errors(&t);
     if (vsn_case("mem_alloc"))
         test_mem_alloc(&t);
+    if (vsn_case("mem_memfd"))
+        test_mem_memfd(&t);
     if (vsn_case("walker_init"))
         test_walker_init(&t);
     if (vsn_case("queue_sizes"))

@@ -93,7 +93,7 @@ static void good_session(pid_t daemon)
     VT_REQUIRE(vg_vu_setup(&g) == 0, "negotiation");
     char port_path[320];
     snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
-    int listener = vt_listen_unix(port_path);
+    int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen %s", port_path);
     vt_host h;
     vg_conn *c = open_stream(&g, listener, &h, 1);
@@ -113,15 +113,14 @@ static void good_session(pid_t daemon)
     VT_CHECK((uint16_t)(vg_avail_idx(&g, 1) - bases[1]) <= VG_QSIZE, "tx base %u vs avail %u", bases[1], vg_avail_idx(&g, 1));
     /* Stopped: the device must not move the rings now. */
     vg_pump(&g);
-    uint16_t rx_after = le16toh(*g.rx.used_idx), tx_after = le16toh(*g.tx.used_idx);
+    uint16_t rx_after = vg_used_idx(&g, VG_RX), tx_after = vg_used_idx(&g, VG_TX);
     usleep(200000);
-    VT_CHECK(rx_after == le16toh(*g.rx.used_idx) && tx_after == le16toh(*g.tx.used_idx), "the rings moved while stopped");
+    VT_CHECK(rx_after == vg_used_idx(&g, VG_RX) && tx_after == vg_used_idx(&g, VG_TX), "the rings moved while stopped");
     /* Resume where it stopped. */
     for (uint32_t i = 0; i < 2; i++) {
         VT_CHECK(ring_state(g.sock, VU_SET_VRING_BASE, i, bases[i]) == 0, "SET_VRING_BASE %u", i);
-        vg_ring *r = i == 0 ? &g.rx : &g.tx;
         uint64_t idx = i;
-        VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &r->kick, 1) == 0, "SET_VRING_KICK %u", i);
+        VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.kick[i], 1) == 0, "SET_VRING_KICK %u", i);
     }
     transfer(&g, c, &h, 4 * MiB);
     printf("session: %llu bytes each way, checked, across a stop/resume (bases rx %u tx %u)\n",
@@ -362,7 +361,7 @@ static void stream_then_go(vg *g, uint8_t seed)
 {
     char port_path[320];
     snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
-    int listener = vt_listen_unix(port_path);
+    int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen %s", port_path);
     vt_host h;
     vg_conn *c = open_stream(g, listener, &h, seed);
@@ -390,9 +389,10 @@ static void err_fd_on_needs_reset(pid_t daemon)
             VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_ERR, &idx, 8, &err[i], 1) == 0, "SET_VRING_ERR %u", i);
         }
         int told = round == 0 ? 1 : 0;
-        __atomic_store_n(g.tx.avail_idx, htole16((uint16_t)(g.tx.next_avail + VG_QSIZE + 1)), __ATOMIC_RELEASE);
+        uint16_t head; /* avail idx published VG_QSIZE + 1 past what the guest queued */
+        VT_CHECK(vsn_sim_queue_add_bad(g.q[VG_TX], VSN_SIM_BAD_AVAIL_IDX_JUMP, &head) == 0, "avail idx jump");
         uint64_t v = 1;
-        VT_CHECK(write(g.tx.kick, &v, sizeof v) == sizeof v, "kick");
+        VT_CHECK(write(g.kick[VG_TX], &v, sizeof v) == sizeof v, "kick");
         VT_CHECK(readable(err[told], 5000), "round %d: ring %d's err fd not signalled within 5 s of ring 1's broken avail index",
                  round, told);
         v = 0;
@@ -441,7 +441,7 @@ static void kick_must_be_eventfd(pid_t daemon)
     close(sp[0]);
     /* The session goes on: the eventfd again, and data both ways. */
     idx = 1;
-    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.tx.kick, 1) == 0, "SET_VRING_KICK with an eventfd after the refusals");
+    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.kick[VG_TX], 1) == 0, "SET_VRING_KICK with an eventfd after the refusals");
     stream_then_go(&g, 91);
     VT_CHECK(vt_log_contains(dir, "vm3: SET_VRING_KICK for ring 1: the fd is pipe:["), "no warning naming the pipe in the daemon's log");
     /* Without NEED_REPLY nothing can carry the error: a clean disconnect. */
@@ -466,7 +466,7 @@ static void reset_device_resume(pid_t daemon)
     VT_CHECK(vt_memfd_maps(daemon) > 0, "the daemon maps the guest memory while a frontend is connected");
     char port_path[320];
     snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
-    int listener = vt_listen_unix(port_path);
+    int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen");
     vt_host h;
     vg_conn *c = open_stream(&g, listener, &h, 51);

@@ -194,33 +194,20 @@ static void test_many_devices(void) {
     CHECK_EQ(count_fds(), fds_before);
 }
 
-static const char *const CASES[] = {
-    "version",
-    "create_read_destroy",
-    "reserved_cids",
-    "struct_size_rules",
-    "fields",
-    "null_arguments_and_global_log",
-    "many_devices",
-};
+#define CASES(X) \
+    X(version, test_version()) \
+    X(create_read_destroy, test_create_read_destroy()) \
+    X(reserved_cids, test_reserved_cids()) \
+    X(struct_size_rules, test_struct_size_rules()) \
+    X(fields, test_fields()) \
+    X(null_arguments_and_global_log, test_null_arguments_and_global_log()) \
+    X(many_devices, test_many_devices())
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv) {
-    VSN_CASES_INIT(argc, argv, CASES);
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     /* rejections that cannot reach a config's log_fn (too small a struct) go to the global one */
     CHECK_EQ(vsn_set_log_callback(capture_log, &log_count, VSN_LOG_DEBUG), 0);
-    if (vsn_case("version"))
-        test_version();
-    if (vsn_case("create_read_destroy"))
-        test_create_read_destroy();
-    if (vsn_case("reserved_cids"))
-        test_reserved_cids();
-    if (vsn_case("struct_size_rules"))
-        test_struct_size_rules();
-    if (vsn_case("fields"))
-        test_fields();
-    if (vsn_case("null_arguments_and_global_log"))
-        test_null_arguments_and_global_log();
-    if (vsn_case("many_devices"))
-        test_many_devices();
+    CASES(VSN_CASE_RUN)
     return vsn_check_summary("abi_device");
 }

@@ -60,6 +60,17 @@ static inline void vsn_cases_init(int *argc, char **argv, const char *const *nam
 #define VSN_CASES_INIT(argc, argv, table) \
     vsn_cases_init(&(argc), (argv), (table), sizeof(table) / sizeof((table)[0]))
 
+/* A harness lists its cases once, as an X-macro of (name, call) pairs, and gets both the table
+ * and the guarded calls from it:
+ *   #define CASES(X) X(half_close, test_half_close(s)) X(refused, test_refused(s))
+ *   static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
+ *   ... CASES(VSN_CASE_RUN)    (in main, where the call's variables are in scope) */
+#define VSN_CASE_NAME(name, call) #name,
+#define VSN_CASE_RUN(name, call) \
+    if (vsn_case(#name)) {       \
+        call;                    \
+    }
+
 /* True when the case `name` is to run now. */
 static inline bool vsn_case(const char *name)
 {

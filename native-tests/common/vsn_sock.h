@@ -19,15 +19,24 @@
 
 /* ---- Unix sockets ------------------------------------------------------------------------- */
 
+/* Fills a Unix socket address; -ENAMETOOLONG when the path does not fit. */
+static inline int vt_unix_addr(const char *path, struct sockaddr_un *a)
+{
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof a->sun_path)
+        return -ENAMETOOLONG;
+    memcpy(a->sun_path, path, strlen(path) + 1);
+    return 0;
+}
+
 /* A non-blocking stream listener with the given backlog (0: one pending connect fills it). */
 static inline int vt_unix_listen_backlog(const char *path, int backlog)
 {
     struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof a.sun_path)
-        return -ENAMETOOLONG;
-    strcpy(a.sun_path, path);
+    int rc = vt_unix_addr(path, &a);
+    if (rc != 0)
+        return rc;
     unlink(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -45,14 +54,15 @@ static inline int vt_unix_listen(const char *path)
     return vt_unix_listen_backlog(path, 16);
 }
 
-/* Connects (blocking connect, then non-blocking fd). */
-static inline int vt_unix_connect(const char *path)
+/* Connects a stream socket created with sock_flags: SOCK_NONBLOCK makes the connect itself
+ * non-blocking (-EAGAIN: the listener's backlog is full). */
+static inline int vt_unix_connect_as(const char *path, int sock_flags)
 {
     struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    strcpy(a.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc = vt_unix_addr(path, &a);
+    if (rc != 0)
+        return rc;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | sock_flags, 0);
     if (fd < 0)
         return -errno;
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -60,7 +70,15 @@ static inline int vt_unix_connect(const char *path)
         close(fd);
         return e;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+/* Connects (blocking connect, then non-blocking fd). */
+static inline int vt_unix_connect(const char *path)
+{
+    int fd = vt_unix_connect_as(path, 0);
+    if (fd >= 0)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
 }
 

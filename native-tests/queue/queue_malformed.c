@@ -730,11 +730,18 @@ static void abi_features_and_running(void)
     rig_close(&r);
 }
 
-/* Case names: "bad_<class>" for each malformed class (vsn_sim_bad_name), then the rest. */
-static const char *const OTHER_CASES[] = {
-    "fatal_then_new_rings", "all_interleaved", "indirect_not_negotiated", "too_many_segments",
-    "length_overflow", "abi_queue_setup", "abi_mem_table", "abi_features_and_running",
-};
+/* Case names: "bad_<class>" for each malformed class (vsn_sim_bad_name), then these. */
+#define CASES_SIM(X)                                     \
+    X(fatal_then_new_rings, fatal_then_new_rings())      \
+    X(all_interleaved, all_interleaved())
+#define CASES_NO_BUILDER(X)                              \
+    X(indirect_not_negotiated, indirect_not_negotiated()) \
+    X(too_many_segments, too_many_segments())            \
+    X(length_overflow, length_overflow())                \
+    X(abi_queue_setup, abi_queue_setup())                \
+    X(abi_mem_table, abi_mem_table())                    \
+    X(abi_features_and_running, abi_features_and_running())
+static const char *const OTHER_CASES[] = { CASES_SIM(VSN_CASE_NAME) CASES_NO_BUILDER(VSN_CASE_NAME) };
 #define NOTHER (sizeof OTHER_CASES / sizeof OTHER_CASES[0])
 
 int main(int argc, char **argv)
@@ -757,22 +764,8 @@ int main(int argc, char **argv)
         else
             nonfatal_case(&cases[i]);
     }
-    if (vsn_case("fatal_then_new_rings"))
-        fatal_then_new_rings();
-    if (vsn_case("all_interleaved"))
-        all_interleaved();
+    CASES_SIM(VSN_CASE_RUN)
     printf("kinds without a simulator builder:\n");
-    if (vsn_case("indirect_not_negotiated"))
-        indirect_not_negotiated();
-    if (vsn_case("too_many_segments"))
-        too_many_segments();
-    if (vsn_case("length_overflow"))
-        length_overflow();
-    if (vsn_case("abi_queue_setup"))
-        abi_queue_setup();
-    if (vsn_case("abi_mem_table"))
-        abi_mem_table();
-    if (vsn_case("abi_features_and_running"))
-        abi_features_and_running();
+    CASES_NO_BUILDER(VSN_CASE_RUN)
     return vsn_check_summary("queue_malformed");
 }

@@ -351,29 +351,18 @@ static void threaded(bool reconnect)
     rig_close(&r);
 }
 
-static const char *const CASES[] = {
-    "manual_reconnect",
-    "manual_stop_start",
-    "manual_cycles_reconnect",
-    "manual_cycles_stop_start",
-    "threaded_reconnect",
-    "threaded_stop_start",
-};
+#define CASES(X) \
+    X(manual_reconnect, manual(true)) \
+    X(manual_stop_start, manual(false)) \
+    X(manual_cycles_reconnect, manual_cycles(true)) \
+    X(manual_cycles_stop_start, manual_cycles(false)) \
+    X(threaded_reconnect, threaded(true)) \
+    X(threaded_stop_start, threaded(false))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)
 {
-    VSN_CASES_INIT(argc, argv, CASES);
-    if (vsn_case("manual_reconnect"))
-        manual(true);
-    if (vsn_case("manual_stop_start"))
-        manual(false);
-    if (vsn_case("manual_cycles_reconnect"))
-        manual_cycles(true);
-    if (vsn_case("manual_cycles_stop_start"))
-        manual_cycles(false);
-    if (vsn_case("threaded_reconnect"))
-        threaded(true);
-    if (vsn_case("threaded_stop_start"))
-        threaded(false);
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
+    CASES(VSN_CASE_RUN)
     return vsn_check_summary("queue_stop_resume");
 }

@@ -1134,70 +1134,33 @@ static void test_strerror(tctx *t)
     case_end(t);
 }
 
-static const char *const CASES[] = {
-    "mem_layout",
-    "mem_errors",
-    "mem_alloc",
-    "mem_memfd",
-    "walker_init",
-    "queue_sizes",
-    "tx_matrix",
-    "tx_explicit_sizes",
-    "rx_roundtrip",
-    "full_ring",
-    "malformed",
-    "malformed_preconditions",
-    "device_bugs",
-    "index_wrap",
-    "kick_event_idx",
-    "kick_flags",
-    "interrupts_event_idx",
-    "interrupts_flags",
-    "strerror",
-};
+#define CASES(X) \
+    X(mem_layout, test_mem_layout(&t)) \
+    X(mem_errors, test_mem_errors(&t)) \
+    X(mem_alloc, test_mem_alloc(&t)) \
+    X(mem_memfd, test_mem_memfd(&t)) \
+    X(walker_init, test_walker_init(&t)) \
+    X(queue_sizes, test_queue_sizes(&t)) \
+    X(tx_matrix, test_tx_matrix(&t)) \
+    X(tx_explicit_sizes, test_tx_explicit_sizes(&t)) \
+    X(rx_roundtrip, test_rx_roundtrip(&t)) \
+    X(full_ring, test_full_ring(&t)) \
+    X(malformed, test_malformed(&t)) \
+    X(malformed_preconditions, test_malformed_preconditions(&t)) \
+    X(device_bugs, test_device_bugs(&t)) \
+    X(index_wrap, test_index_wrap(&t)) \
+    X(kick_event_idx, test_kick_event_idx(&t)) \
+    X(kick_flags, test_kick_flags(&t)) \
+    X(interrupts_event_idx, test_interrupts_event_idx(&t)) \
+    X(interrupts_flags, test_interrupts_flags(&t)) \
+    X(strerror, test_strerror(&t))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)
 {
-    VSN_CASES_INIT(argc, argv, CASES);
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     tctx t = { 0 };
-    if (vsn_case("mem_layout"))
-        test_mem_layout(&t);
-    if (vsn_case("mem_errors"))
-        test_mem_errors(&t);
-    if (vsn_case("mem_alloc"))
-        test_mem_alloc(&t);
-    if (vsn_case("mem_memfd"))
-        test_mem_memfd(&t);
-    if (vsn_case("walker_init"))
-        test_walker_init(&t);
-    if (vsn_case("queue_sizes"))
-        test_queue_sizes(&t);
-    if (vsn_case("tx_matrix"))
-        test_tx_matrix(&t);
-    if (vsn_case("tx_explicit_sizes"))
-        test_tx_explicit_sizes(&t);
-    if (vsn_case("rx_roundtrip"))
-        test_rx_roundtrip(&t);
-    if (vsn_case("full_ring"))
-        test_full_ring(&t);
-    if (vsn_case("malformed"))
-        test_malformed(&t);
-    if (vsn_case("malformed_preconditions"))
-        test_malformed_preconditions(&t);
-    if (vsn_case("device_bugs"))
-        test_device_bugs(&t);
-    if (vsn_case("index_wrap"))
-        test_index_wrap(&t);
-    if (vsn_case("kick_event_idx"))
-        test_kick_event_idx(&t);
-    if (vsn_case("kick_flags"))
-        test_kick_flags(&t);
-    if (vsn_case("interrupts_event_idx"))
-        test_interrupts_event_idx(&t);
-    if (vsn_case("interrupts_flags"))
-        test_interrupts_flags(&t);
-    if (vsn_case("strerror"))
-        test_strerror(&t);
+    CASES(VSN_CASE_RUN)
     int missed = vsn_cases_end();
     printf("sim_selftest: %u passed, %u failed\n", t.passed, t.failed);
     return t.failed == 0 && missed == 0 ? 0 : 1;

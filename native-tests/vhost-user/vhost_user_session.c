@@ -495,13 +495,17 @@ static void reset_device_resume(pid_t daemon)
     vg_destroy(&g);
 }
 
-static const char *const CASES[] = {
-    "good_session", "malformed", "err_fd_on_needs_reset", "kick_must_be_eventfd", "reset_device_resume",
-};
+/* After good_session (or a warm-up session when a later case runs alone). */
+#define CASES(X)                                            \
+    X(malformed, malformed())                               \
+    X(err_fd_on_needs_reset, err_fd_on_needs_reset(daemon)) \
+    X(kick_must_be_eventfd, kick_must_be_eventfd(daemon))   \
+    X(reset_device_resume, reset_device_resume(daemon))
+static const char *const CASE_NAMES[] = { "good_session", CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)
 {
-    VSN_CASES_INIT(argc, argv, CASES);
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     VT_REQUIRE(argc == 2, "usage: vhost_user_session <daemon>");
     snprintf(dir, sizeof dir, "/tmp/vu_session_XXXXXX");
     VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
@@ -523,14 +527,7 @@ int main(int argc, char **argv)
     }
     usleep(100000);
     int fds_before = vt_fd_count(daemon);
-    if (vsn_case("malformed"))
-        malformed();
-    if (vsn_case("err_fd_on_needs_reset"))
-        err_fd_on_needs_reset(daemon);
-    if (vsn_case("kick_must_be_eventfd"))
-        kick_must_be_eventfd(daemon);
-    if (vsn_case("reset_device_resume"))
-        reset_device_resume(daemon);
+    CASES(VSN_CASE_RUN)
     bool clean; VT_UNTIL(clean, 5000, vt_fd_count(daemon) == fds_before && vt_memfd_maps(daemon) == 0, usleep(10000));
     VT_CHECK(clean, "daemon holds %d fds (%d before the malformed cases) and %d guest mappings", vt_fd_count(daemon), fds_before,
              vt_memfd_maps(daemon));

@@ -1,6 +1,7 @@
 /* vu_guest.c: the test guest (see vu_guest.h). */
 #include "vu_guest.h"
 #include "vsn_sim_bind.h"
+#include "vsn_sock.h"
 #include "../../src/vhost-user-vsock/vhost_user.h"
 
 #include <endian.h>
@@ -194,19 +195,14 @@ bool vg_vu_closed(int sock, int timeout_ms)
 
 int vg_vu_connect(vg *g, const char *path, int timeout_ms)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     int64_t deadline = vg_now_ms() + timeout_ms;
     while (1) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        int fd = vt_unix_connect_as(path, 0); /* a blocking socket: the messages are short */
+        if (fd >= 0) {
             g->sock = fd;
             return 0;
         }
-        int err = errno;
-        close(fd);
-        if (vg_now_ms() > deadline) return -err;
+        if (fd == -ENAMETOOLONG || vg_now_ms() > deadline) return fd;
         usleep(20000);
     }
 }

@@ -461,20 +461,20 @@ static void run_layout(uint32_t layout)
     gs_destroy(&s);
 }
 
-static const char *const CASES[] = { "shared_queues", "separate_queues" };
+#define CASES(X)                                              \
+    X(shared_queues, run_layout(VSN_DGRAM_LAYOUT_SHARED))     \
+    X(separate_queues, run_layout(VSN_DGRAM_LAYOUT_SEPARATE))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)
 {
-    VSN_CASES_INIT(argc, argv, CASES);
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     strcpy(g_dir, "/tmp/vsn_dgramXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
         perror("mkdtemp");
         return 1;
     }
-    if (vsn_case("shared_queues"))
-        run_layout(VSN_DGRAM_LAYOUT_SHARED);
-    if (vsn_case("separate_queues"))
-        run_layout(VSN_DGRAM_LAYOUT_SEPARATE);
+    CASES(VSN_CASE_RUN)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0)

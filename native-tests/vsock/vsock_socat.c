@@ -219,16 +219,16 @@ static void test_hybrid_refused(gs_stack *s)
     unlink(dst);
 }
 
-static const char *const CASES[] = {
-    "echo_listener",
-    "hybrid_client",
-    "hybrid_fire_and_forget",
-    "hybrid_refused",
-};
+#define CASES(X) \
+    X(echo_listener, test_echo_listener(s)) \
+    X(hybrid_client, test_hybrid_client(s)) \
+    X(hybrid_fire_and_forget, test_hybrid_fire_and_forget(s)) \
+    X(hybrid_refused, test_hybrid_refused(s))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)
 {
-    VSN_CASES_INIT(argc, argv, CASES);
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     signal(SIGPIPE, SIG_IGN);
     strcpy(g_dir, "/tmp/vsn_socatXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
@@ -242,14 +242,7 @@ int main(int argc, char **argv)
     CHECK_EQ(gs_create(&cfg, &s), 0);
     if (s == NULL)
         return vsn_check_summary("vsock_socat");
-    if (vsn_case("echo_listener"))
-        test_echo_listener(s);
-    if (vsn_case("hybrid_client"))
-        test_hybrid_client(s);
-    if (vsn_case("hybrid_fire_and_forget"))
-        test_hybrid_fire_and_forget(s);
-    if (vsn_case("hybrid_refused"))
-        test_hybrid_refused(s);
+    CASES(VSN_CASE_RUN)
     gs_destroy(&s);
     unlink(g_uds);
     rmdir(g_dir);

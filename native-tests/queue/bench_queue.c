@@ -18,9 +18,6 @@
  * ring full (refill as it reaps, kick when the device asks, sleep on the interrupt when nothing
  * came back).  These are end-to-end figures: driver work and wake-ups included.
  */
-#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
-#define _GNU_SOURCE
-#endif
 #include "ring_walk.h"
 #include "sim_device.h"
 

@@ -8,9 +8,6 @@
  * (pop -> walk descriptors -> push, one flush per batch) is timed; refilling and reaping are
  * driver work and stay outside the clock.  Payload bytes are never touched.
  */
-#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
-#define _GNU_SOURCE
-#endif
 #include "ring_walk.h"
 #include "vsn_sim.h"
 

@@ -16,9 +16,6 @@
  *  - full fence after writing avail_event / used flags, before re-reading avail idx
  *    (§2.7.10, the mirror of the driver's §2.7.13.4.1 fence)
  */
-#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
-#define _GNU_SOURCE
-#endif
 #include "ring_walk.h"
 
 #include <endian.h>

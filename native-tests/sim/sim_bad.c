@@ -3,9 +3,6 @@
  * Each builder says in one line what is wrong with what it builds.  The descriptors a builder
  * takes are recycled when the device returns the head through the used ring.
  */
-#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
-#define _GNU_SOURCE
-#endif
 #include "sim_internal.h"
 
 #include <endian.h>

@@ -2,9 +2,6 @@
  * sim_chain.c — building well-formed chains: generic buffer lists, tx chains cut by a split
  * pattern (header split point, payload pieces, direct/indirect, region-straddling), rx chains.
  */
-#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
-#define _GNU_SOURCE
-#endif
 #include "sim_internal.h"
 
 #include <string.h>

@@ -7,9 +7,6 @@
  * VSN_SIM_MEM_F_MEMFD the readable part between the guards is a memfd mapped MAP_SHARED, so another
  * process (a vhost-user backend) can map the same memory.
  */
-#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
-#define _GNU_SOURCE
-#endif
 #include "sim_internal.h"
 
 #include <stdlib.h>

@@ -9,9 +9,6 @@
  *    device's release in §2.7.8.2 "set len prior to updating the used idx")
  *  - full fence after re-enabling interrupts, before re-reading used idx (§2.7.14 note)
  */
-#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
-#define _GNU_SOURCE
-#endif
 #include "sim_internal.h"
 
 #include <endian.h>

@@ -7,9 +7,6 @@
  * Prints "sim_selftest: N passed, M failed" (N, M count test cases) and exits non-zero on
  * any failure.
  */
-#ifndef _GNU_SOURCE /* the build defines it; kept for a standalone compile */
-#define _GNU_SOURCE
-#endif
 #include "ring_walk.h"
 #include "vsn_sim.h"
 #include "vsn_case.h"

@@ -238,10 +238,7 @@ int main(int argc, char **argv)
     snprintf(g_uds, sizeof g_uds, "%s/vsock", g_dir);
     gs_config cfg = gs_config_default();
     cfg.uds_path = g_uds;
-    gs_stack *s = NULL;
-    CHECK_EQ(gs_create(&cfg, &s), 0);
-    if (s == NULL)
-        return vsn_check_summary("vsock_socat");
+    gs_stack *s = vt_create_stack(&cfg, "vsock_socat");
     CASES(VSN_CASE_RUN)
     gs_destroy(&s);
     unlink(g_uds);

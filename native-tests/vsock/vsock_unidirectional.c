@@ -245,10 +245,7 @@ int main(int argc, char **argv)
 
     gs_config cfg = gs_config_default();
     cfg.uds_path = g_uds;
-    gs_stack *s = NULL;
-    CHECK_EQ(gs_create(&cfg, &s), 0);
-    if (s == NULL)
-        return vsn_check_summary("vsock_unidirectional");
+    gs_stack *s = vt_create_stack(&cfg, "vsock_unidirectional");
     CASES(VSN_CASE_RUN)
 
     const gs_stats *st = gs_get_stats(s);

@@ -16,6 +16,8 @@ if ! command -v dotnet >/dev/null; then
     echo "error: the .NET SDK (10.x) is required to build the library and 'dotnet' is not on PATH" >&2
     exit 1
 fi
+# As test-all.sh: no first-run banner, no telemetry.
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 # Always configure: an existing build directory may predate static libc (fetch.sh just installed
 # it; the check result is cached) or have the end-to-end targets switched off.
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSN_E2E=ON -UVSN_E2E_STATIC_OK >/dev/null

@@ -18,7 +18,6 @@
  * ring full (refill as it reaps, kick when the device asks, sleep on the interrupt when nothing
  * came back).  These are end-to-end figures: driver work and wake-ups included.
  */
-#define _GNU_SOURCE
 #include "ring_walk.h"
 #include "sim_device.h"
 
@@ -66,7 +65,7 @@ static int die(const char *what, int rc)
 static int make_mem(vsn_sim_mem **mem)
 {
     static const vsn_sim_region_spec spec[] = { { 0x100000, MEM_SIZE } };
-    vsn_sim_mem_config mc = { sizeof mc, 1, spec, 0 };
+    vsn_sim_mem_config mc = { sizeof mc, 1, spec, 0, 0, NULL };
     return vsn_sim_mem_create(&mc, mem);
 }
 

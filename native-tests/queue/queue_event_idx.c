@@ -500,18 +500,22 @@ static void wrap(bool event_idx)
     rig_close(&r);
 }
 
-int main(void)
+#define CASES(X) \
+    X(used_event_exact, used_event_exact()) \
+    X(disabled_across_batch_manual, disabled_across_batch(0, "manual poll, interrupt_fn")) \
+    X(disabled_across_batch_thread, disabled_across_batch(VSN_SD_F_THREAD | VSN_SD_F_KICK_FD | VSN_SD_F_CALL_FD, "device thread, call fd")) \
+    X(thread_sleeps_on_interrupts, thread_sleeps_on_interrupts()) \
+    X(no_interrupt_flag, no_interrupt_flag()) \
+    X(kicks_event_idx, kicks_event_idx()) \
+    X(kicks_while_busy_flags, kicks_while_busy(false)) \
+    X(kicks_while_busy_event_idx, kicks_while_busy(true)) \
+    X(wrap_event_idx, wrap(true)) \
+    X(wrap_flags, wrap(false))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
+
+int main(int argc, char **argv)
 {
-    used_event_exact();
-    disabled_across_batch(0, "manual poll, interrupt_fn");
-    disabled_across_batch(VSN_SD_F_THREAD | VSN_SD_F_KICK_FD | VSN_SD_F_CALL_FD,
-                          "device thread, call fd");
-    thread_sleeps_on_interrupts();
-    no_interrupt_flag();
-    kicks_event_idx();
-    kicks_while_busy(false);
-    kicks_while_busy(true);
-    wrap(true);
-    wrap(false);
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
+    CASES(VSN_CASE_RUN)
     return vsn_check_summary("queue_event_idx");
 }

@@ -20,6 +20,7 @@
  * rejected call leaves the previous configuration working.
  */
 #include "queue_util.h"
+#include "vsn_sim_bind.h"
 #include "vsn_check.h"
 
 #include <endian.h>
@@ -501,17 +502,7 @@ static void length_overflow(void)
 
 static vsn_queue_config queue_config(vsn_sim_queue *q)
 {
-    vsn_sim_queue_layout lay;
-    vsn_queue_config c;
-    vsn_sim_queue_layout_get(q, &lay);
-    memset(&c, 0, sizeof c);
-    c.struct_size = sizeof c;
-    c.size = lay.queue_size;
-    c.desc_addr = lay.desc_gpa;
-    c.avail_addr = lay.avail_gpa;
-    c.used_addr = lay.used_gpa;
-    c.kick_fd = c.call_fd = -1;
-    return c;
+    return vsn_sim_bind_queue(q, -1, -1);
 }
 
 static void abi_queue_setup(void)
@@ -641,7 +632,7 @@ static void abi_mem_table(void)
     vsn_sim_region_spec spec[64];
     for (uint32_t i = 0; i < 64; i++)
         spec[i] = (vsn_sim_region_spec){ 0x4000000ull + i * 0x10000ull, 0x10000 };
-    vsn_sim_mem_config mc = { sizeof mc, 64, spec, 2048 };
+    vsn_sim_mem_config mc = { sizeof mc, 64, spec, 2048, 0, NULL };
     vsn_sim_mem *mem64 = NULL;
     vsn_sd *sd = NULL;
     vsn_sim_queue *q = NULL;
@@ -739,23 +730,42 @@ static void abi_features_and_running(void)
     rig_close(&r);
 }
 
-int main(void)
+/* Case names: "bad_<class>" for each malformed class (vsn_sim_bad_name), then these. */
+#define CASES_SIM(X)                                     \
+    X(fatal_then_new_rings, fatal_then_new_rings())      \
+    X(all_interleaved, all_interleaved())
+#define CASES_NO_BUILDER(X)                              \
+    X(indirect_not_negotiated, indirect_not_negotiated()) \
+    X(too_many_segments, too_many_segments())            \
+    X(length_overflow, length_overflow())                \
+    X(abi_queue_setup, abi_queue_setup())                \
+    X(abi_mem_table, abi_mem_table())                    \
+    X(abi_features_and_running, abi_features_and_running())
+static const char *const OTHER_CASES[] = { CASES_SIM(VSN_CASE_NAME) CASES_NO_BUILDER(VSN_CASE_NAME) };
+#define NOTHER (sizeof OTHER_CASES / sizeof OTHER_CASES[0])
+
+int main(int argc, char **argv)
 {
+    static char bad_names[NCASES][48];
+    static const char *names[NCASES + NOTHER];
+    for (size_t i = 0; i < NCASES; i++) {
+        snprintf(bad_names[i], sizeof bad_names[i], "bad_%s", vsn_sim_bad_name(cases[i].kind));
+        names[i] = bad_names[i];
+    }
+    for (size_t i = 0; i < NOTHER; i++)
+        names[NCASES + i] = OTHER_CASES[i];
+    vsn_cases_init(&argc, argv, names, NCASES + NOTHER);
     printf("malformed chains, one class per fresh device:\n");
     for (size_t i = 0; i < NCASES; i++) {
+        if (!vsn_case(names[i]))
+            continue;
         if (cases[i].outcome == NEEDS_RESET)
             fatal_case(&cases[i]);
         else
             nonfatal_case(&cases[i]);
     }
-    fatal_then_new_rings();
-    all_interleaved();
+    CASES_SIM(VSN_CASE_RUN)
     printf("kinds without a simulator builder:\n");
-    indirect_not_negotiated();
-    too_many_segments();
-    length_overflow();
-    abi_queue_setup();
-    abi_mem_table();
-    abi_features_and_running();
+    CASES_NO_BUILDER(VSN_CASE_RUN)
     return vsn_check_summary("queue_malformed");
 }

@@ -351,13 +351,18 @@ static void threaded(bool reconnect)
     rig_close(&r);
 }
 
-int main(void)
+#define CASES(X) \
+    X(manual_reconnect, manual(true)) \
+    X(manual_stop_start, manual(false)) \
+    X(manual_cycles_reconnect, manual_cycles(true)) \
+    X(manual_cycles_stop_start, manual_cycles(false)) \
+    X(threaded_reconnect, threaded(true)) \
+    X(threaded_stop_start, threaded(false))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
+
+int main(int argc, char **argv)
 {
-    manual(true);
-    manual(false);
-    manual_cycles(true);
-    manual_cycles(false);
-    threaded(true);
-    threaded(false);
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
+    CASES(VSN_CASE_RUN)
     return vsn_check_summary("queue_stop_resume");
 }

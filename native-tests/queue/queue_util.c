@@ -12,7 +12,7 @@
 int qu_mem_single(vsn_sim_mem **out)
 {
     static const vsn_sim_region_spec spec[] = { { 0x100000, 16u << 20 } };
-    vsn_sim_mem_config c = { sizeof c, 1, spec, 0 };
+    vsn_sim_mem_config c = { sizeof c, 1, spec, 0, 0, NULL };
     return vsn_sim_mem_create(&c, out);
 }
 
@@ -23,14 +23,14 @@ int qu_mem_multi(vsn_sim_mem **out)
         for (uint32_t i = 0; i < 4; i++)
             spec[g * 4 + i] = (vsn_sim_region_spec){ 0x1000000ull + g * 0x40000ull + i * 0x8000ull,
                                                      0x8000 };
-    vsn_sim_mem_config c = { sizeof c, QU_MULTI_GROUPS * 4, spec, 4096 };
+    vsn_sim_mem_config c = { sizeof c, QU_MULTI_GROUPS * 4, spec, 4096, 0, NULL };
     return vsn_sim_mem_create(&c, out);
 }
 
 int qu_mem_gapped(vsn_sim_mem **out)
 {
     static const vsn_sim_region_spec spec[] = { { 0x100000, 1u << 20 }, { 0x300000, 1u << 20 } };
-    vsn_sim_mem_config c = { sizeof c, 2, spec, 0 };
+    vsn_sim_mem_config c = { sizeof c, 2, spec, 0, 0, NULL };
     return vsn_sim_mem_create(&c, out);
 }
 

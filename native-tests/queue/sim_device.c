@@ -3,6 +3,7 @@
  */
 
 #include "sim_device.h"
+#include "vsn_sim_bind.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -214,17 +215,7 @@ static int create_device(vsn_sd *sd)
 
 static int setup_queue(vsn_sd *sd, struct sd_port *p)
 {
-    vsn_sim_queue_layout lay;
-    vsn_queue_config qc;
-    vsn_sim_queue_layout_get(p->q, &lay);
-    memset(&qc, 0, sizeof qc);
-    qc.struct_size = sizeof qc;
-    qc.size = lay.queue_size;
-    qc.desc_addr = lay.desc_gpa;
-    qc.avail_addr = lay.avail_gpa;
-    qc.used_addr = lay.used_gpa;
-    qc.kick_fd = p->kick_fd;
-    qc.call_fd = p->call_fd;
+    vsn_queue_config qc = vsn_sim_bind_queue(p->q, p->kick_fd, p->call_fd);
     qc.interrupt_fn = p->call_fd >= 0 ? NULL : sd_interrupt;
     qc.interrupt_user = p;
     return vsn_queue_setup(sd->dev, p->index, &qc);
@@ -265,14 +256,13 @@ int vsn_sd_create(const vsn_sd_config *cfg, vsn_sim_mem *mem, const vsn_mem_regi
         atomic_init(&sd->port[i].irqs_cb, 0);
     }
     uint32_t n;
-    const vsn_sim_region *r = vsn_sim_mem_regions(mem, &n);
+    vsn_sim_mem_regions(mem, &n);
     sd->table = calloc(n + nextra, sizeof *sd->table);
     if (sd->table == NULL) {
         free(sd);
         return -ENOMEM;
     }
-    for (uint32_t i = 0; i < n; i++)
-        sd->table[i] = (vsn_mem_region){ r[i].gpa, r[i].size, r[i].hva };
+    vsn_sim_bind_regions(mem, sd->table, n);
     for (uint32_t i = 0; i < nextra; i++)
         sd->table[n + i] = extra[i];
     sd->ntable = n + nextra;

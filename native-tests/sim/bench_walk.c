@@ -8,7 +8,6 @@
  * (pop -> walk descriptors -> push, one flush per batch) is timed; refilling and reaping are
  * driver work and stay outside the clock.  Payload bytes are never touched.
  */
-#define _GNU_SOURCE
 #include "ring_walk.h"
 #include "vsn_sim.h"
 
@@ -36,7 +35,7 @@ static double now(void)
 static int setup(vsn_sim_mem **mem, vsn_sim_queue **q, vsn_rw *w)
 {
     static const vsn_sim_region_spec spec[] = { { 0x100000, 16u << 20 } };
-    vsn_sim_mem_config mc = { sizeof(mc), 1, spec, 0 };
+    vsn_sim_mem_config mc = { sizeof(mc), 1, spec, 0, 0, NULL };
     vsn_sim_queue_config qc = { sizeof(qc), QSIZE, 0,
                                 VSN_SIM_FEAT(VIRTIO_RING_F_EVENT_IDX) |
                                     VSN_SIM_FEAT(VIRTIO_RING_F_INDIRECT_DESC),

@@ -16,7 +16,6 @@
  *  - full fence after writing avail_event / used flags, before re-reading avail idx
  *    (§2.7.10, the mirror of the driver's §2.7.13.4.1 fence)
  */
-#define _GNU_SOURCE
 #include "ring_walk.h"
 
 #include <endian.h>

@@ -3,7 +3,6 @@
  * Each builder says in one line what is wrong with what it builds.  The descriptors a builder
  * takes are recycled when the device returns the head through the used ring.
  */
-#define _GNU_SOURCE
 #include "sim_internal.h"
 
 #include <endian.h>

@@ -2,7 +2,6 @@
  * sim_chain.c — building well-formed chains: generic buffer lists, tx chains cut by a split
  * pattern (header split point, payload pieces, direct/indirect, region-straddling), rx chains.
  */
-#define _GNU_SOURCE
 #include "sim_internal.h"
 
 #include <string.h>

@@ -15,6 +15,8 @@ struct sim_map {
     uint64_t norm_hi; /* end offset usable by ordinary allocations */
     uint64_t tail_reserve; /* straddle bytes at the end (0 if no upper neighbour) */
     uint64_t head_reserve; /* straddle bytes at the start (0 if no lower neighbour) */
+    int fd;           /* VSN_SIM_MEM_F_MEMFD: the memfd behind the region, else -1 */
+    uint64_t fd_off;  /* file offset of the region's first byte */
 };
 
 struct vsn_sim_mem {

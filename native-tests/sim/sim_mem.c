@@ -3,9 +3,10 @@
  *
  * Each region is its own anonymous mapping framed by PROT_NONE guard pages, so two regions that
  * are adjacent in guest-physical space are never adjacent in host virtual space: a device that
- * forgets to split a buffer at a region boundary reads a guard page and faults.
+ * forgets to split a buffer at a region boundary reads a guard page and faults.  With
+ * VSN_SIM_MEM_F_MEMFD the readable part between the guards is a memfd mapped MAP_SHARED, so another
+ * process (a vhost-user backend) can map the same memory.
  */
-#define _GNU_SOURCE
 #include "sim_internal.h"
 
 #include <stdlib.h>
@@ -20,8 +21,10 @@ static int check_config(const vsn_sim_mem_config *cfg)
 {
     if (cfg == NULL || cfg->regions == NULL)
         return VSN_SIM_E_ARG;
-    if (cfg->struct_size < sizeof(*cfg))
+    if (cfg->struct_size < VSN_SIM_MEM_CONFIG_SIZE_V1)
         return VSN_SIM_E_STRUCT_SIZE;
+    if (cfg->struct_size >= sizeof(*cfg) && (cfg->flags & ~VSN_SIM_MEM_F_MEMFD) != 0)
+        return VSN_SIM_E_ARG;
     if (cfg->nregions == 0 || cfg->nregions > VSN_SIM_MAX_REGIONS)
         return VSN_SIM_E_REGION_COUNT;
     for (uint32_t i = 0; i < cfg->nregions; i++) {
@@ -52,16 +55,27 @@ static int sort_specs(const vsn_sim_region_spec *in, uint32_t n, vsn_sim_region_
 }
 
 /* Maps one region with guard pages; hva % 64 == gpa % 64 and the data ends < 64 bytes
- * before the upper guard page. */
-static int map_region(uint64_t gpa, uint64_t size, struct sim_map *m, void **hva)
+ * before the upper guard page.  memfd_name != NULL: the data pages are a memfd of that name. */
+static int map_region(uint64_t gpa, uint64_t size, const char *memfd_name, struct sim_map *m, void **hva)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t data = (size_t)((size + 64 + page - 1) / page * page);
     size_t total = data + 2 * page;
+    m->fd = -1;
     uint8_t *base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
         return VSN_SIM_E_NOMEM;
-    if (mprotect(base + page, data, PROT_READ | PROT_WRITE) != 0) {
+    if (memfd_name != NULL) {
+        int fd = memfd_create(memfd_name, MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)data) != 0 ||
+            mmap(base + page, data, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+            if (fd >= 0)
+                close(fd);
+            munmap(base, total);
+            return VSN_SIM_E_NOMEM;
+        }
+        m->fd = fd;
+    } else if (mprotect(base + page, data, PROT_READ | PROT_WRITE) != 0) {
         munmap(base, total);
         return VSN_SIM_E_NOMEM;
     }
@@ -69,6 +83,7 @@ static int map_region(uint64_t gpa, uint64_t size, struct sim_map *m, void **hva
     uint64_t off = ((data - size - g) & ~(uint64_t)63) + g;
     m->base = base;
     m->len = total;
+    m->fd_off = off;
     *hva = base + page + off;
     return 0;
 }
@@ -104,10 +119,13 @@ int vsn_sim_mem_create(const vsn_sim_mem_config *cfg, vsn_sim_mem **out)
     vsn_sim_mem *mem = calloc(1, sizeof(*mem));
     if (mem == NULL)
         return VSN_SIM_E_NOMEM;
+    const char *memfd_name = NULL;
+    if (cfg->struct_size >= sizeof(*cfg) && (cfg->flags & VSN_SIM_MEM_F_MEMFD) != 0)
+        memfd_name = cfg->memfd_name != NULL ? cfg->memfd_name : "vsn_sim";
     for (uint32_t i = 0; i < cfg->nregions; i++) {
         mem->table[i].gpa = sorted[i].gpa;
         mem->table[i].size = sorted[i].size;
-        rc = map_region(sorted[i].gpa, sorted[i].size, &mem->map[i], &mem->table[i].hva);
+        rc = map_region(sorted[i].gpa, sorted[i].size, memfd_name, &mem->map[i], &mem->table[i].hva);
         if (rc != 0) {
             vsn_sim_mem_destroy(&mem);
             return rc;
@@ -126,10 +144,23 @@ void vsn_sim_mem_destroy(vsn_sim_mem **mem)
     for (uint32_t i = 0; i < (*mem)->n; i++) {
         if ((*mem)->map[i].base != NULL)
             munmap((*mem)->map[i].base, (*mem)->map[i].len);
+        if ((*mem)->map[i].fd >= 0)
+            close((*mem)->map[i].fd);
         (*mem)->map[i].base = NULL;
     }
     free(*mem);
     *mem = NULL;
+}
+
+int vsn_sim_mem_region_fd(const vsn_sim_mem *mem, uint32_t i, int *fd, uint64_t *offset)
+{
+    if (mem == NULL || fd == NULL || offset == NULL || i >= mem->n)
+        return VSN_SIM_E_ARG;
+    if (mem->map[i].fd < 0)
+        return VSN_SIM_E_FEATURE;
+    *fd = mem->map[i].fd;
+    *offset = mem->map[i].fd_off;
+    return 0;
 }
 
 const vsn_sim_region *vsn_sim_mem_regions(const vsn_sim_mem *mem, uint32_t *count)

@@ -9,7 +9,6 @@
  *    device's release in §2.7.8.2 "set len prior to updating the used idx")
  *  - full fence after re-enabling interrupts, before re-reading used idx (§2.7.14 note)
  */
-#define _GNU_SOURCE
 #include "sim_internal.h"
 
 #include <endian.h>
@@ -244,6 +243,11 @@ int vsn_sim_queue_kick(vsn_sim_queue *q)
 }
 
 /* ---- reaping -------------------------------------------------------------------------- */
+
+uint16_t vsn_sim_queue_next_used(const vsn_sim_queue *q)
+{
+    return q->last_used;
+}
 
 uint16_t vsn_sim_queue_used_pending(const vsn_sim_queue *q)
 {

@@ -109,7 +109,16 @@ typedef struct vsn_sim_mem_config {
     /** Bytes kept out of ordinary allocation at each side of a region that touches a
      *  GPA-adjacent neighbour, reserved for buffers that straddle that boundary. */
     uint64_t straddle_reserve;
+    uint32_t flags;                     /**< VSN_SIM_MEM_F_*; a smaller struct_size means 0 */
+    const char *memfd_name;             /**< with VSN_SIM_MEM_F_MEMFD: the memfd's name (NULL: "vsn_sim") */
 } vsn_sim_mem_config;
+
+/** Each region is a memfd mapped MAP_SHARED (guard pages as ever), so another process can map the
+ *  same guest memory: vsn_sim_mem_region_fd() gives what vhost-user SET_MEM_TABLE sends. */
+#define VSN_SIM_MEM_F_MEMFD 0x1u
+
+/** The struct_size of a vsn_sim_mem_config without flags and memfd_name (still accepted). */
+#define VSN_SIM_MEM_CONFIG_SIZE_V1 ((uint32_t)offsetof(vsn_sim_mem_config, flags))
 
 /** Opaque simulated guest memory. */
 typedef struct vsn_sim_mem vsn_sim_mem;
@@ -129,6 +138,14 @@ typedef struct vsn_sim_mem_mark {
  * @return 0, or VSN_SIM_E_ARG/STRUCT_SIZE/REGION_COUNT/REGION_SIZE/REGION_WRAP/REGION_OVERLAP/NOMEM
  */
 int vsn_sim_mem_create(const vsn_sim_mem_config *cfg, vsn_sim_mem **out);
+
+/**
+ * The file behind region i (sorted order, as vsn_sim_mem_regions()) of a VSN_SIM_MEM_F_MEMFD
+ * memory: its fd (owned by the memory; closed by vsn_sim_mem_destroy) and the file offset of the
+ * region's first byte (vhost-user's mmap_offset).  The file holds at least *offset + size bytes.
+ * @return 0, VSN_SIM_E_ARG (i out of range) or VSN_SIM_E_FEATURE (memory not memfd-backed)
+ */
+int vsn_sim_mem_region_fd(const vsn_sim_mem *mem, uint32_t i, int *fd, uint64_t *offset);
 
 /** Unmaps all regions and frees the handle; sets *mem to NULL.  Safe to call twice / on NULL. */
 void vsn_sim_mem_destroy(vsn_sim_mem **mem);
@@ -376,6 +393,10 @@ typedef struct vsn_sim_used {
  *         queue is marked broken) / VSN_SIM_E_BROKEN
  */
 int vsn_sim_queue_reap(vsn_sim_queue *q, vsn_sim_used *out, void *rx_dst, size_t rx_cap);
+
+/** The used index the driver reaps next (what a vhost-user frontend resumes a ring at with
+ *  SET_VRING_BASE once every used element is reaped). */
+uint16_t vsn_sim_queue_next_used(const vsn_sim_queue *q);
 
 /** Number of used elements published by the device and not reaped yet (0..size). */
 uint16_t vsn_sim_queue_used_pending(const vsn_sim_queue *q);

@@ -62,7 +62,7 @@ int main(void)
     VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
     snprintf(uds, sizeof uds, "%s/vm3.vsock", dir);
     snprintf(port_path, sizeof port_path, "%s_7000", uds);
-    int unix_listener = vt_listen_unix(port_path);
+    int unix_listener = vt_unix_listen(port_path);
     VT_REQUIRE(unix_listener >= 0, "listen %s", port_path);
 
     vsn_device *d = make(VSN_DEVICE_F_ROUTE_HOST, uds);

@@ -157,7 +157,7 @@ int main(int argc, char **argv)
     /* A stream between guest 4 and the host through vm4's hybrid socket. */
     char port_path[320];
     snprintf(port_path, sizeof port_path, "%s_6000", uds4);
-    int listener = vt_listen_unix(port_path);
+    int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen");
     vg_conn *h4 = vg_connect(&g4, VG_HOST_CID, 6000, 31);
     vt_host host = { .fd = -1, .seed_out = 32, .seed_in = 31 };

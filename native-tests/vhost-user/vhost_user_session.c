@@ -20,6 +20,7 @@
  */
 #include "../../src/vhost-user-vsock/vhost_user.h"
 #include "vu_test_util.h"
+#include "vsn_case.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -92,7 +93,7 @@ static void good_session(pid_t daemon)
     VT_REQUIRE(vg_vu_setup(&g) == 0, "negotiation");
     char port_path[320];
     snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
-    int listener = vt_listen_unix(port_path);
+    int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen %s", port_path);
     vt_host h;
     vg_conn *c = open_stream(&g, listener, &h, 1);
@@ -112,15 +113,14 @@ static void good_session(pid_t daemon)
     VT_CHECK((uint16_t)(vg_avail_idx(&g, 1) - bases[1]) <= VG_QSIZE, "tx base %u vs avail %u", bases[1], vg_avail_idx(&g, 1));
     /* Stopped: the device must not move the rings now. */
     vg_pump(&g);
-    uint16_t rx_after = le16toh(*g.rx.used_idx), tx_after = le16toh(*g.tx.used_idx);
+    uint16_t rx_after = vg_used_idx(&g, VG_RX), tx_after = vg_used_idx(&g, VG_TX);
     usleep(200000);
-    VT_CHECK(rx_after == le16toh(*g.rx.used_idx) && tx_after == le16toh(*g.tx.used_idx), "the rings moved while stopped");
+    VT_CHECK(rx_after == vg_used_idx(&g, VG_RX) && tx_after == vg_used_idx(&g, VG_TX), "the rings moved while stopped");
     /* Resume where it stopped. */
     for (uint32_t i = 0; i < 2; i++) {
         VT_CHECK(ring_state(g.sock, VU_SET_VRING_BASE, i, bases[i]) == 0, "SET_VRING_BASE %u", i);
-        vg_ring *r = i == 0 ? &g.rx : &g.tx;
         uint64_t idx = i;
-        VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &r->kick, 1) == 0, "SET_VRING_KICK %u", i);
+        VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.kick[i], 1) == 0, "SET_VRING_KICK %u", i);
     }
     transfer(&g, c, &h, 4 * MiB);
     printf("session: %llu bytes each way, checked, across a stop/resume (bases rx %u tx %u)\n",
@@ -156,7 +156,15 @@ static void good_session(pid_t daemon)
 /* ---- malformed messages ------------------------------------------------------------------ */
 
 /* A connection with REPLY_ACK negotiated. */
-static int fresh(void) { return vt_connect_reply_ack(sock_path); }
+static int fresh(void)
+{
+    vg g0 = { .sock = -1 };
+    VT_REQUIRE(vg_vu_connect(&g0, sock_path, 5000) == 0, "connect");
+    int s = g0.sock;
+    uint64_t want = 1ull << VU_PROTOCOL_F_REPLY_ACK;
+    VT_REQUIRE(vg_vu_send(s, VU_SET_PROTOCOL_FEATURES, VU_VERSION, &want, 8, NULL, 0) == 0, "send");
+    return s;
+}
 
 /* The connection still answers (after an error reply). */
 static bool alive(int s)
@@ -353,7 +361,7 @@ static void stream_then_go(vg *g, uint8_t seed)
 {
     char port_path[320];
     snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
-    int listener = vt_listen_unix(port_path);
+    int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen %s", port_path);
     vt_host h;
     vg_conn *c = open_stream(g, listener, &h, seed);
@@ -381,9 +389,10 @@ static void err_fd_on_needs_reset(pid_t daemon)
             VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_ERR, &idx, 8, &err[i], 1) == 0, "SET_VRING_ERR %u", i);
         }
         int told = round == 0 ? 1 : 0;
-        __atomic_store_n(g.tx.avail_idx, htole16((uint16_t)(g.tx.next_avail + VG_QSIZE + 1)), __ATOMIC_RELEASE);
+        uint16_t head; /* avail idx published VG_QSIZE + 1 past what the guest queued */
+        VT_CHECK(vsn_sim_queue_add_bad(g.q[VG_TX], VSN_SIM_BAD_AVAIL_IDX_JUMP, &head) == 0, "avail idx jump");
         uint64_t v = 1;
-        VT_CHECK(write(g.tx.kick, &v, sizeof v) == sizeof v, "kick");
+        VT_CHECK(write(g.kick[VG_TX], &v, sizeof v) == sizeof v, "kick");
         VT_CHECK(readable(err[told], 5000), "round %d: ring %d's err fd not signalled within 5 s of ring 1's broken avail index",
                  round, told);
         v = 0;
@@ -432,7 +441,7 @@ static void kick_must_be_eventfd(pid_t daemon)
     close(sp[0]);
     /* The session goes on: the eventfd again, and data both ways. */
     idx = 1;
-    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.tx.kick, 1) == 0, "SET_VRING_KICK with an eventfd after the refusals");
+    VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.kick[VG_TX], 1) == 0, "SET_VRING_KICK with an eventfd after the refusals");
     stream_then_go(&g, 91);
     VT_CHECK(vt_log_contains(dir, "vm3: SET_VRING_KICK for ring 1: the fd is pipe:["), "no warning naming the pipe in the daemon's log");
     /* Without NEED_REPLY nothing can carry the error: a clean disconnect. */
@@ -445,34 +454,19 @@ static void kick_must_be_eventfd(pid_t daemon)
     if (vt_failures == failures) printf("kick fds: a pipe and a socket refused (%.2f s CPU in the second after), the session went on\n", used);
 }
 
-int main(int argc, char **argv)
+/* The daemon still serves a full session after all of it (or, alone, on a fresh daemon).
+ * RESET_DEVICE on a live connection: connections dropped, then a new negotiation on the same
+ * socket resumes the rings where the guest left them. */
+static void reset_device_resume(pid_t daemon)
 {
-    VT_REQUIRE(argc == 2, "usage: vhost_user_session <daemon>");
-    vt_tmpdir(dir, sizeof dir, "vu_session");
-    snprintf(sock_path, sizeof sock_path, "%s/vhost3.socket", dir);
-    snprintf(uds_path, sizeof uds_path, "%s/vm3.vsock", dir);
-    char vm[700];
-    snprintf(vm, sizeof vm, "guest-cid=3,socket=%s,uds-path=%s", sock_path, uds_path);
-    char *args[] = { "--vm", vm, "--log-level", "warn", NULL };
-    pid_t daemon = vt_spawn(argv[1], dir, args);
-
-    good_session(daemon);
-    usleep(100000);
-    int fds_before = vt_fd_count(daemon);
-    malformed();
-    err_fd_on_needs_reset(daemon);
-    kick_must_be_eventfd(daemon);
-    /* The daemon still serves a full session after all of it. */
     vg g;
     VT_REQUIRE(vg_init(&g, 3) == 0, "vg_init");
     VT_REQUIRE(vg_vu_connect(&g, sock_path, 5000) == 0, "connect after the malformed cases");
     VT_CHECK(vg_vu_setup(&g) == 0, "negotiation after the malformed cases");
     VT_CHECK(vt_memfd_maps(daemon) > 0, "the daemon maps the guest memory while a frontend is connected");
-    /* RESET_DEVICE on a live connection: connections dropped, then a new negotiation on the same
-     * socket resumes the rings where the guest left them. */
     char port_path[320];
     snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
-    int listener = vt_listen_unix(port_path);
+    int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen");
     vt_host h;
     vg_conn *c = open_stream(&g, listener, &h, 51);
@@ -499,6 +493,41 @@ int main(int argc, char **argv)
     close(h.fd);
     close(listener);
     vg_destroy(&g);
+}
+
+/* After good_session (or a warm-up session when a later case runs alone). */
+#define CASES(X)                                            \
+    X(malformed, malformed())                               \
+    X(err_fd_on_needs_reset, err_fd_on_needs_reset(daemon)) \
+    X(kick_must_be_eventfd, kick_must_be_eventfd(daemon))   \
+    X(reset_device_resume, reset_device_resume(daemon))
+static const char *const CASE_NAMES[] = { "good_session", CASES(VSN_CASE_NAME) };
+
+int main(int argc, char **argv)
+{
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
+    VT_REQUIRE(argc == 2, "usage: vhost_user_session <daemon>");
+    snprintf(dir, sizeof dir, "/tmp/vu_session_XXXXXX");
+    VT_REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(sock_path, sizeof sock_path, "%s/vhost3.socket", dir);
+    snprintf(uds_path, sizeof uds_path, "%s/vm3.vsock", dir);
+    char vm[700];
+    snprintf(vm, sizeof vm, "guest-cid=3,socket=%s,uds-path=%s", sock_path, uds_path);
+    char *args[] = { "--vm", vm, "--log-level", "warn", NULL };
+    pid_t daemon = vt_spawn(argv[1], dir, args);
+
+    if (vsn_case("good_session"))
+        good_session(daemon);
+    else if (vsn_case_single()) {
+        /* A case alone: one short session first, as good_session is when all run, so the fds the
+         * daemon opens once for good (its first device) are in the count taken below. */
+        vg g;
+        guest_up(&g, "warm-up");
+        stream_then_go(&g, 71);
+    }
+    usleep(100000);
+    int fds_before = vt_fd_count(daemon);
+    CASES(VSN_CASE_RUN)
     bool clean; VT_UNTIL(clean, 5000, vt_fd_count(daemon) == fds_before && vt_memfd_maps(daemon) == 0, usleep(10000));
     VT_CHECK(clean, "daemon holds %d fds (%d before the malformed cases) and %d guest mappings", vt_fd_count(daemon), fds_before,
              vt_memfd_maps(daemon));
@@ -506,5 +535,12 @@ int main(int argc, char **argv)
     VT_CHECK(status == 0, "daemon exit status %d after SIGTERM", status);
     struct stat st;
     VT_CHECK(stat(sock_path, &st) < 0 && errno == ENOENT, "the daemon left its socket %s behind", sock_path);
-    return vt_finish(dir);
+    if (vt_failures) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "tail -n 40 %s/daemon.log >&2", dir);
+        if (system(cmd) != 0) fprintf(stderr, "(no daemon log)\n");
+    }
+    vt_failures += vsn_cases_end();
+    printf("%s: %d failure(s)\n", vt_failures ? "FAIL" : "PASS", vt_failures);
+    return vt_failures ? 1 : 0;
 }

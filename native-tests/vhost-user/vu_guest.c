@@ -1,5 +1,7 @@
 /* vu_guest.c: the test guest (see vu_guest.h). */
 #include "vu_guest.h"
+#include "vsn_sim_bind.h"
+#include "vsn_sock.h"
 #include "../../src/vhost-user-vsock/vhost_user.h"
 
 #include <endian.h>
@@ -8,26 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-struct vring_desc_le {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags;
-    uint16_t next;
-};
-#define DESC_F_WRITE 2u
-
 #define MEM_SIZE (4u << 20)
 #define GPA_BASE 0x40000000ull
-#define RX_RING_OFF 0u
-#define TX_RING_OFF (16u << 10)
-#define RX_BUFS_OFF (64u << 10)
-#define TX_BUFS_OFF (2u << 20)
 #define TX_STRIDE 8192u
 
 int64_t vg_now_ms(void)
@@ -37,43 +25,30 @@ int64_t vg_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void ring_layout(vg *g, vg_ring *r, uint32_t off)
+/* The simulator's notifier: a kick is an eventfd write (to the daemon or the in-process device). */
+static int kick_fd(void *user, uint16_t ring)
 {
-    r->num = VG_QSIZE;
-    r->desc_gpa = g->gpa_base + off;
-    r->avail_gpa = r->desc_gpa + 16u * VG_QSIZE;
-    r->used_gpa = (r->avail_gpa + 6u + 2u * VG_QSIZE + 3u) & ~3ull;
-    uint8_t *base = g->mem + off;
-    r->desc = (struct vring_desc_le *)base;
-    uint8_t *avail = g->mem + (r->avail_gpa - g->gpa_base);
-    r->avail_flags = (volatile uint16_t *)avail;
-    r->avail_idx = (volatile uint16_t *)(avail + 2);
-    r->avail_ring = (volatile uint16_t *)(avail + 4);
-    uint8_t *used = g->mem + (r->used_gpa - g->gpa_base);
-    r->used_idx = (volatile uint16_t *)(used + 2);
-    r->used_ring = (volatile uint32_t *)(used + 4);
-    r->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    r->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-}
-
-static void publish(vg_ring *r, uint16_t id)
-{
-    r->avail_ring[r->next_avail % r->num] = htole16(id);
-    r->next_avail++;
-    __atomic_store_n(r->avail_idx, htole16(r->next_avail), __ATOMIC_RELEASE);
-}
-
-static void kick(vg_ring *r)
-{
+    vg *g = user;
     uint64_t one = 1;
-    if (write(r->kick, &one, sizeof one) != sizeof one) perror("vu_guest: kick");
+    if (write(g->kick[ring], &one, sizeof one) != sizeof one) {
+        perror("vu_guest: kick");
+        return -errno;
+    }
+    return 0;
 }
 
-static void post_rx(vg *g, uint16_t id)
+/* Every chain is published with a kick, as this guest always did (no notification suppression). */
+static void kick(vg *g, unsigned ring)
 {
-    g->rx.desc[id] = (struct vring_desc_le){ htole64(g->gpa_base + RX_BUFS_OFF + (uint64_t)id * VG_RX_BUF), htole32(VG_RX_BUF),
-                                             htole16(DESC_F_WRITE), 0 };
-    publish(&g->rx, id);
+    vsn_sim_queue_kick_prepare(g->q[ring]); /* counts and resets the batch; the decision is not used */
+    vsn_sim_queue_notify(g->q[ring]);
+}
+
+static int post_rx(vg *g, uint16_t i)
+{
+    vsn_sim_buf b = { .gpa = g->rx_gpa[i], .len = VG_RX_BUF, .writable = true };
+    uint16_t head;
+    return vsn_sim_queue_add_bufs(g->q[VG_RX], &b, 1, 0, i, &head);
 }
 
 int vg_init(vg *g, uint64_t cid)
@@ -82,17 +57,31 @@ int vg_init(vg *g, uint64_t cid)
     g->cid = cid;
     g->sock = -1;
     g->next_port = 40000;
-    g->memfd = memfd_create("vu_guest", MFD_CLOEXEC);
-    if (g->memfd < 0 || ftruncate(g->memfd, MEM_SIZE) < 0) return -errno;
-    g->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g->memfd, 0);
-    if (g->mem == MAP_FAILED) return -errno;
-    g->mem_size = MEM_SIZE;
-    g->gpa_base = GPA_BASE;
-    ring_layout(g, &g->rx, RX_RING_OFF);
-    ring_layout(g, &g->tx, TX_RING_OFF);
-    for (uint16_t i = 0; i < VG_QSIZE; i++) {
-        post_rx(g, i);
+    g->kick[0] = g->kick[1] = g->call[0] = g->call[1] = -1;
+    vsn_sim_region_spec spec = { .gpa = GPA_BASE, .size = MEM_SIZE };
+    vsn_sim_mem_config mc = { .struct_size = sizeof mc, .nregions = 1, .regions = &spec,
+                              .flags = VSN_SIM_MEM_F_MEMFD, .memfd_name = "vu_guest" };
+    int rc = vsn_sim_mem_create(&mc, &g->mem);
+    for (unsigned i = 0; rc == 0 && i < 2; i++) {
+        g->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        g->call[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (g->kick[i] < 0 || g->call[i] < 0)
+            return -errno;
+        vsn_sim_queue_config qc = { .struct_size = sizeof qc, .queue_size = VG_QSIZE, .queue_index = (uint16_t)i,
+                                    .notify = kick_fd, .notify_user = g };
+        rc = vsn_sim_queue_create(g->mem, &qc, &g->q[i]);
+    }
+    for (uint16_t i = 0; rc == 0 && i < VG_QSIZE; i++) {
+        rc = vsn_sim_mem_alloc(g->mem, VG_RX_BUF, 64, &g->rx_gpa[i]);
+        if (rc == 0)
+            rc = vsn_sim_mem_alloc(g->mem, TX_STRIDE, 64, &g->tx_gpa[i]);
+        if (rc == 0)
+            rc = post_rx(g, i);
         g->tx_free[g->tx_nfree++] = i;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "vu_guest: guest memory and rings: %s\n", vsn_sim_strerror(rc));
+        return rc < -4095 ? -ENOMEM : rc;
     }
     return 0;
 }
@@ -100,18 +89,36 @@ int vg_init(vg *g, uint64_t cid)
 void vg_destroy(vg *g)
 {
     vg_vu_disconnect(g);
-    vg_ring *rings[2] = { &g->rx, &g->tx };
     for (int i = 0; i < 2; i++) {
-        if (rings[i]->kick > 0) close(rings[i]->kick);
-        if (rings[i]->call > 0) close(rings[i]->call);
+        vsn_sim_queue_destroy(&g->q[i]);
+        if (g->kick[i] >= 0) close(g->kick[i]);
+        if (g->call[i] >= 0) close(g->call[i]);
     }
-    if (g->mem != NULL && g->mem != MAP_FAILED) munmap(g->mem, MEM_SIZE);
-    if (g->memfd >= 0) close(g->memfd);
+    vsn_sim_mem_destroy(&g->mem);
     memset(g, 0, sizeof *g);
-    g->memfd = g->sock = -1;
+    g->sock = g->kick[0] = g->kick[1] = g->call[0] = g->call[1] = -1;
 }
 
-uint16_t vg_avail_idx(const vg *g, unsigned ring) { return ring == 0 ? g->rx.next_avail : g->tx.next_avail; }
+uint16_t vg_avail_idx(const vg *g, unsigned ring)
+{
+    vsn_sim_queue_layout lay;
+    vsn_sim_queue_layout_get(g->q[ring], &lay);
+    return le16toh(__atomic_load_n(&lay.avail->idx, __ATOMIC_ACQUIRE));
+}
+
+uint16_t vg_used_idx(const vg *g, unsigned ring)
+{
+    vsn_sim_queue_layout lay;
+    vsn_sim_queue_layout_get(g->q[ring], &lay);
+    return le16toh(__atomic_load_n(&lay.used->idx, __ATOMIC_ACQUIRE));
+}
+
+bool vg_tx_idle(const vg *g)
+{
+    vsn_sim_queue_stats st;
+    vsn_sim_queue_stats_get(g->q[VG_TX], &st);
+    return st.in_flight == 0;
+}
 
 /* ---- vhost-user ---- */
 
@@ -186,19 +193,14 @@ bool vg_vu_closed(int sock, int timeout_ms)
 
 int vg_vu_connect(vg *g, const char *path, int timeout_ms)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     int64_t deadline = vg_now_ms() + timeout_ms;
     while (1) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        int fd = vt_unix_connect_as(path, 0); /* a blocking socket: the messages are short */
+        if (fd >= 0) {
             g->sock = fd;
             return 0;
         }
-        int err = errno;
-        close(fd);
-        if (vg_now_ms() > deadline) return -err;
+        if (fd == -ENAMETOOLONG || vg_now_ms() > deadline) return fd;
         usleep(20000);
     }
 }
@@ -246,23 +248,32 @@ int vg_vu_setup(vg *g)
     CHECK(le64toh(cid) == g->cid, "config guest_cid %llu, expected %llu", (unsigned long long)le64toh(cid), (unsigned long long)g->cid);
     uint64_t accept = (1ull << VSN_VIRTIO_F_VERSION_1) | (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VSN_VIRTIO_VSOCK_F_STREAM);
     CHECK(vg_vu_acked(s, VU_SET_FEATURES, &accept, 8, NULL, 0) == 0, "SET_FEATURES");
-    struct { uint32_t n, pad; vu_mem_region r; } mem = { 1, 0, { g->gpa_base, g->mem_size, (uint64_t)(uintptr_t)g->mem, 0 } };
-    CHECK(vg_vu_acked(s, VU_SET_MEM_TABLE, &mem, sizeof mem, &g->memfd, 1) == 0, "SET_MEM_TABLE");
-    vg_ring *rings[2] = { &g->rx, &g->tx };
+    /* The simulator's regions, each with its memfd (one here). */
+    uint32_t nreg = 0;
+    const vsn_sim_region *reg = vsn_sim_mem_regions(g->mem, &nreg);
+    struct { uint32_t n, pad; vu_mem_region r[VU_MAX_REGIONS]; } mem = { nreg, 0, { { 0 } } };
+    int fds[VU_MAX_REGIONS];
+    CHECK(nreg <= VU_MAX_REGIONS, "%u regions", nreg);
+    for (uint32_t i = 0; i < nreg; i++) {
+        uint64_t off;
+        CHECK(vsn_sim_mem_region_fd(g->mem, i, &fds[i], &off) == 0, "region %u has no memfd", i);
+        mem.r[i] = (vu_mem_region){ reg[i].gpa, reg[i].size, (uint64_t)(uintptr_t)reg[i].hva, off };
+    }
+    CHECK(vg_vu_acked(s, VU_SET_MEM_TABLE, &mem, 8 + nreg * (uint32_t)sizeof(vu_mem_region), fds, nreg) == 0, "SET_MEM_TABLE");
     for (uint32_t i = 0; i < 2; i++) {
-        vg_ring *r = rings[i];
-        CHECK(ring_msg(s, VU_SET_VRING_NUM, i, r->num) == 0, "SET_VRING_NUM %u", i);
-        CHECK(ring_msg(s, VU_SET_VRING_BASE, i, r->last_used) == 0, "SET_VRING_BASE %u", i);
-        vu_vring_addr a = { i, 0, (uint64_t)(uintptr_t)r->desc, (uint64_t)(uintptr_t)(g->mem + (r->used_gpa - g->gpa_base)),
-                            (uint64_t)(uintptr_t)(g->mem + (r->avail_gpa - g->gpa_base)), 0 };
+        vsn_sim_queue_layout lay;
+        vsn_sim_queue_layout_get(g->q[i], &lay);
+        CHECK(ring_msg(s, VU_SET_VRING_NUM, i, lay.queue_size) == 0, "SET_VRING_NUM %u", i);
+        CHECK(ring_msg(s, VU_SET_VRING_BASE, i, vsn_sim_queue_next_used(g->q[i])) == 0, "SET_VRING_BASE %u", i);
+        vu_vring_addr a = { i, 0, (uint64_t)(uintptr_t)lay.desc, (uint64_t)(uintptr_t)lay.used, (uint64_t)(uintptr_t)lay.avail, 0 };
         CHECK(vg_vu_acked(s, VU_SET_VRING_ADDR, &a, sizeof a, NULL, 0) == 0, "SET_VRING_ADDR %u", i);
         uint64_t idx = i;
-        CHECK(vg_vu_acked(s, VU_SET_VRING_CALL, &idx, 8, &r->call, 1) == 0, "SET_VRING_CALL %u", i);
-        CHECK(vg_vu_acked(s, VU_SET_VRING_KICK, &idx, 8, &r->kick, 1) == 0, "SET_VRING_KICK %u", i);
+        CHECK(vg_vu_acked(s, VU_SET_VRING_CALL, &idx, 8, &g->call[i], 1) == 0, "SET_VRING_CALL %u", i);
+        CHECK(vg_vu_acked(s, VU_SET_VRING_KICK, &idx, 8, &g->kick[i], 1) == 0, "SET_VRING_KICK %u", i);
     }
     for (uint32_t i = 0; i < 2; i++) CHECK(ring_msg(s, VU_SET_VRING_ENABLE, i, 1) == 0, "SET_VRING_ENABLE %u", i);
-    kick(&g->rx);
-    kick(&g->tx);
+    kick(g, VG_RX);
+    kick(g, VG_TX);
     return 0;
 }
 
@@ -271,14 +282,12 @@ int vg_vu_setup(vg *g)
 int vg_attach_device(vg *g, vsn_device *dev)
 {
     g->dev = dev;
-    vsn_mem_region region = { g->gpa_base, g->mem_size, g->mem };
-    int rc = vsn_device_set_mem_table(dev, &region, 1);
+    vsn_mem_region regions[VSN_SIM_MAX_REGIONS];
+    uint32_t n = vsn_sim_bind_regions(g->mem, regions, VSN_SIM_MAX_REGIONS);
+    int rc = vsn_device_set_mem_table(dev, regions, n);
     if (rc == 0) rc = vsn_device_set_features(dev, 1ull << VSN_VIRTIO_F_VERSION_1);
-    vg_ring *rings[2] = { &g->rx, &g->tx };
     for (uint32_t i = 0; rc == 0 && i < 2; i++) {
-        vsn_queue_config q = { .struct_size = sizeof q, .size = rings[i]->num, .desc_addr = rings[i]->desc_gpa,
-                               .avail_addr = rings[i]->avail_gpa, .used_addr = rings[i]->used_gpa,
-                               .kick_fd = rings[i]->kick, .call_fd = rings[i]->call };
+        vsn_queue_config q = vsn_sim_bind_queue(g->q[i], g->kick[i], g->call[i]);
         rc = vsn_queue_setup(dev, i, &q);
     }
     if (rc == 0) rc = vsn_device_start(dev);
@@ -290,27 +299,28 @@ int vg_attach_device(vg *g, vsn_device *dev)
 static void hdr_fill(vg *g, struct vsn_virtio_vsock_hdr *h, uint64_t dst_cid, uint32_t src_port, uint32_t dst_port,
                      uint16_t op, uint32_t flags, uint32_t len, const vg_conn *c)
 {
-    memset(h, 0, sizeof *h);
-    h->src_cid = htole64(g->cid);
-    h->dst_cid = htole64(dst_cid);
-    h->src_port = htole32(src_port);
-    h->dst_port = htole32(dst_port);
-    h->len = htole32(len);
-    h->type = htole16(VSN_VIRTIO_VSOCK_TYPE_STREAM);
-    h->op = htole16(op);
-    h->flags = htole32(flags);
-    h->buf_alloc = htole32(VG_BUF_ALLOC);
-    h->fwd_cnt = htole32(c ? c->fwd_cnt : 0);
+    vsn_sim_bind_hdr(h, g->cid, dst_cid, src_port, dst_port, VSN_VIRTIO_VSOCK_TYPE_STREAM, op, len, flags, VG_BUF_ALLOC,
+                     c ? c->fwd_cnt : 0);
+}
+
+/* A device bug the simulator caught while reaping (a used entry naming no chain in flight, a
+ * length beyond the buffer): printed, as this guest always did. */
+static void bad_used(vg *g, const char *ring, int rc)
+{
+    fprintf(stderr, "vu_guest: cid %llu: bad used entry on %s: %s\n", (unsigned long long)g->cid, ring, vsn_sim_strerror(rc));
 }
 
 static void reap_tx(vg *g)
 {
-    vg_ring *r = &g->tx;
-    uint16_t used = le16toh(__atomic_load_n(r->used_idx, __ATOMIC_ACQUIRE));
-    while (r->last_used != used) {
-        uint32_t id = le32toh(r->used_ring[2 * (r->last_used % r->num)]);
-        if (id < VG_QSIZE && g->tx_nfree < VG_QSIZE) g->tx_free[g->tx_nfree++] = (uint16_t)id;
-        r->last_used++;
+    vsn_sim_used u;
+    int rc;
+    while ((rc = vsn_sim_queue_reap(g->q[VG_TX], &u, NULL, 0)) != 0) {
+        if (rc < 0 && rc != VSN_SIM_E_USED_LEN) {
+            bad_used(g, "tx", rc);
+            return;
+        }
+        if (rc < 0) bad_used(g, "tx", rc);
+        if (u.token < VG_QSIZE && g->tx_nfree < VG_QSIZE) g->tx_free[g->tx_nfree++] = (uint16_t)u.token;
     }
 }
 
@@ -325,17 +335,21 @@ static int tx_packet(vg *g, const struct vsn_virtio_vsock_hdr *h, const void *pa
             fprintf(stderr, "vu_guest: cid %llu: tx ring full for 10 s\n", (unsigned long long)g->cid);
             return -ETIMEDOUT;
         }
-        kick(&g->tx);
+        vsn_sim_queue_notify(g->q[VG_TX]);
         usleep(1000);
     }
-    uint16_t id = g->tx_free[--g->tx_nfree];
-    uint8_t *buf = g->mem + TX_BUFS_OFF + (size_t)id * TX_STRIDE;
-    memcpy(buf, h, sizeof *h);
-    if (len) memcpy(buf + sizeof *h, payload, len);
-    g->tx.desc[id] = (struct vring_desc_le){ htole64(g->gpa_base + TX_BUFS_OFF + (uint64_t)id * TX_STRIDE),
-                                             htole32((uint32_t)sizeof *h + len), 0, 0 };
-    publish(&g->tx, id);
-    kick(&g->tx);
+    uint16_t slot = g->tx_free[--g->tx_nfree];
+    vsn_sim_mem_write(g->mem, g->tx_gpa[slot], h, sizeof *h);
+    if (len) vsn_sim_mem_write(g->mem, g->tx_gpa[slot] + sizeof *h, payload, len);
+    vsn_sim_buf b = { .gpa = g->tx_gpa[slot], .len = (uint32_t)sizeof *h + len, .writable = false };
+    uint16_t head;
+    int rc = vsn_sim_queue_add_bufs(g->q[VG_TX], &b, 1, 0, slot, &head);
+    if (rc != 0) {
+        fprintf(stderr, "vu_guest: cid %llu: tx chain: %s\n", (unsigned long long)g->cid, vsn_sim_strerror(rc));
+        g->tx_free[g->tx_nfree++] = slot;
+        return -EIO;
+    }
+    kick(g, VG_TX);
     g->tx_packets++;
     return 0;
 }
@@ -435,32 +449,33 @@ int vg_pump(vg *g)
 {
     int handled = 0;
     uint64_t v;
-    if (read(g->rx.call, &v, sizeof v) < 0 && errno != EAGAIN) perror("vu_guest: call");
-    if (read(g->tx.call, &v, sizeof v) < 0 && errno != EAGAIN) perror("vu_guest: call");
+    if (read(g->call[VG_RX], &v, sizeof v) < 0 && errno != EAGAIN) perror("vu_guest: call");
+    if (read(g->call[VG_TX], &v, sizeof v) < 0 && errno != EAGAIN) perror("vu_guest: call");
     reap_tx(g);
-    vg_ring *r = &g->rx;
-    uint16_t used = le16toh(__atomic_load_n(r->used_idx, __ATOMIC_ACQUIRE));
     bool reposted = false;
-    while (r->last_used != used) {
-        uint32_t id = le32toh(r->used_ring[2 * (r->last_used % r->num)]);
-        uint32_t len = le32toh(r->used_ring[2 * (r->last_used % r->num) + 1]);
-        r->last_used++;
-        if (id >= VG_QSIZE || len > VG_RX_BUF) {
-            fprintf(stderr, "vu_guest: cid %llu: bad used entry id %u len %u\n", (unsigned long long)g->cid, id, len);
+    uint8_t buf[VG_RX_BUF];
+    vsn_sim_used u;
+    int rc;
+    while ((rc = vsn_sim_queue_reap(g->q[VG_RX], &u, buf, sizeof buf)) != 0) {
+        if (rc < 0) {
+            bad_used(g, "rx", rc);
+            if (rc != VSN_SIM_E_USED_LEN) break; /* the queue is broken */
+            post_rx(g, (uint16_t)u.token);
+            reposted = true;
             continue;
         }
-        on_packet(g, g->mem + RX_BUFS_OFF + (size_t)id * VG_RX_BUF, len);
-        post_rx(g, (uint16_t)id);
+        on_packet(g, buf, u.copied);
+        post_rx(g, (uint16_t)u.token);
         reposted = true;
         handled++;
     }
-    if (reposted) kick(&g->rx);
+    if (reposted) kick(g, VG_RX);
     return handled;
 }
 
 void vg_wait(vg *g, int timeout_ms)
 {
-    struct pollfd p[2] = { { g->rx.call, POLLIN, 0 }, { g->tx.call, POLLIN, 0 } };
+    struct pollfd p[2] = { { g->call[VG_RX], POLLIN, 0 }, { g->call[VG_TX], POLLIN, 0 } };
     poll(p, 2, timeout_ms);
 }
 

@@ -1,9 +1,12 @@
 /*
- * vu_guest.h: a test guest for the vhost-user daemon: guest memory in a memfd, the rx (0) and tx
- * (1) split rings laid out in it, eventfds for kick and call, and a small vsock stream stack (what
- * a Linux guest's virtio_transport does: REQUEST/RESPONSE/RST, credit both ways, CREDIT_UPDATE
- * after consuming). It attaches either to the daemon as a vhost-user frontend (vg_vu_*), sharing
- * the memfd with SET_MEM_TABLE, or straight to an in-process vsn_device (vg_attach_device).
+ * vu_guest.h: a test guest for the vhost-user daemon, on the driver simulator (native-tests/sim):
+ * guest memory is a memfd-backed vsn_sim_mem (its region fd goes to the daemon with
+ * SET_MEM_TABLE), the rx (0) and tx (1) split rings are vsn_sim_queues in it, eventfds for kick and
+ * call; on top, a small vsock stream stack (what a Linux guest's virtio_transport does:
+ * REQUEST/RESPONSE/RST, credit both ways, CREDIT_UPDATE after consuming) that talks to the host and
+ * to sibling guests (any peer CID, unlike vsock/guest_stack.c, which talks to the host only).
+ * It attaches either to the daemon as a vhost-user frontend (vg_vu_*), or straight to an
+ * in-process vsn_device (vg_attach_device).
  *
  * Stream data is a pattern: byte k of a connection's stream in one direction is vg_pattern(seed, k),
  * so the receiver checks every byte (order, loss, duplication) as it arrives.
@@ -14,6 +17,7 @@
 #define VU_GUEST_H
 
 #include "vsock_native.h"
+#include "vsn_sim.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,23 +45,16 @@ typedef struct vg_conn {
     uint64_t credit_violations; /* RW beyond what we advertised */
 } vg_conn;
 
-typedef struct vg_ring {
-    uint16_t num;
-    uint64_t desc_gpa, avail_gpa, used_gpa;
-    struct vring_desc_le *desc;
-    volatile uint16_t *avail_flags, *avail_idx, *avail_ring;
-    volatile uint16_t *used_idx;
-    volatile uint32_t *used_ring; /* pairs: id, len */
-    uint16_t next_avail, last_used;
-    int kick, call;
-} vg_ring;
+#define VG_RX 0u /* ring indexes */
+#define VG_TX 1u
 
 typedef struct vg {
     uint64_t cid;
-    int memfd;
-    uint8_t *mem;
-    uint64_t mem_size, gpa_base;
-    vg_ring rx, tx;
+    vsn_sim_mem *mem;          /* memfd-backed guest memory */
+    vsn_sim_queue *q[2];       /* rx, tx */
+    int kick[2], call[2];      /* eventfds per ring */
+    uint64_t rx_gpa[VG_QSIZE]; /* rx buffer of token i */
+    uint64_t tx_gpa[VG_QSIZE]; /* tx slot of token i */
     uint16_t tx_free[VG_QSIZE];
     unsigned tx_nfree;
     vg_conn conns[VG_MAX_CONNS];
@@ -102,8 +99,12 @@ int vg_attach_device(vg *g, vsn_device *dev);
 int vg_pump(vg *g);
 /* Waits up to timeout_ms for an interrupt from either ring. */
 void vg_wait(vg *g, int timeout_ms);
-/* Rings' next indexes as the guest sees them (for GET_VRING_BASE checks). */
+/* Rings' indexes as the guest sees them (for GET_VRING_BASE checks): the avail idx published,
+ * the used idx the device published. */
 uint16_t vg_avail_idx(const vg *g, unsigned ring);
+uint16_t vg_used_idx(const vg *g, unsigned ring);
+/* True when the device has returned every tx chain and the guest reaped it. */
+bool vg_tx_idle(const vg *g);
 
 int vg_listen(vg *g, uint32_t port);
 vg_conn *vg_connect(vg *g, uint64_t cid, uint32_t port, uint8_t seed);

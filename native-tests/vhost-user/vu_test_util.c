@@ -138,18 +138,6 @@ bool vt_log_contains(const char *dir, const char *text)
     return found;
 }
 
-int vt_listen_unix(const char *path)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    unlink(path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 16) < 0) return -1;
-    return fd;
-}
-
-int vt_accept(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
-
 size_t vt_host_pump(vt_host *h, uint64_t want_sent)
 {
     uint8_t buf[65536];

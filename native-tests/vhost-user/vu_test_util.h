@@ -6,6 +6,7 @@
 #define VU_TEST_UTIL_H
 
 #include "vu_guest.h"
+#include "vsn_sock.h" /* vt_unix_listen, vt_accept */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,10 +54,6 @@ int vt_finish(const char *dir);
 /* True when <dir>/daemon.log has a line containing text. */
 bool vt_log_contains(const char *dir, const char *text);
 
-/* A Unix listener (non-blocking) at path. */
-int vt_listen_unix(const char *path);
-/* A non-blocking accept, or -1 while none. */
-int vt_accept(int listen_fd);
 
 /* One host-side stream with the pattern in both directions. */
 typedef struct vt_host {

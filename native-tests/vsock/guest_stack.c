@@ -2,6 +2,7 @@
  * guest_stack.c — the guest-side virtio-vsock stream stack (see guest_stack.h).
  */
 #include "guest_stack.h"
+#include "vsn_sim_bind.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -197,17 +198,7 @@ static int make_queue(gs_stack *s, uint16_t size, uint16_t index, uint64_t feat,
     int rc = vsn_sim_queue_create(s->mem, &qc, q);
     if (rc != 0)
         return rc;
-    vsn_sim_queue_layout lay;
-    vsn_sim_queue_layout_get(*q, &lay);
-    vsn_queue_config c;
-    memset(&c, 0, sizeof c);
-    c.struct_size = sizeof c;
-    c.size = lay.queue_size;
-    c.desc_addr = lay.desc_gpa;
-    c.avail_addr = lay.avail_gpa;
-    c.used_addr = lay.used_gpa;
-    c.kick_fd = -1;
-    c.call_fd = -1;
+    vsn_queue_config c = vsn_sim_bind_queue(*q, -1, -1);
     return vsn_queue_setup(s->dev, index, &c);
 }
 
@@ -290,14 +281,8 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     if (rc != 0)
         goto fail;
 
-    uint32_t nreg = 0;
-    const vsn_sim_region *r = vsn_sim_mem_regions(s->mem, &nreg);
     vsn_mem_region mr[VSN_SIM_MAX_REGIONS];
-    for (uint32_t i = 0; i < nreg; i++) {
-        mr[i].guest_phys_addr = r[i].gpa;
-        mr[i].size = r[i].size;
-        mr[i].host_addr = r[i].hva;
-    }
+    uint32_t nreg = vsn_sim_bind_regions(s->mem, mr, VSN_SIM_MAX_REGIONS);
     if ((rc = vsn_device_set_mem_table(s->dev, mr, nreg)) != 0)
         goto fail;
     uint64_t offered = 0;
@@ -413,20 +398,9 @@ void gs_destroy(gs_stack **ps)
 void gs_hdr(gs_stack *s, const gs_conn *c, struct vsn_virtio_vsock_hdr *h, uint32_t src_port,
             uint32_t dst_port, uint16_t op, uint32_t len, uint32_t flags)
 {
-    memset(h, 0, sizeof *h);
-    h->src_cid = htole64(s->cid);
-    h->dst_cid = htole64(HOST_CID);
-    h->src_port = htole32(src_port);
-    h->dst_port = htole32(dst_port);
-    h->len = htole32(len);
-    h->type = htole16(VSN_VIRTIO_VSOCK_TYPE_STREAM);
-    h->op = htole16(op);
-    h->flags = htole32(flags);
-    if (c != NULL) {
-        h->type = htole16(c->type);
-        h->buf_alloc = htole32(c->buf_alloc);
-        h->fwd_cnt = htole32(c->fwd_cnt);
-    }
+    vsn_sim_bind_hdr(h, s->cid, HOST_CID, src_port, dst_port,
+                     c != NULL ? c->type : VSN_VIRTIO_VSOCK_TYPE_STREAM, op, len, flags,
+                     c != NULL ? c->buf_alloc : 0, c != NULL ? c->fwd_cnt : 0);
 }
 
 static void trace_tx(gs_stack *s, const struct vsn_virtio_vsock_hdr *h)

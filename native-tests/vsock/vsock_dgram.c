@@ -461,15 +461,20 @@ static void run_layout(uint32_t layout)
     gs_destroy(&s);
 }
 
-int main(void)
+#define CASES(X)                                              \
+    X(shared_queues, run_layout(VSN_DGRAM_LAYOUT_SHARED))     \
+    X(separate_queues, run_layout(VSN_DGRAM_LAYOUT_SEPARATE))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
+
+int main(int argc, char **argv)
 {
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     strcpy(g_dir, "/tmp/vsn_dgramXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
         perror("mkdtemp");
         return 1;
     }
-    run_layout(VSN_DGRAM_LAYOUT_SHARED);
-    run_layout(VSN_DGRAM_LAYOUT_SEPARATE);
+    CASES(VSN_CASE_RUN)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0)

@@ -95,21 +95,7 @@ static bool logged(gs_stack *s, uint64_t from, uint16_t op, uint32_t guest_port,
 /* A non-blocking connect from the test: the fd, or -errno (-EAGAIN: the listener's backlog is full). */
 static int nb_connect(const char *path)
 {
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof a.sun_path)
-        return -ENAMETOOLONG;
-    memcpy(a.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
+    return vt_unix_connect_as(path, SOCK_NONBLOCK);
 }
 
 static gs_stack *make_stack(uint32_t dev_buf_alloc, uint32_t guest_buf_alloc, uint32_t max_conns)
@@ -849,8 +835,17 @@ static void test_limits(int lfd)
     gs_destroy(&s);
 }
 
-int main(void)
+#define CASES(X) \
+    X(host_failures, test_host_failures(lfd)) \
+    X(host_never_reads, test_host_never_reads(lfd)) \
+    X(guest_never_reads, test_guest_never_reads(lfd)) \
+    X(hybrid_line, test_hybrid_line(lfd)) \
+    X(limits, test_limits(lfd))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
+
+int main(int argc, char **argv)
 {
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     strcpy(g_dir, "/tmp/vsn_hostileXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
         perror("mkdtemp");
@@ -864,16 +859,7 @@ int main(void)
     if (lfd < 0)
         return vsn_check_summary("vsock_hostile");
 
-    printf("1. host-side failures\n");
-    test_host_failures(lfd);
-    printf("2. a host that never reads\n");
-    test_host_never_reads(lfd);
-    printf("3. a guest that never reads\n");
-    test_guest_never_reads(lfd);
-    printf("4. the hybrid line\n");
-    test_hybrid_line(lfd);
-    printf("5. the connection limit\n");
-    test_limits(lfd);
+    CASES(VSN_CASE_RUN)
 
     close(lfd);
     unlink(p);

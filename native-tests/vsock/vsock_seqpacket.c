@@ -475,8 +475,21 @@ static void test_limit_and_transport_reset(void)
     gs_destroy(&s);
 }
 
-int main(void)
+/* CASES_A run on one shared stack (made in main); CASES_B make their own devices. */
+#define CASES_A(X) \
+    X(unix_listener, test_unix_listener(s)) \
+    X(fd_api, test_fd_api(s)) \
+    X(refused, test_refused(s)) \
+    X(half_close, test_half_close(s)) \
+    X(oversize, test_oversize(s))
+#define CASES_B(X) \
+    X(not_negotiated, test_not_negotiated()) \
+    X(limit_and_transport_reset, test_limit_and_transport_reset())
+static const char *const CASE_NAMES[] = { CASES_A(VSN_CASE_NAME) CASES_B(VSN_CASE_NAME) };
+
+int main(int argc, char **argv)
 {
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     strcpy(g_dir, "/tmp/vsn_seqXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
         perror("mkdtemp");
@@ -486,18 +499,13 @@ int main(void)
     g_lfd = seq_listen(6000);
 
     gs_stack *s = make_stack(true, 0, 0);
-    test_unix_listener(s);
-    test_fd_api(s);
-    test_refused(s);
-    test_half_close(s);
-    test_oversize(s);
+    CASES_A(VSN_CASE_RUN)
     const gs_stats *st = gs_get_stats(s);
     CHECK_EQ(st->oversize_pkts, 0);
     CHECK_EQ(st->bad_used_len, 0);
     CHECK_EQ(st->not_for_us, 0);
     gs_destroy(&s);
-    test_not_negotiated();
-    test_limit_and_transport_reset();
+    CASES_B(VSN_CASE_RUN)
 
     close(g_lfd);
     char p[160];

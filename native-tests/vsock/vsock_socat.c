@@ -219,8 +219,16 @@ static void test_hybrid_refused(gs_stack *s)
     unlink(dst);
 }
 
-int main(void)
+#define CASES(X) \
+    X(echo_listener, test_echo_listener(s)) \
+    X(hybrid_client, test_hybrid_client(s)) \
+    X(hybrid_fire_and_forget, test_hybrid_fire_and_forget(s)) \
+    X(hybrid_refused, test_hybrid_refused(s))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
+
+int main(int argc, char **argv)
 {
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     signal(SIGPIPE, SIG_IGN);
     strcpy(g_dir, "/tmp/vsn_socatXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
@@ -230,14 +238,8 @@ int main(void)
     snprintf(g_uds, sizeof g_uds, "%s/vsock", g_dir);
     gs_config cfg = gs_config_default();
     cfg.uds_path = g_uds;
-    gs_stack *s = NULL;
-    CHECK_EQ(gs_create(&cfg, &s), 0);
-    if (s == NULL)
-        return vsn_check_summary("vsock_socat");
-    test_echo_listener(s);
-    test_hybrid_client(s);
-    test_hybrid_fire_and_forget(s);
-    test_hybrid_refused(s);
+    gs_stack *s = vt_create_stack(&cfg, "vsock_socat");
+    CASES(VSN_CASE_RUN)
     gs_destroy(&s);
     unlink(g_uds);
     rmdir(g_dir);

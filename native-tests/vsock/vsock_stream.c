@@ -694,8 +694,26 @@ static void test_transport_reset(gs_stack *s)
     }
 }
 
-int main(void)
+/* CASES_A run on one shared stack (made in main); CASES_B make their own devices. */
+#define CASES_A(X) \
+    X(guest_to_unix, test_guest_to_unix(s)) \
+    X(hybrid, test_hybrid(s)) \
+    X(vsn_connect, test_vsn_connect(s)) \
+    X(vsn_listen, test_vsn_listen(s)) \
+    X(refused, test_refused(s)) \
+    X(half_close, test_half_close(s)) \
+    X(malformed, test_malformed(s)) \
+    X(spoof_and_stray_rst, test_spoof_and_stray_rst(s)) \
+    X(duplicate_request, test_duplicate_request(s)) \
+    X(transport_reset, test_transport_reset(s))
+#define CASES_B(X) \
+    X(no_rx_buffers, test_no_rx_buffers()) \
+    X(limit, test_limit())
+static const char *const CASE_NAMES[] = { CASES_A(VSN_CASE_NAME) CASES_B(VSN_CASE_NAME) };
+
+int main(int argc, char **argv)
 {
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     strcpy(g_dir, "/tmp/vsn_streamXXXXXX");
     if (mkdtemp(g_dir) == NULL) {
         perror("mkdtemp");
@@ -708,24 +726,14 @@ int main(void)
     CHECK(g_lfd >= 0);
 
     gs_stack *s = make_stack(0, 0);
-    test_guest_to_unix(s);
-    test_hybrid(s);
-    test_vsn_connect(s);
-    test_vsn_listen(s);
-    test_refused(s);
-    test_half_close(s);
-    test_malformed(s);
-    test_spoof_and_stray_rst(s);
-    test_duplicate_request(s);
-    test_transport_reset(s);
+    CASES_A(VSN_CASE_RUN)
     const gs_stats *st = gs_get_stats(s);
     CHECK_EQ(st->oversize_pkts, 0);
     CHECK_EQ(st->bad_used_len, 0);
     CHECK_EQ(st->not_for_us, 0);
     gs_destroy(&s);
 
-    test_no_rx_buffers();
-    test_limit();
+    CASES_B(VSN_CASE_RUN)
 
     close(g_lfd);
     unlink(p);

@@ -4,7 +4,7 @@
  *  1. 1 GiB guest -> host (Unix listener "<uds>_5001"), no host->guest application traffic: the
  *     guest sends only within the credit it learned, so it finishes only if the device sends
  *     CREDIT_UPDATEs on its own (counted: > 0, and no RW ever comes back).
- *  2. 1 GiB host -> guest (vsn_device_connect) into 4 KiB rx buffers: the device sends only within the
+ *  2. 1 GiB host -> guest (vsn_connect) into 4 KiB rx buffers: the device sends only within the
  *     guest's credit, which moves only through the guest's Linux-style CREDIT_UPDATEs.
  *  3. > 4 GiB guest -> host on one connection: tx_cnt / fwd_cnt wrap past 2^32.
  *  4. > 4 GiB host -> guest on one connection: the device's tx_cnt and the guest's fwd_cnt wrap,
@@ -142,8 +142,93 @@ static gs_conn *connect_listener(gs_stack *s, int lfd, uint32_t port, int *hfd)
     return ok && c->state == GS_ESTABLISHED ? c : NULL;
 }
 
+/* 1. guest -> host: 1 GiB into a Unix listener */
+static void guest_to_host(gs_stack *s, int lfd, uint64_t total)
+{
+    bool ok;
+    int hfd;
+    gs_conn *c = connect_listener(s, lfd, 5001, &hfd);
+    if (c != NULL) {
+        g2h(s, c, hfd, total, "1 GiB guest->host");
+        CHECK(c->ops[VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE] > 0);
+        CHECK_EQ(c->ops[VSN_VIRTIO_VSOCK_OP_RW], 0);
+        CHECK_EQ(c->ops[VSN_VIRTIO_VSOCK_OP_CREDIT_REQUEST], 0);
+        gs_shutdown(s, c, 3);
+        VT_WAIT(s, 5000, c->rst_received, "RST after the guest's close", ok);
+        close(hfd);
+    }
+}
+
+/* 2. host -> guest into 4 KiB rx buffers: 1 GiB */
+static void host_to_guest(gs_stack *s, uint64_t total)
+{
+    bool ok;
+    gs_listen(s, 2000);
+    int fd = -1;
+    CHECK_EQ(vsn_device_connect(gs_device(s), 2000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
+    gs_conn *d = NULL;
+    VT_WAIT(s, 5000, (d = gs_accept(s, 2000)) != NULL, "the guest to accept vsn_connect", ok);
+    if (d != NULL && fd >= 0) {
+        uint64_t cu0 = gs_get_stats(s)->credit_updates_sent;
+        h2g(s, d, fd, total, "1 GiB host->guest");
+        CHECK(gs_get_stats(s)->credit_updates_sent > cu0);
+        close(fd);
+        VT_WAIT(s, 5000, d->peer_shutdown == 3, "SHUTDOWN after the host closed", ok);
+    }
+}
+
+/* 3. past 2^32 on one connection, guest -> host */
+static void guest_to_host_wrap(gs_stack *s, int lfd, uint64_t total)
+{
+    bool ok;
+    int hfd;
+    gs_conn *c = connect_listener(s, lfd, 5001, &hfd);
+    if (c != NULL) {
+        char what[64];
+        snprintf(what, sizeof what, "%.2f GiB guest->host (u32 wrap)", total / (double)(1ull << 30));
+        g2h(s, c, hfd, total, what);
+        CHECK_EQ(c->tx_cnt, (uint32_t)total);
+        CHECK(c->tx_cnt < (uint32_t)(512u << 20)); /* it wrapped */
+        gs_credit_request(s, c);
+        uint64_t cu = c->ops[VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE];
+        VT_WAIT(s, 5000, c->ops[VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE] > cu, "CREDIT_UPDATE answering CREDIT_REQUEST", ok);
+        CHECK_EQ(c->peer_fwd_cnt, c->tx_cnt);
+        CHECK_EQ(gs_peer_free(c), c->peer_buf_alloc);
+        close(hfd);
+    }
+}
+
+/* 4. past 2^32 host -> guest */
+static void host_to_guest_wrap(gs_stack *s, uint64_t total)
+{
+    bool ok;
+    gs_listen(s, 2001);
+    int fd = -1;
+    CHECK_EQ(vsn_device_connect(gs_device(s), 2001, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
+    gs_conn *d = NULL;
+    VT_WAIT(s, 5000, (d = gs_accept(s, 2001)) != NULL, "the guest to accept the second vsn_connect", ok);
+    if (d != NULL && fd >= 0) {
+        char what[64];
+        snprintf(what, sizeof what, "%.2f GiB host->guest (u32 wrap)", total / (double)(1ull << 30));
+        h2g(s, d, fd, total, what);
+        CHECK_EQ(d->rx_cnt, (uint32_t)total);
+        CHECK(d->rx_cnt < (uint32_t)(512u << 20)); /* it wrapped */
+        CHECK_EQ(d->fwd_cnt, d->rx_cnt);           /* everything consumed */
+        close(fd);
+        VT_WAIT(s, 5000, d->peer_shutdown == 3, "SHUTDOWN after the host closed (wrapped counters)", ok);
+    }
+}
+
+#define CASES(X)                                                  \
+    X(guest_to_host, guest_to_host(s, lfd, gib))                  \
+    X(host_to_guest, host_to_guest(s, gib))                       \
+    X(guest_to_host_wrap, guest_to_host_wrap(s, lfd, wrap_total)) \
+    X(host_to_guest_wrap, host_to_guest_wrap(s, wrap_total))
+static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
+
 int main(int argc, char **argv)
 {
+    VSN_CASES_INIT(argc, argv, CASE_NAMES);
     uint64_t gib = 1ull << 30;
     uint64_t wrap_total = (1ull << 32) + (256ull << 20);
     if (argc > 1 && strcmp(argv[1], "--quick") == 0) { /* for debugging */
@@ -160,71 +245,8 @@ int main(int argc, char **argv)
 
     gs_config cfg = gs_config_default();
     cfg.uds_path = g_uds;
-    gs_stack *s = NULL;
-    CHECK_EQ(gs_create(&cfg, &s), 0);
-    if (s == NULL)
-        return vsn_check_summary("vsock_unidirectional");
-    bool ok;
-
-    /* 1. guest -> host */
-    int hfd;
-    gs_conn *c = connect_listener(s, lfd, 5001, &hfd);
-    if (c != NULL) {
-        g2h(s, c, hfd, gib, "1 GiB guest->host");
-        CHECK(c->ops[VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE] > 0);
-        CHECK_EQ(c->ops[VSN_VIRTIO_VSOCK_OP_RW], 0);
-        CHECK_EQ(c->ops[VSN_VIRTIO_VSOCK_OP_CREDIT_REQUEST], 0);
-        gs_shutdown(s, c, 3);
-        VT_WAIT(s, 5000, c->rst_received, "RST after the guest's close", ok);
-        close(hfd);
-    }
-
-    /* 2. host -> guest into 4 KiB rx buffers */
-    gs_listen(s, 2000);
-    int fd = -1;
-    CHECK_EQ(vsn_device_connect(gs_device(s), 2000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
-    gs_conn *d = NULL;
-    VT_WAIT(s, 5000, (d = gs_accept(s, 2000)) != NULL, "the guest to accept vsn_device_connect", ok);
-    if (d != NULL && fd >= 0) {
-        uint64_t cu0 = gs_get_stats(s)->credit_updates_sent;
-        h2g(s, d, fd, gib, "1 GiB host->guest");
-        CHECK(gs_get_stats(s)->credit_updates_sent > cu0);
-        close(fd);
-        VT_WAIT(s, 5000, d->peer_shutdown == 3, "SHUTDOWN after the host closed", ok);
-    }
-
-    /* 3. past 2^32 on one connection */
-    c = connect_listener(s, lfd, 5001, &hfd);
-    if (c != NULL) {
-        char what[64];
-        snprintf(what, sizeof what, "%.2f GiB guest->host (u32 wrap)", wrap_total / (double)(1ull << 30));
-        g2h(s, c, hfd, wrap_total, what);
-        CHECK_EQ(c->tx_cnt, (uint32_t)wrap_total);
-        CHECK(c->tx_cnt < (uint32_t)(512u << 20)); /* it wrapped */
-        gs_credit_request(s, c);
-        uint64_t cu = c->ops[VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE];
-        VT_WAIT(s, 5000, c->ops[VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE] > cu, "CREDIT_UPDATE answering CREDIT_REQUEST", ok);
-        CHECK_EQ(c->peer_fwd_cnt, c->tx_cnt);
-        CHECK_EQ(gs_peer_free(c), c->peer_buf_alloc);
-        close(hfd);
-    }
-
-    /* 4. past 2^32 host -> guest */
-    gs_listen(s, 2001);
-    fd = -1;
-    CHECK_EQ(vsn_device_connect(gs_device(s), 2001, VSN_VIRTIO_VSOCK_TYPE_STREAM, &fd), 0);
-    d = NULL;
-    VT_WAIT(s, 5000, (d = gs_accept(s, 2001)) != NULL, "the guest to accept the second vsn_device_connect", ok);
-    if (d != NULL && fd >= 0) {
-        char what[64];
-        snprintf(what, sizeof what, "%.2f GiB host->guest (u32 wrap)", wrap_total / (double)(1ull << 30));
-        h2g(s, d, fd, wrap_total, what);
-        CHECK_EQ(d->rx_cnt, (uint32_t)wrap_total);
-        CHECK(d->rx_cnt < (uint32_t)(512u << 20)); /* it wrapped */
-        CHECK_EQ(d->fwd_cnt, d->rx_cnt);           /* everything consumed */
-        close(fd);
-        VT_WAIT(s, 5000, d->peer_shutdown == 3, "SHUTDOWN after the host closed (wrapped counters)", ok);
-    }
+    gs_stack *s = vt_create_stack(&cfg, "vsock_unidirectional");
+    CASES(VSN_CASE_RUN)
 
     const gs_stats *st = gs_get_stats(s);
     CHECK_EQ(st->oversize_pkts, 0);

@@ -3,12 +3,15 @@
  * from the test's own loop), a position-dependent byte pattern (every byte checked, so loss,
  * duplication and reordering all show), a running checksum, and the WAIT macro (pump the guest
  * stack until a condition holds or a deadline passes, with a message naming what was awaited).
+ * The socket helpers themselves (vt_unix_listen, vt_accept, ...) are in common/vsn_sock.h, shared
+ * with the vhost-user harnesses.
  */
 #ifndef VSN_VT_UTIL_H
 #define VSN_VT_UTIL_H
 
 #include "guest_stack.h"
 #include "vsn_check.h"
+#include "vsn_sock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,101 +144,6 @@ static inline size_t vt_fp_check(uint64_t off, const uint8_t *p, size_t n)
         done += k;
     }
     return n;
-}
-
-/* ---- Unix sockets ------------------------------------------------------------------------- */
-
-/* A non-blocking stream listener with the given backlog (0: one pending connect fills it). */
-static inline int vt_unix_listen_backlog(const char *path, int backlog)
-{
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof a.sun_path)
-        return -ENAMETOOLONG;
-    strcpy(a.sun_path, path);
-    unlink(path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, backlog) != 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
-}
-
-static inline int vt_unix_listen(const char *path)
-{
-    return vt_unix_listen_backlog(path, 16);
-}
-
-/* Connects (blocking connect, then non-blocking fd). */
-static inline int vt_unix_connect(const char *path)
-{
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    strcpy(a.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    return fd;
-}
-
-static inline int vt_accept(int lfd)
-{
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    return fd >= 0 ? fd : -errno;
-}
-
-/* read(): > 0 bytes, 0 EOF, -EAGAIN nothing now, other -errno. */
-static inline ssize_t vt_read(int fd, void *buf, size_t cap)
-{
-    ssize_t n = read(fd, buf, cap);
-    return n >= 0 ? n : -errno;
-}
-
-static inline ssize_t vt_write(int fd, const void *buf, size_t len)
-{
-    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-    return n >= 0 ? n : -errno;
-}
-
-/* Appends what the fd has now to buf (up to cap; bytes beyond cap are counted in *len but
- * dropped); sets *eof on end of stream, *err on an error other than EAGAIN. */
-static inline void vt_drain(int fd, uint8_t *buf, size_t cap, size_t *len, bool *eof, int *err)
-{
-    for (;;) {
-        if (*len >= cap) {
-            uint8_t junk[256];
-            ssize_t n = vt_read(fd, junk, sizeof junk);
-            if (n > 0) {
-                *len += (size_t)n; /* over-long: caller sees len > expected */
-                continue;
-            }
-            if (n == 0) *eof = true;
-            else if (n != -EAGAIN) *err = (int)n;
-            return;
-        }
-        ssize_t n = vt_read(fd, buf + *len, cap - *len);
-        if (n > 0) {
-            *len += (size_t)n;
-            continue;
-        }
-        if (n == 0)
-            *eof = true;
-        else if (n != -EAGAIN)
-            *err = (int)n;
-        return;
-    }
 }
 
 /* ---- fd API ------------------------------------------------------------------------------- */

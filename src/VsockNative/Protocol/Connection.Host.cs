@@ -288,7 +288,7 @@ public sealed partial class Connection
     {
         if (state != ConnState.Established || G2hClosed)
             return;
-        uint realFree = unchecked(bufAlloc - (rxCnt - fwdCnt));
+        uint realFree = unchecked(bufAlloc - (rxCnt - ConsumedCnt));
         if (AdvertisedFree < creditThreshold && realFree >= creditThreshold)
             pending |= PendingReply.CreditUpdate;
     }

@@ -46,6 +46,7 @@ struct dgram_slot { /* a received datagram waiting for gs_dgram_recv() */
 struct gs_stack {
     gs_config cfg;
     uint64_t cid;
+    uint64_t peer; /* the CID of the other end: the host, or cfg.peer_cid */
     vsn_sim_mem *mem;
     vsn_device *dev;
     vsn_sim_queue *rxq, *txq, *evq;
@@ -256,6 +257,7 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     if (cfg->guest_buf_alloc == 0) cfg->guest_buf_alloc = 262144;
     if (cfg->credit_threshold == 0) cfg->credit_threshold = 65536;
     s->cid = cfg->guest_cid;
+    s->peer = cfg->peer_cid != 0 ? cfg->peer_cid : HOST_CID;
     s->trace = cfg->verbose || getenv("VSN_GS_TRACE") != NULL;
     s->next_port = 50000;
     s->nrx = cfg->rx_qsize;
@@ -415,7 +417,7 @@ void gs_hdr(gs_stack *s, const gs_conn *c, struct vsn_virtio_vsock_hdr *h, uint3
 {
     memset(h, 0, sizeof *h);
     h->src_cid = htole64(s->cid);
-    h->dst_cid = htole64(HOST_CID);
+    h->dst_cid = htole64(s->peer);
     h->src_port = htole32(src_port);
     h->dst_port = htole32(dst_port);
     h->len = htole32(len);
@@ -812,7 +814,7 @@ static void on_dgram(gs_stack *s, const gs_pkt *p, const uint8_t *payload);
 
 static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
 {
-    if (p->dst_cid != s->cid || p->src_cid != HOST_CID) {
+    if (p->dst_cid != s->cid || p->src_cid != s->peer) {
         s->st.not_for_us++;
         return;
     }

@@ -25,7 +25,7 @@ namespace VsockNative.Connections;
 /// a peer changes the pipe, makes a full fence, then reads that interest and signals when it matches.
 /// Whichever goes second sees the other's store (the two fences pair up).</para>
 /// </summary>
-internal sealed class LinkEnd : IHostMessageStream, IHostStreamBacklog
+internal sealed class LinkEnd : IHostMessageStream, IHostMessagePieces, IHostStreamBacklog
 {
     /// <summary>Level bits, as epoll reports them.</summary>
     public const uint In = Libc.EPOLLIN;
@@ -141,6 +141,20 @@ internal sealed class LinkEnd : IHostMessageStream, IHostStreamBacklog
         {
             PeerMay(Out);
             return length;
+        }
+        return ended ? HostStreamResult.EndOfStream : HostStreamResult.WouldBlock;
+    }
+
+    public long ReceivePiece(ReadOnlySpan<IoVec> into, out bool endOfMessage, out bool endOfRecord)
+    {
+        endOfMessage = endOfRecord = false;
+        if (Closed) return -Errno.EBADF;
+        bool ended = PeerSendsNoMore;
+        long n = Incoming.ReadPiece(into, out endOfMessage, out endOfRecord);
+        if (n >= 0)
+        {
+            if (n > 0 || endOfMessage) PeerMay(Out);
+            return n;
         }
         return ended ? HostStreamResult.EndOfStream : HostStreamResult.WouldBlock;
     }

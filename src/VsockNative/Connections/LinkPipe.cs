@@ -22,7 +22,8 @@ namespace VsockNative.Connections;
 /// <item><c>_read</c>, <c>_messagesRead</c> (consumer): stored with Volatile.Write once the bytes were
 /// copied out (release: the producer never overwrites bytes still being read); the producer reads them
 /// with Volatile.Read before it reuses their room (acquire). Pairs: consumer's store in Read /
-/// <see cref="ReadMessage"/> with the producer's load in <see cref="Room"/>.</item>
+/// <see cref="ReadMessage"/> / <see cref="ReadPiece"/> with the producer's load in <see cref="Room"/>
+/// and <see cref="Fits"/>.</item>
 /// </list>
 /// The arrays are rented from the shared pools for the link's lifetime and given back by
 /// <see cref="Return"/> once both ends let go (never while either side may still touch them).
@@ -40,6 +41,8 @@ internal sealed class LinkPipe
     private long _read;
     private long _messagesWritten;
     private long _messagesRead;
+    /// <summary>Bytes of the current message already taken in pieces (consumer only).</summary>
+    private int _pieceTaken;
 
     public LinkPipe(int capacity, bool messages)
     {
@@ -116,8 +119,28 @@ internal sealed class LinkPipe
     public long PeekMessage() =>
         Volatile.Read(ref _messagesWritten) == _messagesRead ? -1 : (uint)_messages![_messagesRead % MessageCapacity];
 
+    /// <summary>Takes the next piece of the current message (what fits <paramref name="into"/>); its
+    /// bytes' room is free at once, the record when the last piece was taken (<paramref name="end"/>).
+    /// Returns the bytes taken, or -1 when no message is there.</summary>
+    public long ReadPiece(ReadOnlySpan<IoVec> into, out bool end, out bool eor)
+    {
+        end = eor = false;
+        if (Volatile.Read(ref _messagesWritten) == _messagesRead) return -1;  // acquire: record and bytes
+        ulong record = _messages![_messagesRead % MessageCapacity];
+        int left = (int)(uint)record - _pieceTaken;
+        int n = (int)Math.Min((ulong)left, ScatterIo.TotalLength(into));
+        CopyOut(into, n);
+        Volatile.Write(ref _read, _read + n);  // the piece's room is free again (release)
+        end = n == left;
+        eor = end && (record >> 32) != 0;
+        _pieceTaken = end ? 0 : _pieceTaken + n;
+        if (end) Volatile.Write(ref _messagesRead, _messagesRead + 1);
+        return n;
+    }
+
     /// <summary>Takes the next message: copies what fits <paramref name="into"/> (the rest is discarded,
-    /// as recvmsg truncates) and returns its real length, or -1 when none is there.</summary>
+    /// as recvmsg truncates) and returns its real length, or -1 when none is there. Not after a piece
+    /// of it was taken (<see cref="ReadPiece"/>).</summary>
     public long ReadMessage(ReadOnlySpan<IoVec> into, out bool eor)
     {
         eor = false;

@@ -260,7 +260,7 @@ public sealed partial class Connection
     private void CloseHost()
     {
         Drop(ClearToHost());
-        h2gRest.Clear();
+        ForgetMessageRest();
         hostReadable = false;
         if (hostClosed)
             return;

@@ -95,6 +95,7 @@ public sealed partial class Connection
         backlog = host as IHostStreamBacklog;
         this.type = type;
         messages = type == VirtioVsockType.Seqpacket ? host as IHostMessageStream : null;
+        pieces = messages as IHostMessagePieces;
         this.limits = limits;
         bufAlloc = limits.BufAlloc;
         creditThreshold = limits.CreditUpdateThreshold;
@@ -262,7 +263,7 @@ public sealed partial class Connection
         state == ConnState.Established && HostDataWaiting && !hostClosed && !H2gClosed && !creditRequested && PeerFree == 0;
 
     /// <summary>The host is readable, or the rest of a host message waits in the device.</summary>
-    private bool HostDataWaiting => hostReadable || !h2gRest.IsEmpty;
+    private bool HostDataWaiting => hostReadable || MessageRestWaits;
 
     private bool ShutdownSentInFull => sentShutdown == (ShutRcv | ShutSend);
 

@@ -70,6 +70,34 @@ public sealed class LinkPipeTests : IDisposable
     }
 
     [Fact]
+    public void A_message_is_taken_in_pieces_whose_room_is_free_at_once_and_the_last_carries_the_record_end()
+    {
+        var pipe = new LinkPipe(100, messages: true);
+        Assert.True(pipe.TryWriteMessage(_mem.From(TestPattern.Span(0, 70)), 70, eor: true));
+        Assert.True(pipe.TryWriteMessage(_mem.From(Array.Empty<byte>()), 0, eor: false));
+        var piece = _mem.Split(30);
+        Assert.Equal(30, pipe.ReadPiece(piece, out bool end, out bool eor));
+        Assert.False(end || eor);
+        Assert.Equal(TestPattern.ToArray(0, 30), NativeBuffers.Gather(piece, 0, 30));
+        Assert.Equal(60, pipe.Room);  // the piece's room is free, though its message is not done
+        Assert.True(pipe.TryWriteMessage(_mem.From(TestPattern.Span(70, 60)), 60, eor: false));  // across the ring's end
+        Assert.Equal(30, pipe.ReadPiece(piece, out end, out eor));
+        Assert.Equal(TestPattern.ToArray(30, 30), NativeBuffers.Gather(piece, 0, 30));
+        Assert.Equal(10, pipe.ReadPiece(piece, out end, out eor));  // the rest of the message only
+        Assert.True(end && eor);
+        Assert.Equal(TestPattern.ToArray(60, 10), NativeBuffers.Gather(piece, 0, 10));
+        Assert.Equal(0, pipe.ReadPiece(piece, out end, out eor));  // the empty message: one empty piece
+        Assert.True(end);
+        Assert.False(eor);
+        var whole = _mem.Split(60, 13);
+        Assert.Equal(60, pipe.ReadPiece(whole, out end, out eor));
+        Assert.True(end);
+        Assert.Equal(TestPattern.ToArray(70, 60), NativeBuffers.Gather(whole, 0, 60));
+        Assert.Equal(-1, pipe.ReadPiece(whole, out _, out _));
+        pipe.Return();
+    }
+
+    [Fact]
     public void A_seqpacket_pipe_holds_a_bounded_number_of_messages()
     {
         var pipe = new LinkPipe(100, messages: true);

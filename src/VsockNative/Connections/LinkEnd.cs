@@ -14,16 +14,20 @@ namespace VsockNative.Connections;
 /// would block, or 0 at the peer's end of stream), and readiness without an fd: the owner says what
 /// it wants to hear of (<see cref="Watch"/>), the peer signals this end when that may have happened
 /// (<see cref="Signal"/>: the end joins its owner's <see cref="LinkInbox"/>, whose loop is woken), and
-/// the owner asks for the level (<see cref="Poll"/>), as epoll would report it.
+/// the owner asks for the level (<see cref="Poll"/>), as epoll would report it. Writability is wanted
+/// with an amount (<c>_roomWanted</c>): the room a refused write needs, or the room at which the
+/// owner's connection owes its guest a CREDIT_UPDATE; the reader signals once its reads bring the room
+/// there, not at every byte it takes.
 /// <para>Only the owner's device calls the stream methods, under its lock; the peer's device reads
 /// the flags below and calls <see cref="Signal"/> from its own thread. Flags an owner sets and its
 /// peer reads (<c>_shutRead</c>, <c>_shutWrite</c>, <c>_closed</c>, <c>_accepted</c>) are stored with
 /// Volatile.Write after what they announce (the last bytes, for <c>_shutWrite</c>) and read with
 /// Volatile.Read before the data they guard (a reader looks at "no more" first, then at the pipe, so
 /// it never takes an end of stream for an empty pipe that still had bytes coming).</para>
-/// <para>No lost wake-ups: the owner stores its interest with a full fence, then looks at the level;
-/// a peer changes the pipe, makes a full fence, then reads that interest and signals when it matches.
-/// Whichever goes second sees the other's store (the two fences pair up).</para>
+/// <para>No lost wake-ups: the owner stores the room it wants and its interest, makes a full fence,
+/// then looks at the level; a peer changes the pipe, makes a full fence, then reads that interest (and
+/// room) and signals when it matches. Whichever goes second sees the other's stores (the two fences
+/// pair up).</para>
 /// </summary>
 internal sealed class LinkEnd : IHostMessageStream, IHostMessagePieces, IHostStreamBacklog
 {
@@ -44,6 +48,11 @@ internal sealed class LinkEnd : IHostMessageStream, IHostMessagePieces, IHostStr
     private int _signalled;
     /// <summary>Bytes a refused write needs before the pipe is writable again (owner only; 0: not blocked).</summary>
     private long _need;
+    /// <summary>With Out: the room in the outgoing pipe the owner waits for; stored by the owner, read by the peer.</summary>
+    private long _roomWanted = 1;
+    /// <summary>What <see cref="Watch"/> published last (owner only).</summary>
+    private uint _watched;
+    private long _watchedRoom = 1;
 
     public LinkEnd(SiblingLink link, bool origin, LinkInbox inbox)
     {
@@ -189,12 +198,23 @@ internal sealed class LinkEnd : IHostMessageStream, IHostMessagePieces, IHostStr
 
     // ---- Readiness ----
 
-    /// <summary>The owner wants to hear of <paramref name="events"/> (In, Out). Returns the level now
+    /// <summary>The owner wants to hear of <paramref name="events"/> (In, Out); with Out, of the room its
+    /// refused write needs, or of the backlog falling to <paramref name="backlogAtMost"/> (uint.MaxValue:
+    /// any room). False when that is what it watches already; else true with the level now
     /// (<see cref="Poll"/>), looked at after the interest was published.</summary>
-    public uint Watch(uint events)
+    public bool Watch(uint events, uint backlogAtMost, out uint level)
     {
+        level = 0;
+        long room = _need > 0 ? _need : long.MaxValue;
+        if (backlogAtMost != uint.MaxValue) room = Math.Min(room, Outgoing.Capacity - Math.Min(backlogAtMost, (uint)Outgoing.Capacity));
+        if (room == long.MaxValue) room = 1;
+        if (events == _watched && room == _watchedRoom) return false;
+        _watched = events;
+        _watchedRoom = room;
+        Volatile.Write(ref _roomWanted, room);
         Interlocked.Exchange(ref _interest, (int)events);  // full fence: pairs with the one in PeerMay
-        return Poll();
+        level = Poll();
+        return true;
     }
 
     /// <summary>What epoll would report for this end now: In (bytes or a message to read, or the
@@ -206,7 +226,7 @@ internal sealed class LinkEnd : IHostMessageStream, IHostMessagePieces, IHostStr
         bool noMore = PeerSendsNoMore, stops = PeerStopsReading;
         uint level = 0;
         if (noMore || Incoming.HasData) level |= In;
-        if (stops || Volatile.Read(ref _shutWrite) != 0 || Outgoing.Fits(_need)) level |= Out;
+        if (stops || Volatile.Read(ref _shutWrite) != 0 || Outgoing.Fits(_roomWanted)) level |= Out;
         if (noMore && stops) level |= Hangup;
         return level;
     }
@@ -222,10 +242,13 @@ internal sealed class LinkEnd : IHostMessageStream, IHostMessagePieces, IHostStr
     /// owner's look at the pipes after it sees everything published before a signal it cleared.</summary>
     public void ClearSignal() => Interlocked.Exchange(ref _signalled, 0);
 
-    /// <summary>After a change to the pipes: signal the peer when it wants to hear of <paramref name="event"/>.</summary>
+    /// <summary>After a change to the pipes: signal the peer when it wants to hear of <paramref name="event"/>
+    /// (Out: once the room it waits for is there).</summary>
     private void PeerMay(uint @event)
     {
         Interlocked.MemoryBarrier();  // the pipe's new position before the peer's interest: pairs with Watch
-        if (Peer is { } p && ((uint)Volatile.Read(ref p._interest) & @event) != 0) p.Signal();
+        if (Peer is not { } p || ((uint)Volatile.Read(ref p._interest) & @event) == 0) return;
+        if (@event == Out && Incoming.RoomSeenByReader < Volatile.Read(ref p._roomWanted)) return;
+        p.Signal();
     }
 }

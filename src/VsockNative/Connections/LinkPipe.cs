@@ -99,6 +99,10 @@ internal sealed class LinkPipe
 
     // ---- Consumer side ----
 
+    /// <summary>Free bytes as the consumer sees them (at least the producer's view: bytes written since
+    /// are not counted yet, so the producer, which decides, may find less).</summary>
+    public long RoomSeenByReader => _capacity - (Volatile.Read(ref _written) - _read);
+
     /// <summary>Whether bytes (stream) or a complete message (seqpacket) wait (consumer).</summary>
     public bool HasData => _messages is null
         ? Volatile.Read(ref _written) != _read

@@ -99,13 +99,13 @@ internal sealed partial class Muxer
         return true;
     }
 
-    /// <summary>After the connection's interest changed: tell the link end, and if the level already
-    /// holds (or the peer hung up), look at it in this round.</summary>
-    private void WatchLink(Entry entry, uint want)
+    /// <summary>After anything happened to the connection: tell the link end what it wants to hear of
+    /// (the interest it would give epoll, and with write interest the backlog its credit waits for); if
+    /// that changed and the level already holds (or the peer hung up), look at it in this round.</summary>
+    private void WatchLink(Entry entry, uint want, uint backlogLimit)
     {
-        if (want == entry.Interest) return;
         entry.Interest = want;
-        uint level = entry.Link!.Watch(want);
+        if (!entry.Link!.Watch(want, backlogLimit, out uint level)) return;
         if ((level & want) != 0 || ((level & LinkEnd.Hangup) != 0 && !entry.HangupDelivered)) QueueLinkEvent(entry);
     }
 

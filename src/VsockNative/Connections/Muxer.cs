@@ -249,7 +249,7 @@ internal sealed partial class Muxer : IDisposable
             return;
         }
         if (entry.Fd is not { } fd)
-            WatchLink(entry, (c.WantsHostRead ? LinkEnd.In : 0) | (c.WantsHostWrite ? LinkEnd.Out : 0));
+            WatchLink(entry, (c.WantsHostRead ? LinkEnd.In : 0) | (c.WantsHostWrite ? LinkEnd.Out : 0), c.CreditBacklogLimit);
         else
         {
             uint want = (c.WantsHostRead ? Libc.EPOLLIN | Libc.EPOLLRDHUP : 0) | (c.WantsHostWrite ? Libc.EPOLLOUT : 0);

@@ -234,6 +234,20 @@ public sealed partial class Connection
     private bool CreditWaitsForReader => backlog is not null && state == ConnState.Established && !G2hClosed && !hostClosed
         && (pending & PendingReply.CreditUpdate) == 0 && AdvertisedFree < creditThreshold && backlog.Backlog > 0;
 
+    /// <summary>Over a host stream with a backlog, while the guest's credit waits for the reader: the
+    /// backlog at or below which a CREDIT_UPDATE becomes due (the muxer has the reader signal then, not
+    /// at every byte it takes); uint.MaxValue otherwise.</summary>
+    public uint CreditBacklogLimit
+    {
+        get
+        {
+            if (!CreditWaitsForReader)
+                return uint.MaxValue;
+            long limit = (long)bufAlloc - unchecked(rxCnt - fwdCnt) - creditThreshold;
+            return limit <= 0 ? 0 : (uint)limit;
+        }
+    }
+
     /// <summary>Bytes the guest may still send us as far as it knows (our buf_alloc minus what it sent
     /// since the fwd_cnt we last told it).</summary>
     public uint AdvertisedFree => unchecked(bufAlloc - (rxCnt - lastSentFwdCnt));

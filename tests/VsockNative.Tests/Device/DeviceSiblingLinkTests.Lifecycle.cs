@@ -39,6 +39,25 @@ public sealed partial class DeviceSiblingLinkTests
     }
 
     [Fact]
+    public void A_guest_that_withdraws_its_request_before_the_answer_ends_the_target_side_too()
+    {
+        var c = _a.Connect(4, 5000);
+        _a.Pump();  // routed: device 4 took the link and owes its guest the REQUEST
+        Assert.Single(_b.Connections());
+        _a.Rst(c);  // guest 3 gives up before anyone answered
+        _a.Pump();
+        // Guest 4 may still accept; it then reads the end at once (SHUTDOWN(RCV|SEND), its RST).
+        Assert.True(Pump(() => _b.Connections().Length == 0 && _a.Connections().Length == 0, rounds: 200));
+        var accepted = _b.Accept(5000);
+        Assert.NotNull(accepted);
+        Assert.True(accepted!.Ended);
+        Assert.Equal((uint)(VirtioVsockShutdown.Rcv | VirtioVsockShutdown.Send), accepted.PeerShutdown);
+        Assert.False(c.RstReceived);  // a withdrawal is never answered
+        Assert.Equal(1UL, _a.Device.ConnectionCounters.RoutesRefused);
+        Assert.Equal(_liveBefore, SiblingLink.Live);
+    }
+
+    [Fact]
     public void Destroying_a_device_mid_stream_ends_its_siblings_connection()
     {
         var c = new SiblingGuest(5, DeviceBufAlloc);

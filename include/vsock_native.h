@@ -678,9 +678,13 @@ typedef int32_t (*vsn_router_fn)(void *user, uint32_t type, uint64_t dst_cid, ui
  * may call vsn_device_connect_from on any device (also one whose own loop is routing to this
  * device at the same moment: no deadlock). The guest gets RESPONSE only when the target guest
  * accepted, RST when it refused, when fn failed, or when no answer came in twice the connect
- * timeout. Without a router such REQUESTs get RST. Seqpacket connections keep every message
- * boundary and the record-end flag (MSG_EOR) end to end: the two devices frame each message on
- * the pair. Threads: any thread; serialized by the device's lock; not from a device callback.
+ * timeout. Without a router such REQUESTs get RST. When fn hands the fd to
+ * vsn_device_connect_from on a device of this library in this process, the two devices connect
+ * directly: no socket on the data path, credit end to end, and the pair is closed once the
+ * target took it; otherwise (fd handed to a program) the pair carries the connection.
+ * Seqpacket connections keep every message boundary and the record-end flag (MSG_EOR) end to
+ * end either way. Threads: any thread; serialized by the device's lock; not from a device
+ * callback.
  * @param device The device.
  * @param fn The router, or NULL to remove it.
  * @param user Passed to fn.
@@ -690,12 +694,16 @@ int32_t vsn_device_set_router(vsn_device *device, vsn_router_fn fn, void *user);
 
 /**
  * Connects a sibling's guest to a port of this guest over fd (what a vsn_router_fn does with
- * the fd it got): the guest sees a REQUEST from (src_cid, src_port). When the guest accepts,
- * the byte VSN_ROUTE_ACCEPTED is written on fd, then the stream flows both ways with flow
- * control at each hop (each device buffers at most its buf_alloc per connection; a slow guest
- * slows its peer). If the guest refuses or does not answer in time, fd is closed. Threads: any
- * thread, also from a vsn_router_fn of any device; takes only this device's lock, briefly
- * (never from an interrupt_fn or log_fn, which run under a device's lock).
+ * the fd it got): the guest sees a REQUEST from (src_cid, src_port). When fd is the end a
+ * device of this library in this process gave its router, the connection goes device to device
+ * (fd is closed at once; vsn_connection_info.flags has VSN_CONN_F_DIRECT_LINK): the origin's
+ * guest gets RESPONSE when this guest accepts, RST when it refuses or does not answer in time,
+ * and credit is end to end. Any other fd (a program's socket) carries the connection: when the
+ * guest accepts, the byte VSN_ROUTE_ACCEPTED is written on fd, then the stream flows both ways
+ * with flow control at each hop (each device buffers at most its buf_alloc per connection; a
+ * slow guest slows its peer). If the guest refuses or does not answer in time, fd is closed.
+ * Threads: any thread, also from a vsn_router_fn of any device; takes only this device's lock,
+ * briefly (never from an interrupt_fn or log_fn, which run under a device's lock).
  * @param device The target device.
  * @param guest_port The port in this guest.
  * @param type VSN_VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET, the type the router was given; the
@@ -1289,7 +1297,10 @@ typedef struct vsn_connection_info {
     uint32_t end_reason;
     /** Our buf_alloc: bytes the device buffers for this connection (guest to host). */
     uint32_t buf_alloc;
-    /** Our fwd_cnt: guest bytes the host socket accepted (free-running, wraps at 2^32). */
+    /**
+     * Our fwd_cnt: guest bytes the host socket accepted (free-running, wraps at 2^32); for a
+     * direct link, the bytes the sibling device took from it (the credit is end to end).
+     */
     uint32_t fwd_cnt;
     /** Guest bytes received (free-running). */
     uint32_t rx_cnt;
@@ -1303,10 +1314,16 @@ typedef struct vsn_connection_info {
     uint32_t tx_cnt;
     /** Bytes we may still send the guest: peer_buf_alloc - (tx_cnt - peer_fwd_cnt). */
     uint32_t peer_free;
-    /** Guest bytes waiting in the device for the host socket. */
+    /**
+     * Guest bytes waiting in the device for the host socket (for a direct link: also those in the
+     * link that the sibling device has not taken yet).
+     */
     uint32_t buffered_to_host;
-    /** Zero. */
-    uint32_t reserved;
+    /**
+     * VSN_CONN_F_* bits (VSN_CONN_F_DIRECT_LINK: a guest-to-guest connection carried device to
+     * device inside this process, without a socket); 0 for any other connection.
+     */
+    uint32_t flags;
     /** The connection's counters. */
     vsn_connection_counter_values counters;
 } vsn_connection_info;
@@ -1327,7 +1344,7 @@ VSN_STATIC_ASSERT(offsetof(vsn_connection_info, peer_fwd_cnt) == 60, "vsn_connec
 VSN_STATIC_ASSERT(offsetof(vsn_connection_info, tx_cnt) == 64, "vsn_connection_info.tx_cnt offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_info, peer_free) == 68, "vsn_connection_info.peer_free offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_info, buffered_to_host) == 72, "vsn_connection_info.buffered_to_host offset");
-VSN_STATIC_ASSERT(offsetof(vsn_connection_info, reserved) == 76, "vsn_connection_info.reserved offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_info, flags) == 76, "vsn_connection_info.flags offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_info, counters) == 80, "vsn_connection_info.counters offset");
 VSN_STATIC_ASSERT(sizeof(vsn_connection_info) == 344, "vsn_connection_info size");
 
@@ -1434,6 +1451,12 @@ int32_t vsn_connect(vsn_device *device, uint32_t guest_port, uint32_t type, int3
  * @return As vsn_device_connect_from.
  */
 int32_t vsn_connect_from(vsn_device *device, uint32_t guest_port, uint32_t type, uint64_t src_cid, uint32_t src_port, int32_t fd);
+
+/**
+ * A guest-to-guest connection carried device to device inside this process, without a socket
+ * (both devices belong to this library: see vsn_connect_from).
+ */
+#define VSN_CONN_F_DIRECT_LINK 1u
 
 #ifdef __cplusplus
 } /* extern "C" */

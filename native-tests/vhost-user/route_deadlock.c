@@ -5,7 +5,7 @@
  * vsn_device_connect_from on the other device; if callbacks ran under the device lock, two loops routing
  * to each other at once would each wait for the other's lock forever. Every round must finish
  * (both connections established and accepted) within its deadline; a deadlock fails the round.
- * Also: the routing counters match the rounds.
+ * Also: the routing counters match the rounds, and the connections are direct links (no socket).
  */
 #include "vu_test_util.h"
 
@@ -61,6 +61,16 @@ int main(void)
         /* Exits at once: a deadlocked device could not even be destroyed. */
         VT_REQUIRE(ok, "round %d did not finish (states %d %d, accepted %d %d): deadlock or lost packet", rounds, out0->state,
                    out1->state, in0 != NULL, in1 != NULL);
+        if (rounds == 0) /* both devices live in this process: every connection goes device to device */
+            for (int i = 0; i < 2; i++) {
+                vsn_connection_info info[4];
+                uint32_t total = 0;
+                int n = vsn_device_get_connections(devs[i], info, 4, sizeof info[0], &total);
+                VT_CHECK(n == 2, "device %d: %d connections, expected its own and the sibling's", i, n);
+                for (int k = 0; k < n; k++)
+                    VT_CHECK(info[k].flags & VSN_CONN_F_DIRECT_LINK, "device %d: connection to port %u is not a direct link", i,
+                             info[k].host_port);
+            }
         vg_rst(&g[0], out0);
         vg_rst(&g[1], out1);
         vg_rst(&g[0], in0);

@@ -12,26 +12,18 @@
  * Usage: bench_stream [MiB]   (default 1024 per direction). Exit status 1 when a transfer through
  * the device did not complete (ctest bench_stream_smoke runs 16 MiB: it checks that, never a speed).
  */
+#include "bench_util.h"
 #include "guest_stack.h"
-#include "vt_util.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint8_t g_buf[1 << 18];
 
 static double bench_g2h(gs_stack *s, gs_conn *c, int hfd, uint64_t total)
 {
     uint64_t sent = 0, got = 0;
-    double t0 = now_s();
+    double t0 = vt_now_s();
     while (got < total) {
         if (sent < total) {
             uint64_t k = total - sent < VT_FP_MAXCHUNK ? total - sent : VT_FP_MAXCHUNK;
@@ -45,14 +37,14 @@ static double bench_g2h(gs_stack *s, gs_conn *c, int hfd, uint64_t total)
         if (gs_pump(s, 0) < 0)
             break;
     }
-    double dt = now_s() - t0;
+    double dt = vt_now_s() - t0;
     return got == total ? total / dt / 1e6 : 0;
 }
 
 static double bench_h2g(gs_stack *s, gs_conn *c, int fd, uint64_t total)
 {
     uint64_t sent = 0, got = 0;
-    double t0 = now_s();
+    double t0 = vt_now_s();
     while (got < total) {
         if (sent < total) {
             uint64_t k = total - sent < VT_FP_MAXCHUNK ? total - sent : VT_FP_MAXCHUNK;
@@ -64,35 +56,8 @@ static double bench_h2g(gs_stack *s, gs_conn *c, int fd, uint64_t total)
         if (gs_pump(s, 0) < 0 || c->state != GS_ESTABLISHED)
             break;
     }
-    double dt = now_s() - t0;
+    double dt = vt_now_s() - t0;
     return got == total ? total / dt / 1e6 : 0;
-}
-
-static double bench_pair(uint64_t total, size_t rchunk)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
-        return 0;
-    uint64_t sent = 0, got = 0;
-    double t0 = now_s();
-    while (got < total) {
-        if (sent < total) {
-            uint64_t k = total - sent < VT_FP_MAXCHUNK ? total - sent : VT_FP_MAXCHUNK;
-            ssize_t n = vt_write(sv[0], vt_fp_at(sent), (size_t)k);
-            if (n > 0)
-                sent += (uint64_t)n;
-        }
-        for (;;) { /* drain what is there, rchunk at a time */
-            ssize_t n = vt_read(sv[1], g_buf, rchunk);
-            if (n <= 0)
-                break;
-            got += (uint64_t)n;
-        }
-    }
-    double dt = now_s() - t0;
-    close(sv[0]);
-    close(sv[1]);
-    return total / dt / 1e6;
 }
 
 int main(int argc, char **argv)
@@ -131,8 +96,8 @@ int main(int argc, char **argv)
         gs_pump(s, 1);
     double h2g = d != NULL && fd >= 0 ? bench_h2g(s, d, fd, total) : 0;
 
-    double p_g2h = bench_pair(total, sizeof g_buf);
-    double p_h2g = bench_pair(total, 4096);
+    double p_g2h = vt_bench_socketpair(total, sizeof g_buf, g_buf);
+    double p_h2g = vt_bench_socketpair(total, 4096, g_buf);
 
     printf("bench_stream: %llu MiB per direction, one thread, manual poll\n",
            (unsigned long long)(total >> 20));

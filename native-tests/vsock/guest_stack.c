@@ -47,6 +47,7 @@ struct dgram_slot { /* a received datagram waiting for gs_dgram_recv() */
 struct gs_stack {
     gs_config cfg;
     uint64_t cid;
+    uint64_t peer; /* the CID of the other end: the host, or cfg.peer_cid */
     vsn_sim_mem *mem;
     vsn_device *dev;
     vsn_sim_queue *rxq, *txq, *evq;
@@ -247,6 +248,7 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     if (cfg->guest_buf_alloc == 0) cfg->guest_buf_alloc = 262144;
     if (cfg->credit_threshold == 0) cfg->credit_threshold = 65536;
     s->cid = cfg->guest_cid;
+    s->peer = cfg->peer_cid != 0 ? cfg->peer_cid : HOST_CID;
     s->trace = cfg->verbose || getenv("VSN_GS_TRACE") != NULL;
     s->next_port = 50000;
     s->nrx = cfg->rx_qsize;
@@ -398,7 +400,7 @@ void gs_destroy(gs_stack **ps)
 void gs_hdr(gs_stack *s, const gs_conn *c, struct vsn_virtio_vsock_hdr *h, uint32_t src_port,
             uint32_t dst_port, uint16_t op, uint32_t len, uint32_t flags)
 {
-    vsn_sim_bind_hdr(h, s->cid, HOST_CID, src_port, dst_port,
+    vsn_sim_bind_hdr(h, s->cid, s->peer, src_port, dst_port,
                      c != NULL ? c->type : VSN_VIRTIO_VSOCK_TYPE_STREAM, op, len, flags,
                      c != NULL ? c->buf_alloc : 0, c != NULL ? c->fwd_cnt : 0);
 }
@@ -786,7 +788,7 @@ static void on_dgram(gs_stack *s, const gs_pkt *p, const uint8_t *payload);
 
 static void on_packet(gs_stack *s, const gs_pkt *p, const uint8_t *payload)
 {
-    if (p->dst_cid != s->cid || p->src_cid != HOST_CID) {
+    if (p->dst_cid != s->cid || p->src_cid != s->peer) {
         s->st.not_for_us++;
         return;
     }

@@ -67,6 +67,8 @@ typedef struct gs_config {
     bool dgram;                /* negotiate VIRTIO_VSOCK_F_DGRAM */
     uint32_t dgram_layout;     /* device config dgram_layout (VSN_DGRAM_LAYOUT_*) */
     uint32_t max_dgram_sockets;/* device config max_dgram_sockets (0: device default) */
+    uint64_t peer_cid;         /* the CID connections go to and come from: 0: the host (2); a
+                                * sibling guest's CID for VM-to-VM through a router (bench_vm2vm) */
 } gs_config;
 
 #define GS_DGRAM_MAX 65536u /* largest datagram the stack sends or reassembles */

@@ -54,6 +54,11 @@ internal interface IVsockBackend : IDisposable
     /// <summary>Runs the deadlines that passed.</summary>
     void OnTimer(long nowMs);
 
+    /// <summary>Another thread signalled the backend (a sibling device's link moved: bytes, room, a
+    /// shutdown, an answer) and woke the loop: look at what it flagged. Called every loop round, after
+    /// the wake fd was drained.</summary>
+    void OnSignals(long nowMs);
+
     /// <summary>One of the backend's fds is ready (every tag the device does not own is the backend's).</summary>
     void OnFdEvent(ulong tag, uint events, long nowMs);
 

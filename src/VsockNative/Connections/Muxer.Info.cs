@@ -13,7 +13,9 @@ internal sealed partial class Muxer
         foreach (var entry in _byKey.Values)
         {
             if (i == destination.Length) break;
-            destination[i++] = entry.Connection.Snapshot(entry.OpenedByHost);
+            var info = entry.Connection.Snapshot(entry.OpenedByHost);
+            if (entry.Link is not null) info.Flags |= ConnectionInfoFlags.DirectLink;
+            destination[i++] = info;
         }
         return _byKey.Count;
     }

@@ -11,11 +11,13 @@ using VsockNative.Interop.Native;
 namespace VsockNative.Connections;
 
 // Sibling routing. Outgoing: a guest REQUEST to a CID that is neither the host nor the guest goes to
-// the program's router as one end of a socketpair; the guest gets its RESPONSE only when the target
-// device writes RouteAccepted on the pair (its guest accepted), RST when the pair closes first.
-// Incoming: ConnectFrom opens a host-initiated connection whose peer address is the sibling's
-// (cid, port) and greets the pair with RouteAccepted once this guest accepts. Design and deadlock
-// rules: Protocol/BEHAVIOUR.md, "Sibling routing".
+// the program's router as one end of a socketpair, and a SiblingLink is offered under that end's
+// cookie. If a device of this process receives the end (vsn_connect_from), it claims the link and the
+// connection goes device to device (Muxer.Link.cs); otherwise the pair is the connection. The guest
+// gets its RESPONSE only when the target guest accepted (the link says so, or RouteAccepted arrives on
+// the pair), RST when the link or the pair ends first. Incoming: ConnectFrom opens a host-initiated
+// connection whose peer address is the sibling's (cid, port), over the link or the pair, and answers
+// the origin once this guest accepts. Design and deadlock rules: Protocol/BEHAVIOUR.md, "Sibling routing".
 internal sealed partial class Muxer
 {
     /// <summary>The byte the target device writes on the pair when its guest accepted.</summary>
@@ -34,8 +36,13 @@ internal sealed partial class Muxer
         public uint Id { get; }
         public ConnKey Key { get; }
         public PacketHeader Request { get; }
+        /// <summary>Our end of the pair (-1 once closed or handed to the connection).</summary>
         public int Fd;
-        public long DeadlineMs => Fd < 0 ? long.MaxValue : _deadline;
+        /// <summary>The direct link offered with the pair (null: none, or no longer the route's).</summary>
+        public SiblingLink? Link;
+        /// <summary>Answered or failed: the timer is void.</summary>
+        public bool Finished;
+        public long DeadlineMs => Finished ? long.MaxValue : _deadline;
         public long ScheduledMs { get; set; } = long.MaxValue;
     }
 
@@ -112,6 +119,7 @@ internal sealed partial class Muxer
         // The target has its own connect timeout and closes the pair when it fires; ours only
         // bounds a router that kept the fd and never handed it on.
         var route = new PendingRoute(id, key, h, mine, nowMs + 2 * _options.Limits.ConnectTimeoutMs);
+        OfferLink(route, type, theirs);
         _routes[id] = route;
         _routeIds[key] = id;
         _timers.Schedule(route);
@@ -126,17 +134,24 @@ internal sealed partial class Muxer
         long n = SocketCalls.Receive(route.Fd, one);
         byte b = one[0];
         if (n == HostStreamResult.WouldBlock) return;
+        if (n == 0 && route.Link?.Target is not null)
+        {
+            ClosePair(route);  // a device of this process took the link and closed the pair: wait for the link's answer
+            return;
+        }
         if (n != 1 || b != RouteAccepted)
         {
             FailRoute(id, route, n == 0 ? "refused by the sibling" : n < 0 ? $"pair read failed (errno {-n})" : $"bad acceptance byte {b}", sendRst: true);
             return;
         }
+        ReleaseLink(route);  // the pair is the connection: its other end is not a device of this process
         _poll.Remove(route.Fd);
         _routes.Remove(id);
         _routeIds.Remove(route.Key);
         _counters.RoutesOpened++;
         var stream = NewStream(route.Fd, (VirtioVsockType)route.Request.Type, framed: true);
-        route.Fd = -1;  // the stream's now (and the route's timer is void)
+        route.Fd = -1;  // the stream's now
+        route.Finished = true;
         Add(Connection.AcceptFromGuest(route.Key, route.Request, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
     }
 
@@ -152,6 +167,13 @@ internal sealed partial class Muxer
     }
 
     private void CloseRoute(PendingRoute route)
+    {
+        ClosePair(route);
+        ReleaseLink(route);
+        route.Finished = true;
+    }
+
+    private void ClosePair(PendingRoute route)
     {
         if (route.Fd < 0) return;
         _poll.Remove(route.Fd);
@@ -172,7 +194,8 @@ internal sealed partial class Muxer
 
     /// <summary>A sibling's guest connects to <paramref name="guestPort"/> from (srcCid, srcPort) over
     /// <paramref name="fd"/> (a socket of <paramref name="type"/>'s kind): a REQUEST goes to this guest;
-    /// RouteAccepted is written on fd when it accepts. 0 (fd taken), or -errno (fd untouched).</summary>
+    /// when it accepts, the origin is told over the link the fd stood for (a pair made by a device of
+    /// this process), else RouteAccepted is written on fd. 0 (fd taken), or -errno (fd untouched).</summary>
     public int ConnectFrom(uint guestPort, VirtioVsockType type, ulong srcCid, uint srcPort, int fd, long nowMs)
     {
         if (_byKey.Count + _routes.Count >= _options.MaxConnections) return -Errno.EAGAIN;
@@ -181,14 +204,18 @@ internal sealed partial class Muxer
         int socketType = SocketCalls.GetInt(fd, SocketCalls.SOL_SOCKET, SocketCalls.SO_TYPE);
         if (socketType < 0) return socketType;
         if (socketType != SocketTypeOf(type)) return -Errno.EPROTOTYPE;
+        _counters.RoutedIn++;
+        if (TryConnectOverLink(key, type, fd, nowMs)) return 0;
         if (type == VirtioVsockType.Seqpacket) SocketCalls.SetInt(fd, SocketCalls.SOL_SOCKET, SocketCalls.SO_PASSCRED, 1);
         var stream = NewStream(fd, type, framed: true);
-        var connection = type == VirtioVsockType.Seqpacket
-            ? Connection.ConnectToGuestSeqpacket(key, stream, _options.Limits, nowMs)
-            : Connection.ConnectToGuest(key, stream, _options.Limits, nowMs);
-        var entry = Add(connection, stream, hostInitiated: true, nowMs);
-        entry.Stream.SetGreeting(s_routeGreeting);
-        _counters.RoutedIn++;
+        Add(NewHostInitiated(key, type, stream, nowMs), stream, hostInitiated: true, nowMs);
+        stream.SetGreeting(s_routeGreeting);
         return 0;
     }
+
+    /// <summary>The target's connection over a pair or a link: a REQUEST owed to this guest.</summary>
+    private Connection NewHostInitiated(ConnKey key, VirtioVsockType type, IHostMessageStream host, long nowMs) =>
+        type == VirtioVsockType.Seqpacket
+            ? Connection.ConnectToGuestSeqpacket(key, host, _options.Limits, nowMs)
+            : Connection.ConnectToGuest(key, host, _options.Limits, nowMs);
 }

@@ -35,18 +35,28 @@ internal sealed partial class Muxer : IDisposable
     private MuxerCounters _counters;
     private ConnectionCounters _ended;
 
-    /// <summary>One connection with its host stream, poll state and place in the rx ready queue.</summary>
+    /// <summary>One connection with its host side (an fd, or a direct link to a sibling device), poll
+    /// state and place in the rx ready queue.</summary>
     private sealed class Entry : ITimed
     {
-        public Entry(uint id, Connection connection, FdStream stream) { Id = id; Connection = connection; Stream = stream; }
+        public Entry(uint id, Connection connection, FdStream? fd, LinkEnd? link) { Id = id; Connection = connection; Fd = fd; Link = link; }
         public long DeadlineMs => Removed ? long.MaxValue : Connection.DeadlineMs;
         public long ScheduledMs { get; set; } = long.MaxValue;
         /// <summary>Freed: no longer in the tables (a timer entry left behind is dropped when it comes up).</summary>
         public bool Removed;
         public uint Id { get; }
         public Connection Connection { get; }
-        public FdStream Stream { get; }
+        /// <summary>The host side as a socket (a Unix socket, a socketpair end), or null ...</summary>
+        public FdStream? Fd { get; }
+        /// <summary>... a direct link to a sibling device's connection (no fd: see Muxer.Link.cs).</summary>
+        public LinkEnd? Link { get; }
+        public IHostStream Host => Fd is not null ? Fd : Link!;
+        /// <summary>Epoll interest (fd), or what the link end was told to watch.</summary>
         public uint Interest;
+        /// <summary>Link: queued for a look at its level (<see cref="Muxer.DrainLinks"/>).</summary>
+        public bool LinkDue;
+        /// <summary>Link: the peer's hangup was passed to the connection (once, as epoll's HUP would be).</summary>
+        public bool HangupDelivered;
         public bool InReadyQueue;
         public bool HostInitiated;
         /// <summary>The host side opened the connection (stays set; <see cref="HostInitiated"/> clears after the handshake).</summary>
@@ -59,6 +69,7 @@ internal sealed partial class Muxer : IDisposable
         _options = options;
         _poll = poll;
         _log = log;
+        _inbox = new LinkInbox(poll);
     }
 
     public MuxerCounters Counters => _counters;
@@ -209,18 +220,24 @@ internal sealed partial class Muxer : IDisposable
         var connection = type == VirtioVsockType.Seqpacket
             ? Connection.ConnectToGuestSeqpacket(key, stream, _options.Limits, nowMs)
             : Connection.ConnectToGuest(key, stream, _options.Limits, nowMs);
-        var entry = Add(connection, stream, hostInitiated: true, nowMs);
-        if (greet) entry.Stream.SetGreeting(System.Text.Encoding.ASCII.GetBytes($"OK {hostPort}\n"));
+        Add(connection, stream, hostInitiated: true, nowMs);
+        if (greet) stream.SetGreeting(System.Text.Encoding.ASCII.GetBytes($"OK {hostPort}\n"));
         return true;
     }
 
-    private Entry Add(Connection connection, FdStream stream, bool hostInitiated, long nowMs)
+    /// <summary>Files a new connection over an fd (<paramref name="fd"/>) or a link (<paramref name="link"/>).</summary>
+    private Entry Add(Connection connection, FdStream? fd, bool hostInitiated, long nowMs, LinkEnd? link = null)
     {
-        var entry = new Entry(_nextId++, connection, stream) { HostInitiated = hostInitiated, OpenedByHost = hostInitiated };
+        var entry = new Entry(_nextId++, connection, fd, link) { HostInitiated = hostInitiated, OpenedByHost = hostInitiated };
         if (_nextId == 0) _nextId = 1;
         _byKey[connection.Key] = entry;
         _byId[entry.Id] = entry;
         _counters.ConnectionsOpened++;
+        if (link is not null)
+        {
+            link.Owner = entry;
+            QueueLinkEvent(entry);  // the peer may have written, or gone, before this end had an owner
+        }
         Touch(entry, nowMs);
         return entry;
     }
@@ -233,21 +250,30 @@ internal sealed partial class Muxer : IDisposable
         if (entry.HostInitiated && c.ConnectOutcome == ConnectOutcome.Established)
         {
             entry.HostInitiated = false;  // handshake finished: greet, then hand over buffered client bytes
-            entry.Stream.FlushGreeting();
-            if (entry.Stream.HasPendingInput) c.OnHostReadable(nowMs);
+            if (entry.Link is { } link) link.Accept();  // the origin answers its guest now
+            else
+            {
+                entry.Fd!.FlushGreeting();
+                if (entry.Fd.HasPendingInput) c.OnHostReadable(nowMs);
+            }
         }
         if (c.IsDone)
         {
             Remove(entry);
             return;
         }
-        uint want = (c.WantsHostRead ? Libc.EPOLLIN | Libc.EPOLLRDHUP : 0) | (c.WantsHostWrite ? Libc.EPOLLOUT : 0);
-        if (want != entry.Interest || !entry.Stream.Registered)
+        if (entry.Fd is not { } fd)
+            WatchLink(entry, (c.WantsHostRead ? LinkEnd.In : 0) | (c.WantsHostWrite ? LinkEnd.Out : 0), c.CreditBacklogLimit);
+        else
         {
-            ulong tag = PollTag.Make(PollTag.Connection, entry.Id);
-            int rc = entry.Stream.Registered ? _poll.Modify(entry.Stream.Fd, tag, want) : _poll.Add(entry.Stream.Fd, tag, want);
-            if (rc == 0) entry.Stream.Registered = true;
-            entry.Interest = want;
+            uint want = (c.WantsHostRead ? Libc.EPOLLIN | Libc.EPOLLRDHUP : 0) | (c.WantsHostWrite ? Libc.EPOLLOUT : 0);
+            if (want != entry.Interest || !fd.Registered)
+            {
+                ulong tag = PollTag.Make(PollTag.Connection, entry.Id);
+                int rc = fd.Registered ? _poll.Modify(fd.Fd, tag, want) : _poll.Add(fd.Fd, tag, want);
+                if (rc == 0) fd.Registered = true;
+                entry.Interest = want;
+            }
         }
         if (c.HasPendingRx && !entry.InReadyQueue)
         {
@@ -255,12 +281,13 @@ internal sealed partial class Muxer : IDisposable
             _ready.Enqueue(entry);
         }
         _timers.Schedule(entry);
+        DrainLinks(nowMs);  // links whose level a new interest found ready (never recursive)
     }
 
     private void Remove(Entry entry)
     {
         if (entry.Connection.ConnectOutcome is ConnectOutcome.Refused or ConnectOutcome.TimedOut) _counters.HostConnectsRefused++;
-        entry.Stream.Close();  // the connection closed it already when it finished; this is a no-op then
+        entry.Host.Close();  // the connection closed it already when it finished; this is a no-op then
         entry.Removed = true;
         _byKey.Remove(entry.Connection.Key);
         _byId.Remove(entry.Id);
@@ -288,17 +315,17 @@ internal sealed partial class Muxer : IDisposable
     /// <summary>A host fd of a connection is ready.</summary>
     private void OnConnectionEvent(uint id, uint events, long nowMs)
     {
-        if (!_byId.TryGetValue(id, out var entry)) return;
+        if (!_byId.TryGetValue(id, out var entry) || entry.Fd is not { } fd) return;
         var c = entry.Connection;
         if ((events & Libc.EPOLLOUT) != 0) c.OnHostWritable(nowMs);
         if ((events & Libc.EPOLLIN) != 0) c.OnHostReadable(nowMs);
         else if ((events & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0) c.OnHostHangup(nowMs);
         Touch(entry, nowMs);
         // A hung-up fd that nothing wants to read any more would wake the loop forever: stop watching it.
-        if (!c.IsDone && (events & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0 && entry.Interest == 0 && entry.Stream.Registered)
+        if (!c.IsDone && (events & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0 && entry.Interest == 0 && fd.Registered)
         {
-            _poll.Remove(entry.Stream.Fd);
-            entry.Stream.Registered = false;
+            _poll.Remove(fd.Fd);
+            fd.Registered = false;
         }
     }
 
@@ -339,7 +366,7 @@ internal sealed partial class Muxer : IDisposable
         _staleResets.Clear();
         foreach (var e in _byId.Values)
         {
-            e.Stream.Close();
+            e.Host.Close();
             e.Removed = true;
             var c = e.Connection;
             if (tellGuest && c.GuestKnowsIt) QueueStaleReset(c.Key, c.Type);
@@ -348,6 +375,7 @@ internal sealed partial class Muxer : IDisposable
         _byId.Clear();
         _byKey.Clear();
         _ready.Clear();
+        _linkDue.Clear();
         if (tellGuest)
             foreach (var r in _routes.Values) QueueStaleReset(r.Key, VirtioVsockType.Stream);  // its REQUEST waits for an answer
         DropRoutes();
@@ -355,11 +383,13 @@ internal sealed partial class Muxer : IDisposable
 
     public void Dispose()
     {
-        foreach (var e in _byId.Values) e.Stream.Close();
+        foreach (var e in _byId.Values) e.Host.Close();
         _byId.Clear();
         _byKey.Clear();
         _ready.Clear();
+        _linkDue.Clear();
         DropRoutes();
         CloseEndpoints();
+        _inbox.Dispose();  // before the loop's eventfd goes: sibling devices wake this loop no more
     }
 }

@@ -145,6 +145,8 @@ internal sealed class VsockBackend : IVsockBackend
         if (_dgram.NextDeadlineMs <= nowMs) _dgram.OnTimer(nowMs);
     }
 
+    public void OnSignals(long nowMs) => _muxer.OnSignals(nowMs);
+
     public void OnFdEvent(ulong tag, uint events, long nowMs)
     {
         if (PollTag.Kind(tag) == PollTag.Datagram) _dgram.OnFdEvent(tag, events, nowMs);

@@ -372,6 +372,7 @@ internal sealed class VsockDevice : IDisposable
         _loop.DrainWake(n);
         int pending = Interlocked.Exchange(ref _pendingKicks, 0);
         long now = NowMs;
+        _backend.OnSignals(now);  // sibling links other devices moved (after the drain, as the kicks)
         for (int i = 0; i < n; i++)
         {
             ulong tag = _loop.Tag(i);

@@ -55,3 +55,11 @@ internal static class EndReasonAbi
     /// <summary>Dropped by TRANSPORT_RESET or a device reset (seen only in the log: the connection is freed at once).</summary>
     [CDefine("VSN_CONN_END_DEVICE_RESET")] public const uint DeviceReset = (uint)EndReason.DeviceReset;
 }
+
+/// <summary>Bits of vsn_connection_info.flags.</summary>
+internal static class ConnFlagsAbi
+{
+    /// <summary>A guest-to-guest connection carried device to device inside this process, without a
+    /// socket (both devices belong to this library: see vsn_connect_from).</summary>
+    [CDefine("VSN_CONN_F_DIRECT_LINK")] public const uint DirectLink = ConnectionInfoFlags.DirectLink;
+}

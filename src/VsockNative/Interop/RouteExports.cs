@@ -17,8 +17,11 @@ internal static unsafe class RouteExports
     /// vsn_device_connect_from on any device (also one whose own loop is routing to this device at the same
     /// moment: no deadlock). The guest gets RESPONSE only when the target guest accepted, RST when it
     /// refused, when fn failed, or when no answer came in twice the connect timeout. Without a router
-    /// such REQUESTs get RST. Seqpacket connections keep every message boundary and the record-end
-    /// flag (MSG_EOR) end to end: the two devices frame each message on the pair.
+    /// such REQUESTs get RST. When fn hands the fd to vsn_device_connect_from on a device of this library in
+    /// this process, the two devices connect directly: no socket on the data path, credit end to end,
+    /// and the pair is closed once the target took it; otherwise (fd handed to a program) the pair
+    /// carries the connection. Seqpacket connections keep every message boundary and the record-end
+    /// flag (MSG_EOR) end to end either way.
     /// Threads: any thread; serialized by the device's lock; not from a device callback.</summary>
     /// <param name="device">The device.</param>
     /// <param name="fn">The router, or NULL to remove it.</param>
@@ -59,7 +62,11 @@ internal static unsafe class RouteExports
     }
 
     /// <summary>Connects a sibling's guest to a port of this guest over fd (what a vsn_router_fn does
-    /// with the fd it got): the guest sees a REQUEST from (src_cid, src_port). When the guest accepts,
+    /// with the fd it got): the guest sees a REQUEST from (src_cid, src_port). When fd is the end a
+    /// device of this library in this process gave its router, the connection goes device to device
+    /// (fd is closed at once; vsn_connection_info.flags has VSN_CONN_F_DIRECT_LINK): the origin's guest
+    /// gets RESPONSE when this guest accepts, RST when it refuses or does not answer in time, and credit
+    /// is end to end. Any other fd (a program's socket) carries the connection: when the guest accepts,
     /// the byte VSN_ROUTE_ACCEPTED is written on fd, then the stream flows both ways with flow control
     /// at each hop (each device buffers at most its buf_alloc per connection; a slow guest slows its
     /// peer). If the guest refuses or does not answer in time, fd is closed.

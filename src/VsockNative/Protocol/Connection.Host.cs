@@ -1,4 +1,5 @@
 using System;
+using VsockNative.Interop.Native;
 using VsockNative.Wire;
 using VsockNative.Diagnostics;
 
@@ -261,7 +262,7 @@ public sealed partial class Connection
     private void CloseHost()
     {
         Drop(ClearToHost());
-        h2gRest.Clear();
+        ForgetMessageRest();
         hostReadable = false;
         if (hostClosed)
             return;
@@ -289,7 +290,7 @@ public sealed partial class Connection
     {
         if (state != ConnState.Established || G2hClosed)
             return;
-        uint realFree = unchecked(bufAlloc - (rxCnt - fwdCnt));
+        uint realFree = unchecked(bufAlloc - (rxCnt - ConsumedCnt));
         if (AdvertisedFree < creditThreshold && realFree >= creditThreshold)
             pending |= PendingReply.CreditUpdate;
     }

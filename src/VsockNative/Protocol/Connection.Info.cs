@@ -15,14 +15,14 @@ public sealed partial class Connection
         HostInitiated = hostInitiated ? 1u : 0u,
         EndReason = (uint)endReason,
         BufAlloc = bufAlloc,
-        FwdCnt = fwdCnt,
+        FwdCnt = ConsumedCnt,
         RxCnt = rxCnt,
         AdvertisedFree = AdvertisedFree,
         PeerBufAlloc = peerBufAlloc,
         PeerFwdCnt = peerFwdCnt,
         TxCnt = txCnt,
         PeerFree = PeerFree,
-        BufferedToHost = (uint)txBuffer.Count,
+        BufferedToHost = (uint)BufferedToHost,
         Counters = counters,
     };
 }

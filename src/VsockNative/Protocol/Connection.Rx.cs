@@ -138,9 +138,10 @@ public sealed partial class Connection
     /// <summary>Every packet we send carries our buf_alloc and fwd_cnt; the guest now knows fwd_cnt.</summary>
     private void WriteHeader(ReadOnlySpan<IoVec> rxBuffer, VirtioVsockOp op, uint len, uint flags)
     {
+        uint consumed = ConsumedCnt;
         new PacketHeader(Key.HostCid, Key.GuestCid, Key.HostPort, Key.GuestPort, len, (ushort)type,
-            (ushort)op, flags, bufAlloc, fwdCnt).Write(rxBuffer);
-        lastSentFwdCnt = fwdCnt;
+            (ushort)op, flags, bufAlloc, consumed).Write(rxBuffer);
+        lastSentFwdCnt = consumed;
         counters.PacketsToGuest++;
     }
 }

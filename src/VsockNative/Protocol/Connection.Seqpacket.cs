@@ -17,7 +17,8 @@ namespace VsockNative.Protocol;
 //
 // Host -> guest: one host message per read (peeked first for its length); it goes out as one or more
 // RW packets, each within the rx buffer and the guest's credit, EOM (and EOR) on the last. What does
-// not fit the first rx buffer waits in a HostMessageBuffer; no other message starts before it is out.
+// not fit the first rx buffer waits in a HostMessageBuffer (or, over a host stream that gives a
+// message in pieces, where it is: IHostMessagePieces); no other message starts before it is out.
 public sealed partial class Connection
 {
     private const uint Eom = (uint)VirtioVsockRw.Eom;
@@ -27,6 +28,23 @@ public sealed partial class Connection
     private readonly IHostMessageStream? messages;
     private readonly MessageQueue toHost = new();
     private readonly HostMessageBuffer h2gRest = new();
+
+    /// <summary>The host stream gives a message in pieces (a direct link): no copy into h2gRest.</summary>
+    private readonly IHostMessagePieces? pieces;
+
+    /// <summary>Over <see cref="pieces"/>: a message has been started and this many bytes of it remain.</summary>
+    private bool pieceOpen;
+    private uint pieceLeft;
+
+    /// <summary>The rest of a host message waits to go to the guest.</summary>
+    private bool MessageRestWaits => !h2gRest.IsEmpty || pieceOpen;
+
+    /// <summary>Forgets the rest of a host message (the guest takes no more, or the host is closed).</summary>
+    private void ForgetMessageRest()
+    {
+        h2gRest.Clear();
+        pieceOpen = false;
+    }
 
     /// <summary>Bytes of the guest message being gathered (the newest bytes of the TxBuffer).</summary>
     private uint partialLength;
@@ -165,6 +183,8 @@ public sealed partial class Connection
     private uint ReadHostMessageInto(ReadOnlySpan<IoVec> rxBuffer, ulong room, long nowMs)
     {
         uint first = (uint)Math.Min(room - HeaderSize, PeerFree);
+        if (pieceOpen)
+            return ReadMessagePiece(rxBuffer, first, nowMs);
         if (!h2gRest.IsEmpty)
         {
             uint n = Math.Min(first, (uint)h2gRest.Remaining);
@@ -190,6 +210,13 @@ public sealed partial class Connection
             return 0;
         }
 
+        if (pieces is not null)
+        {
+            pieceOpen = true;
+            pieceLeft = (uint)size;
+            return ReadMessagePiece(rxBuffer, first, nowMs);
+        }
+
         IoVec[]? rented = null;
         Span<IoVec> scratch = rxBuffer.Length < StackSegments
             ? stackalloc IoVec[StackSegments]
@@ -212,5 +239,32 @@ public sealed partial class Connection
             return SentData(rxBuffer, (uint)size, Eom | (eor ? Eor : 0), true);
         h2gRest.Filled((int)(size - first), eor);
         return SentData(rxBuffer, first, 0, false);
+    }
+
+    /// <summary>The next piece of the current host message straight into the rx buffer (as much as the
+    /// buffer and the credit allow), EOM (and EOR) on the last.</summary>
+    private uint ReadMessagePiece(ReadOnlySpan<IoVec> rxBuffer, uint first, long nowMs)
+    {
+        uint n = Math.Min(first, pieceLeft);
+        IoVec[]? rented = null;
+        Span<IoVec> scratch = rxBuffer.Length <= StackSegments
+            ? stackalloc IoVec[StackSegments]
+            : (rented = ArrayPool<IoVec>.Shared.Rent(rxBuffer.Length));
+        int count = IoVecRange.Take(rxBuffer, HeaderSize, n, scratch);
+        long got = pieces!.ReceivePiece(scratch[..count], out bool eom, out bool eor);
+        if (rented is not null)
+            ArrayPool<IoVec>.Shared.Return(rented);
+
+        bool last = n == pieceLeft;
+        if (got != n || eom != last)
+        {
+            pieceOpen = false;
+            HostReadEnded(failed: true, nowMs); // an error, or not the message peeked: broken
+            return 0;
+        }
+
+        pieceLeft -= n;
+        pieceOpen = !last;
+        return SentData(rxBuffer, n, last ? Eom | (eor ? Eor : 0) : 0, last);
     }
 }

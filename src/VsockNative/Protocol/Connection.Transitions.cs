@@ -170,7 +170,7 @@ public sealed partial class Connection
         if ((added & ShutRcv) != 0)
         {
             hostReadable = false;
-            h2gRest.Clear(); // the guest takes no more
+            ForgetMessageRest(); // the guest takes no more
             if (!hostClosed && !hostReadShut)
             {
                 hostReadShut = true;

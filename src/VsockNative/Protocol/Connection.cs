@@ -1,4 +1,5 @@
 using System;
+using VsockNative.Interop.Native;
 using VsockNative.Wire;
 
 namespace VsockNative.Protocol;
@@ -45,6 +46,7 @@ public sealed partial class Connection
     private const uint ShutSend = (uint)VirtioVsockShutdown.Send;
 
     private readonly IHostStream host;
+    private readonly IHostStreamBacklog? backlog;
     private readonly VirtioVsockType type;
     private readonly ConnectionLimits limits;
     private readonly uint bufAlloc;
@@ -91,8 +93,10 @@ public sealed partial class Connection
         ArgumentNullException.ThrowIfNull(limits);
         Key = key;
         this.host = host;
+        backlog = host as IHostStreamBacklog;
         this.type = type;
         messages = type == VirtioVsockType.Seqpacket ? host as IHostMessageStream : null;
+        pieces = messages as IHostMessagePieces;
         this.limits = limits;
         bufAlloc = limits.BufAlloc;
         creditThreshold = limits.CreditUpdateThreshold;
@@ -207,8 +211,10 @@ public sealed partial class Connection
     public bool WantsHostRead =>
         state == ConnState.Established && !hostReadable && !hostClosed && !H2gClosed && (PeerFree > 0 || !creditRequested);
 
-    /// <summary>Epoll write interest: guest data is buffered for the host.</summary>
-    public bool WantsHostWrite => QueuedToHost && !hostClosed && !hostHungUp;
+    /// <summary>Epoll write interest: guest data is buffered for the host; or, over a host stream with a
+    /// backlog, the guest's credit waits for its reader (<see cref="OnHostWritable"/> then looks whether
+    /// a CREDIT_UPDATE is due).</summary>
+    public bool WantsHostWrite => (QueuedToHost && !hostClosed && !hostHungUp) || CreditWaitsForReader;
 
     /// <summary>When <see cref="OnTimer"/> must be called; <see cref="long.MaxValue"/> = no timer.</summary>
     public long DeadlineMs => deadline;
@@ -219,6 +225,30 @@ public sealed partial class Connection
     /// <summary>A snapshot of the counters.</summary>
     public ConnectionCounters Counters => counters;
 
+    /// <summary>The fwd_cnt the guest is told: guest bytes the host consumed. Over a host stream with a
+    /// backlog (<see cref="IHostStreamBacklog"/>) bytes it accepted but its reader has not taken yet are
+    /// not consumed, so the credit is end to end.</summary>
+    private uint ConsumedCnt => backlog is null ? fwdCnt : unchecked(fwdCnt - backlog.Backlog);
+
+    /// <summary>Over a host stream with a backlog: the guest's view of our space is low and the reader
+    /// still holds bytes, so a CREDIT_UPDATE may become due when it takes them.</summary>
+    private bool CreditWaitsForReader => backlog is not null && state == ConnState.Established && !G2hClosed && !hostClosed
+        && (pending & PendingReply.CreditUpdate) == 0 && AdvertisedFree < creditThreshold && backlog.Backlog > 0;
+
+    /// <summary>Over a host stream with a backlog, while the guest's credit waits for the reader: the
+    /// backlog at or below which a CREDIT_UPDATE becomes due (the muxer has the reader signal then, not
+    /// at every byte it takes); uint.MaxValue otherwise.</summary>
+    public uint CreditBacklogLimit
+    {
+        get
+        {
+            if (!CreditWaitsForReader)
+                return uint.MaxValue;
+            long limit = (long)bufAlloc - unchecked(rxCnt - fwdCnt) - creditThreshold;
+            return limit <= 0 ? 0 : (uint)limit;
+        }
+    }
+
     /// <summary>Bytes the guest may still send us as far as it knows (our buf_alloc minus what it sent
     /// since the fwd_cnt we last told it).</summary>
     public uint AdvertisedFree => unchecked(bufAlloc - (rxCnt - lastSentFwdCnt));
@@ -226,8 +256,9 @@ public sealed partial class Connection
     /// <summary>Bytes we may still send the guest: peer_buf_alloc - (tx_cnt - peer_fwd_cnt).</summary>
     public uint PeerFree => CreditMath.Free(peerBufAlloc, txCnt, peerFwdCnt);
 
-    /// <summary>Guest bytes buffered for the host stream.</summary>
-    public int BufferedToHost => txBuffer.Count;
+    /// <summary>Guest bytes buffered for the host stream (and, over a host stream with a backlog, held
+    /// by it for its reader).</summary>
+    public int BufferedToHost => txBuffer.Count + (int)(backlog?.Backlog ?? 0);
 
     internal uint RxCnt => rxCnt;
     internal uint FwdCnt => fwdCnt;
@@ -247,7 +278,7 @@ public sealed partial class Connection
         state == ConnState.Established && HostDataWaiting && !hostClosed && !H2gClosed && !creditRequested && PeerFree == 0;
 
     /// <summary>The host is readable, or the rest of a host message waits in the device.</summary>
-    private bool HostDataWaiting => hostReadable || !h2gRest.IsEmpty;
+    private bool HostDataWaiting => hostReadable || MessageRestWaits;
 
     private bool ShutdownSentInFull => sentShutdown == (ShutRcv | ShutSend);
 

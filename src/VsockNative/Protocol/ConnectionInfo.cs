@@ -24,7 +24,8 @@ public struct ConnectionInfo
     public uint EndReason;
     /// <summary>Our buf_alloc: bytes the device buffers for this connection (guest to host).</summary>
     public uint BufAlloc;
-    /// <summary>Our fwd_cnt: guest bytes the host socket accepted (free-running, wraps at 2^32).</summary>
+    /// <summary>Our fwd_cnt: guest bytes the host socket accepted (free-running, wraps at 2^32); for a
+    /// direct link, the bytes the sibling device took from it (the credit is end to end).</summary>
     public uint FwdCnt;
     /// <summary>Guest bytes received (free-running).</summary>
     public uint RxCnt;
@@ -38,10 +39,19 @@ public struct ConnectionInfo
     public uint TxCnt;
     /// <summary>Bytes we may still send the guest: peer_buf_alloc - (tx_cnt - peer_fwd_cnt).</summary>
     public uint PeerFree;
-    /// <summary>Guest bytes waiting in the device for the host socket.</summary>
+    /// <summary>Guest bytes waiting in the device for the host socket (for a direct link: also those in
+    /// the link that the sibling device has not taken yet).</summary>
     public uint BufferedToHost;
-    /// <summary>Zero.</summary>
-    public uint Reserved;
+    /// <summary>VSN_CONN_F_* bits (VSN_CONN_F_DIRECT_LINK: a guest-to-guest connection carried device
+    /// to device inside this process, without a socket); 0 for any other connection.</summary>
+    public uint Flags;
     /// <summary>The connection's counters.</summary>
     public ConnectionCounters Counters;
+}
+
+/// <summary>Bits of <see cref="ConnectionInfo.Flags"/>.</summary>
+public static class ConnectionInfoFlags
+{
+    /// <summary>The host side is a direct link to a sibling device of this process (no socket).</summary>
+    public const uint DirectLink = 1;
 }

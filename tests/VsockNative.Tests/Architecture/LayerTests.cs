@@ -7,6 +7,7 @@ using System.Reflection.Emit;
 using System.Text.RegularExpressions;
 using VsockNative.Device;
 using Xunit;
+using VsockNative.Diagnostics;
 
 namespace VsockNative.Tests.Architecture;
 

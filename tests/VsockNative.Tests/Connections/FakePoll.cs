@@ -12,4 +12,5 @@ internal sealed class FakePoll : IPollRegistry
     public int Add(int fd, ulong tag, uint events) { Fds[fd] = (tag, events); return 0; }
     public int Modify(int fd, ulong tag, uint events) { Fds[fd] = (tag, events); return 0; }
     public int Remove(int fd) { Fds.Remove(fd); return 0; }
+    public void Wake() { }
 }

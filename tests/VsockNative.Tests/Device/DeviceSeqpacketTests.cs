@@ -38,6 +38,7 @@ public sealed unsafe class DeviceSeqpacketTests : IDisposable
         public int Add(int fd, ulong tag, uint events) { Tags[fd] = tag; return 0; }
         public int Modify(int fd, ulong tag, uint events) { Tags[fd] = tag; return 0; }
         public int Remove(int fd) { Tags.Remove(fd); return 0; }
+        public void Wake() { }
     }
 
     private void Send(VirtioVsockOp op, uint srcPort, uint dstPort, byte[]? payload = null, uint flags = 0,

@@ -150,6 +150,7 @@ public sealed class FakeBackendTests : IDisposable
         public void OnStartAfterReset(bool sameDriver) { }
         public void DropConnections(bool tellGuest) => ToGuest.Clear();
         public void OnFdEvent(ulong tag, uint events, long nowMs) { }
+        public void OnSignals(long nowMs) { }
         public DeferredCall[]? TakeDeferred() => null;
         public int Listen(uint port, VirtioVsockType type, IFdListener listener, out string error) { error = "fake"; return -Errno.ENOTSUP; }
         public int Unlisten(uint port, VirtioVsockType type, out string error) { error = "fake"; return -Errno.ENOTSUP; }

@@ -13,7 +13,7 @@ namespace VsockNative.Tests.Protocol;
 /// handed out one per read (truncated reads report the real length, as MSG_TRUNC does), then
 /// would-block, or the end of the stream once <see cref="InboundEof"/>.
 /// </summary>
-internal sealed class FakeHostMessages : FakeHostStream, IHostMessageStream
+internal class FakeHostMessages : FakeHostStream, IHostMessageStream
 {
     public const long EMsgSize = -90;
 
@@ -87,5 +87,34 @@ internal sealed class FakeHostMessages : FakeHostStream, IHostMessageStream
         ScatterIo.Scatter(into, 0, data.AsSpan(0, n));
         endOfRecord = eor;
         return data.Length;
+    }
+}
+
+/// <summary>A scripted host socket that also gives a message in pieces (as a direct link does): the
+/// message stays in <see cref="FakeHostMessages.Inbound"/> until its last piece was taken.</summary>
+internal sealed class FakeHostPieces : FakeHostMessages, IHostMessagePieces
+{
+    private int taken;
+
+    /// <summary>Pieces handed out.</summary>
+    public int PiecesRead { get; private set; }
+
+    public long ReceivePiece(ReadOnlySpan<IoVec> into, out bool endOfMessage, out bool endOfRecord)
+    {
+        endOfMessage = endOfRecord = false;
+        if (Inbound.Count == 0)
+            return InboundEof ? HostStreamResult.EndOfStream : HostStreamResult.WouldBlock;
+        (byte[] data, bool eor) = Inbound.Peek();
+        int n = (int)Math.Min((ulong)(data.Length - taken), ScatterIo.TotalLength(into));
+        ScatterIo.Scatter(into, 0, data.AsSpan(taken, n));
+        taken += n;
+        PiecesRead++;
+        if (taken < data.Length)
+            return n;
+        Inbound.Dequeue();
+        taken = 0;
+        endOfMessage = true;
+        endOfRecord = eor;
+        return n;
     }
 }

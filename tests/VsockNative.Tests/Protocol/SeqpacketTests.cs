@@ -86,6 +86,28 @@ public class SeqpacketTests
     }
 
     [Fact]
+    public void A_host_stream_that_gives_a_message_in_pieces_is_read_piece_by_piece_without_the_rest_buffer()
+    {
+        var host = new FakeHostPieces();
+        using GuestSim g = GuestSim.Seqpacket(host: host);
+        byte[] m = TestPattern.ToArray(77, 10_000);
+        host.Inbound.Enqueue((m, true));
+        host.Inbound.Enqueue((Array.Empty<byte>(), false));
+        g.Conn.OnHostReadable(g.Now);
+        var pieces = new List<Received>();
+        for (int i = 0; i < 4; i++)
+        {
+            pieces.Add(g.Receive(4096 + 44)!);
+            Assert.False(g.Conn.HoldsH2gArray); // the rest stays in the host stream: no copy in between
+        }
+        Assert.Equal(new uint[] { 4096, 4096, 1808, 0 }, pieces.Select(r => r.Header.Len));
+        Assert.Equal(new uint[] { 0, 0, Eom | Eor, Eom }, pieces.Select(r => r.Header.Flags));
+        Assert.Equal(m, pieces.Take(3).SelectMany(r => r.Payload).ToArray());
+        Assert.Equal(4, host.PiecesRead);
+        Assert.Equal(2ul, g.Conn.Counters.MessagesToGuest);
+    }
+
+    [Fact]
     public void Host_messages_keep_their_boundaries_even_when_one_rx_buffer_could_hold_several()
     {
         using GuestSim g = GuestSim.Seqpacket();

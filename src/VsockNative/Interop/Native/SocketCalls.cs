@@ -25,6 +25,8 @@ internal static unsafe partial class SocketCalls
     public const int SO_TYPE = 3;
     public const int SO_SNDBUF = 7;
     public const int SO_PASSCRED = 16;
+    /// <summary>A socket's cookie: a 64-bit id the kernel never gives another socket (Linux 4.12+).</summary>
+    public const int SO_COOKIE = 57;
     /// <summary>CMSG_SPACE(sizeof(struct ucred)): room for SCM_CREDENTIALS and nothing else, so file
     /// descriptors a peer passes (SCM_RIGHTS) are never installed in this process.</summary>
     private const int CredentialsSpace = 32;
@@ -186,6 +188,18 @@ internal static unsafe partial class SocketCalls
         SyscallCount.Other();
         int rc = GetSockOpt(fd, level, name, &value, &length);
         return rc < 0 ? -Libc.LastErrno : value;
+    }
+
+    /// <summary>The socket's cookie (SO_COOKIE: unique for as long as the system runs, never reused,
+    /// unlike an fd number or an inode), or -errno (ENOPROTOOPT before Linux 4.12, ENOTSOCK).</summary>
+    public static long Cookie(int fd)
+    {
+        ulong value = 0;
+        uint length = sizeof(ulong);
+        SyscallCount.Other();
+        int rc = GetSockOpt(fd, SOL_SOCKET, SO_COOKIE, (int*)&value, &length);
+        if (rc < 0) return -Libc.LastErrno;
+        return length == sizeof(ulong) && value != 0 && value <= long.MaxValue ? (long)value : -Errno.EINVAL;
     }
 
     /// <summary>One whole message on a SOCK_SEQPACKET socket (sendmsg, MSG_NOSIGNAL, MSG_EOR when asked):

@@ -32,7 +32,7 @@ loader=$(ldd "$daemon" | awk '/ld-linux/ { print $1 }')
 cp -L "$loader" "$stage/lib64/"
 : > "$stage/opt/fwd/env"
 if [ "$asan" = asan ]; then
-    cp "$here/lsan.supp" "$stage/opt/fwd/lsan.supp"
+    cp "$here/../cmake/lsan.supp" "$stage/opt/fwd/lsan.supp"  # the one suppression file of every harness
     cat > "$stage/opt/fwd/env" <<'ENV'
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=/opt/fwd/lsan.supp:print_suppressions=0

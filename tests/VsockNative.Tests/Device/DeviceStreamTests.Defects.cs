@@ -73,7 +73,7 @@ public sealed unsafe partial class DeviceStreamTests
 
     // ---- Defect 1: a short rx chain at the head wedges the rx queue ------------------------------
 
-    /// <summary>Wrong today: an rx chain with fewer writable bytes than a packet header (44) is popped,
+    /// <summary>Regression (device-core issue; the device did this before the fix): an rx chain with fewer writable bytes than a packet header (44) is popped,
     /// gets nothing (FillRx returns 0) and is *held* for the next packet; the next packet needs a
     /// header too, so the chain is held for ever and every buffer behind it waits: the rx queue is
     /// wedged (here the guest's REQUEST never gets its RESPONSE). Nothing is counted either.
@@ -113,7 +113,7 @@ public sealed unsafe partial class DeviceStreamTests
         Assert.Equal(1UL, RxCounters().UnusableChains);
     }
 
-    /// <summary>Wrong today: an rx chain with a device-readable descriptor is treated as an rx buffer:
+    /// <summary>Regression (device-core issue; the device did this before the fix): an rx chain with a device-readable descriptor is treated as an rx buffer:
     /// readable only, it has no writable byte, is held and wedges the queue; readable then writable,
     /// the device writes into the writable part as if the chain were fine. The rx queue is
     /// device-writable only (virtio 1.3 §5.10.2): the device must return such a chain with len 0,
@@ -151,7 +151,7 @@ public sealed unsafe partial class DeviceStreamTests
 
     // ---- Defect 2: a header-only rx buffer at the head stalls host-to-guest data ------------------
 
-    /// <summary>Wrong today: a 44-byte rx buffer (room for a header, none for payload) at the head of
+    /// <summary>Regression (device-core issue; the device did this before the fix): a 44-byte rx buffer (room for a header, none for payload) at the head of
     /// the rx queue while only data is owed is held: data never goes into a header-only buffer, so
     /// the data waits for ever although 4 KiB buffers wait behind it (until some control packet
     /// happens to be owed). The device must return the header-only buffer with len 0, count it
@@ -195,7 +195,7 @@ public sealed unsafe partial class DeviceStreamTests
         Assert.Equal("data behind a header-only buffer", Encoding.ASCII.GetString(rw, VirtioVsockHdr.Size, rw.Length - VirtioVsockHdr.Size));
     }
 
-    /// <summary>The other half of defect 2 (a guard, passes today): when a control packet is owed, a
+    /// <summary>The other half of defect 2 (a guard: it passed before the fix too): when a control packet is owed, a
     /// 44-byte buffer at the head is exactly right for it and must be used (len 44, the header is
     /// that packet), never returned as unusable. Here: the RESPONSE to a REQUEST, and a RST.</summary>
     [Fact]
@@ -226,7 +226,7 @@ public sealed unsafe partial class DeviceStreamTests
 
     // ---- Defect 3: zero initial credit: the device never asks for credit ------------------------
 
-    /// <summary>Wrong today: a guest that advertises buf_alloc 0 gives the device no credit, and the
+    /// <summary>Regression (device-core issue; the device did this before the fix): a guest that advertises buf_alloc 0 gives the device no credit, and the
     /// device then does not watch the host socket at all (no read interest without credit), so it
     /// never learns that host data waits and never sends CREDIT_REQUEST: both sides wait for ever.
     /// The device must notice the waiting host data and send exactly one CREDIT_REQUEST, unasked;
@@ -270,14 +270,14 @@ public sealed unsafe partial class DeviceStreamTests
 
     // ---- Defect 4: the event queue borrows the rx chain ------------------------------------------
 
-    /// <summary>Wrong today: the event queue pops its chains into the same DescriptorChain the rx path
+    /// <summary>Regression (device-core issue; the device did this before the fix): the event queue pops its chains into the same DescriptorChain the rx path
     /// holds a popped-but-unfilled rx chain in. A TRANSPORT_RESET while an rx chain is held overwrites
     /// it with the event buffer; when the device stops, it "gives back" the held rx chain by pushing
     /// the *event buffer's* id on the rx used ring: an rx id is used twice (or a foreign one appears)
     /// and the held rx buffer is lost for ever. The device must keep the rings apart: every rx used id
     /// was made available on rx, every event used id on the event queue, none used twice, and every
     /// rx buffer is either used or still available from the resume point (GET_VRING_BASE).
-    /// Two ways to get an rx chain held today: a 20-byte buffer while a RST is owed (defect 1), and a
+    /// Two ways an rx chain was held before the fix: a 20-byte buffer while a RST is owed (defect 1), and a
     /// good 4 KiB buffer popped for a connection the guest's RST freed in the same poll (the muxer's
     /// ready queue still names it, so it had "something" pending and then nothing).</summary>
     [Theory]
@@ -288,7 +288,7 @@ public sealed unsafe partial class DeviceStreamTests
         UseUpInitialRxBuffers();  // rx ids 0..15, made available and used
         if (!goodBufferHeld)
         {
-            // The only rx buffer is too small for the RST the next packet owes: today it is popped and held.
+            // The only rx buffer is too small for the RST the next packet owes: before the fix it was popped and held.
             _rx.AddChain(new[] { _rx.AddWritable(20) });
             Send(VirtioVsockOp.Rw, 7000, 999, new byte[] { 1 });
             Poll();
@@ -303,7 +303,7 @@ public sealed unsafe partial class DeviceStreamTests
             Poll();
             Assert.Empty(_received);
             // A good rx buffer, and the guest's RST; only the tx queue is kicked, so the RST frees the
-            // connection before the rx buffer is popped for it (today: popped, nothing written, held).
+            // connection before the rx buffer is popped for it (before the fix: popped, nothing written, held).
             PostRx();
             QueueTx(VirtioVsockOp.Rst, 5000, 1234);
             Assert.Equal(0, _device.Notify(QueueIndex.Tx, out _));
@@ -361,7 +361,7 @@ public sealed unsafe partial class DeviceStreamTests
 
     // ---- Defect 7: a RST is answered with a RST ---------------------------------------------------
 
-    /// <summary>Wrong today: a malformed RST on an established connection (a length and payload on a
+    /// <summary>Regression (device-core issue; the device did this before the fix): a malformed RST on an established connection (a length and payload on a
     /// RST, or an unknown type) goes through the "malformed packet" path, which resets the connection
     /// by *sending* a RST: the guest's RST is answered with a RST (two peers doing so can loop).
     /// The device must end the connection (host stream closed, the connection freed) and send the
@@ -396,7 +396,7 @@ public sealed unsafe partial class DeviceStreamTests
         }
     }
 
-    /// <summary>Wrong today: a malformed RST for no connection (a payload on a RST, or an unknown type)
+    /// <summary>Regression (device-core issue; the device did this before the fix): a malformed RST for no connection (a payload on a RST, or an unknown type)
     /// is not recognised as a RST and gets the "malformed packet for no connection" answer: a RST.
     /// The device must drop it, count it (as malformed or as an ignored RST) and answer nothing.</summary>
     [Theory]
@@ -422,7 +422,7 @@ public sealed unsafe partial class DeviceStreamTests
     [DllImport("libc", EntryPoint = "pipe", SetLastError = true)]
     private static extern int Pipe(int* fds);
 
-    /// <summary>Wrong today: any fd is taken as a kick fd. A pipe whose write end is closed is readable
+    /// <summary>Regression (device-core issue; the device did this before the fix): any fd is taken as a kick fd. A pipe whose write end is closed is readable
     /// (EPOLLHUP) for ever and draining it (an 8-byte eventfd read) never clears that, so the event
     /// loop spins. The device must refuse a kick fd that is not an eventfd with -EINVAL and say so
     /// ("eventfd" in the error text); an eventfd is accepted.</summary>

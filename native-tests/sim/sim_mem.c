@@ -66,7 +66,8 @@ static int map_region(uint64_t gpa, uint64_t size, const char *memfd_name, struc
     if (base == MAP_FAILED)
         return VSN_SIM_E_NOMEM;
     if (memfd_name != NULL) {
-        int fd = memfd_create(memfd_name, MFD_CLOEXEC);
+        /* sealable, as QEMU's memfd backends are: the vhost-user daemon seals it against shrinking */
+        int fd = memfd_create(memfd_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0 || ftruncate(fd, (off_t)data) != 0 ||
             mmap(base + page, data, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
             if (fd >= 0)

@@ -495,12 +495,53 @@ static void reset_device_resume(pid_t daemon)
     vg_destroy(&g);
 }
 
+/* Guest memory the frontend could shrink under the daemon would make it die of SIGBUS (with every VM it
+ * serves): a sealable memfd is sealed against shrinking at SET_MEM_TABLE, so the frontend's ftruncate
+ * fails and the device goes on; an unsealable one is accepted with a warning that names the risk. */
+static void memory_cannot_shrink(void)
+{
+    vg g;
+    VT_REQUIRE(vg_init(&g, 3) == 0, "vg_init");
+    VT_REQUIRE(vg_vu_connect(&g, sock_path, 5000) == 0, "connect");
+    VT_CHECK(vg_vu_setup(&g) == 0, "negotiation");
+    int fd = -1;
+    uint64_t offset = 0;
+    VT_REQUIRE(vsn_sim_mem_region_fd(g.mem, 0, &fd, &offset) == 0, "region fd");
+    int seals = fcntl(fd, F_GET_SEALS);
+    VT_CHECK(seals >= 0 && (seals & F_SEAL_SHRINK), "the daemon did not seal the guest memory against shrinking (seals 0x%x)", seals);
+    errno = 0;
+    VT_CHECK(ftruncate(fd, 4096) < 0 && errno == EPERM, "the frontend could shrink the guest memory (errno %d)", errno);
+    char port_path[320];
+    snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
+    int listener = vt_unix_listen(port_path);
+    VT_REQUIRE(listener >= 0, "listen");
+    vt_host h;
+    vg_conn *c = open_stream(&g, listener, &h, 71);
+    transfer(&g, c, &h, 256 * 1024);
+    close(h.fd);
+    close(listener);
+    vg_destroy(&g);
+
+    /* a memfd that cannot be sealed: accepted (as QEMU's seal=off and file backends need), warned */
+    int loose = memfd_create("vu_unsealable", MFD_CLOEXEC);
+    VT_REQUIRE(loose >= 0 && ftruncate(loose, 1 << 20) == 0, "unsealable memfd");
+    mem_msg m = { .n = 1 };
+    m.r[0] = (vu_mem_region){ 0x100000, 1 << 20, 0x7f0000000000ull, 0 };
+    int s = fresh();
+    VT_CHECK(vg_vu_acked(s, VU_SET_MEM_TABLE, &m, 8 + 32, &loose, 1) == 0, "an unsealable memfd was refused");
+    VT_CHECK(vt_log_contains(dir, "vm3: region 0: its memfd cannot be sealed against shrinking"),
+             "no warning naming the unsealable region in the daemon's log");
+    close(s);
+    close(loose);
+}
+
 /* After good_session (or a warm-up session when a later case runs alone). */
 #define CASES(X)                                            \
     X(malformed, malformed())                               \
     X(err_fd_on_needs_reset, err_fd_on_needs_reset(daemon)) \
     X(kick_must_be_eventfd, kick_must_be_eventfd(daemon))   \
-    X(reset_device_resume, reset_device_resume(daemon))
+    X(reset_device_resume, reset_device_resume(daemon))     \
+    X(memory_cannot_shrink, memory_cannot_shrink())
 static const char *const CASE_NAMES[] = { "good_session", CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)

@@ -391,10 +391,10 @@ static vg_conn *new_conn(vg *g)
     return NULL;
 }
 
-static bool listens(vg *g, uint32_t port)
+static bool listens(vg *g, uint32_t port, unsigned *slot)
 {
     for (unsigned i = 0; i < g->nlistening; i++)
-        if (g->listening[i] == port) return true;
+        if (g->listening[i] == port) return *slot = i, true;
     return false;
 }
 
@@ -410,9 +410,11 @@ static void on_packet(vg *g, const uint8_t *buf, uint32_t used_len)
     if (len > used_len - sizeof h) len = used_len - (uint32_t)sizeof h;
     vg_conn *c = find(g, src, sport, dport);
     if (c == NULL) {
-        if (op == VSN_VIRTIO_VSOCK_OP_REQUEST && listens(g, dport) && (c = new_conn(g)) != NULL) {
+        unsigned slot = 0;
+        if (op == VSN_VIRTIO_VSOCK_OP_REQUEST && listens(g, dport, &slot) && (c = new_conn(g)) != NULL) {
             *c = (vg_conn){ .state = VG_ESTABLISHED, .peer_cid = src, .local_port = dport, .peer_port = sport, .incoming = true,
-                            .peer_buf_alloc = le32toh(h.buf_alloc), .peer_fwd_cnt = le32toh(h.fwd_cnt) };
+                            .peer_buf_alloc = le32toh(h.buf_alloc), .peer_fwd_cnt = le32toh(h.fwd_cnt),
+                            .seed_in = g->listen_seed_in[slot], .seed_out = g->listen_seed_out[slot] };
             ctl(g, c, VSN_VIRTIO_VSOCK_OP_RESPONSE);
             return;
         }
@@ -479,9 +481,13 @@ void vg_wait(vg *g, int timeout_ms)
     poll(p, 2, timeout_ms);
 }
 
-int vg_listen(vg *g, uint32_t port)
+int vg_listen(vg *g, uint32_t port) { return vg_listen_seeded(g, port, 0, 0); }
+
+int vg_listen_seeded(vg *g, uint32_t port, uint8_t seed_in, uint8_t seed_out)
 {
     if (g->nlistening == 8) return -ENOSPC;
+    g->listen_seed_in[g->nlistening] = seed_in;
+    g->listen_seed_out[g->nlistening] = seed_out;
     g->listening[g->nlistening++] = port;
     return 0;
 }

@@ -59,6 +59,7 @@ typedef struct vg {
     unsigned tx_nfree;
     vg_conn conns[VG_MAX_CONNS];
     uint32_t listening[8];
+    uint8_t listen_seed_in[8], listen_seed_out[8]; /* the seeds of connections accepted on that port */
     unsigned nlistening;
     uint32_t next_port;
     uint64_t rx_packets, tx_packets, rsts_received, unknown_packets;
@@ -107,6 +108,9 @@ uint16_t vg_used_idx(const vg *g, unsigned ring);
 bool vg_tx_idle(const vg *g);
 
 int vg_listen(vg *g, uint32_t port);
+/* As vg_listen, with the pattern seeds of the connections it accepts set before their first byte
+ * arrives (data may come in the same pump as the REQUEST: seeds set after vg_accept are too late). */
+int vg_listen_seeded(vg *g, uint32_t port, uint8_t seed_in, uint8_t seed_out);
 vg_conn *vg_connect(vg *g, uint64_t cid, uint32_t port, uint8_t seed);
 /* An incoming connection on a listening port not yet returned, or NULL. */
 vg_conn *vg_accept(vg *g, uint32_t port);

@@ -83,10 +83,12 @@ static void put_vm(FILE *f, vm *v)
     fprintf(f, "{\"guest_cid\": %llu, \"socket\": ", (unsigned long long)v->opt->guest_cid);
     put_string(f, v->opt->socket);
     fprintf(f, ", \"status\": %u, \"frontend_connected\": %s, ", dc.status, load(&v->connected) ? "true" : "false");
-    fprintf(f, "\"vhost_user\": {\"frontends\": %llu, \"messages\": %llu, \"rejected\": %llu, \"starts\": %llu, \"stops\": %llu}, ",
+    fprintf(f, "\"vhost_user\": {\"frontends\": %llu, \"messages\": %llu, \"rejected\": %llu, \"starts\": %llu, \"stops\": %llu, "
+               "\"regions_sealed\": %llu, \"regions_unsealed\": %llu}, ",
             (unsigned long long)load(&v->connections), (unsigned long long)load(&v->backend.stats.messages),
             (unsigned long long)load(&v->backend.stats.rejected), (unsigned long long)load(&v->backend.stats.starts),
-            (unsigned long long)load(&v->backend.stats.stops));
+            (unsigned long long)load(&v->backend.stats.stops), (unsigned long long)load(&v->backend.stats.regions_sealed),
+            (unsigned long long)load(&v->backend.stats.regions_unsealed));
     if (v->fwd_open)
         fprintf(f, "\"forward\": {\"forward_cid\": %u, \"to_host_opened\": %llu, \"to_host_refused\": %llu, "
                    "\"to_guest_opened\": %llu, \"to_guest_refused\": %llu}, ",

@@ -3,6 +3,7 @@
 #include "vu_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -249,6 +250,27 @@ static int set_protocol_features(vu_backend *b, vu_msg *m)
 }
 
 /* Validates the whole table, maps every region, then swaps it in (validate, then assign). */
+/* A frontend that truncates guest memory under the daemon would make the next access to it a SIGBUS
+ * that kills every VM this process serves. A memfd that can be sealed is sealed against shrinking
+ * (QEMU seals its memfd backends so by default; the seal only forbids what must never happen); one
+ * that cannot (a file, hugetlbfs, a memfd made without MFD_ALLOW_SEALING or already F_SEAL_SEAL'ed
+ * without F_SEAL_SHRINK) is accepted, as vhost-device-vsock and QEMU's own backends do, with a warning
+ * that names the risk (README, "guest memory"). */
+static void guard_against_shrinking(vu_backend *b, uint32_t i, int fd)
+{
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals >= 0 && (seals & F_SEAL_SHRINK)) return;
+    if (seals >= 0 && !(seals & F_SEAL_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0) {
+        b->stats.regions_sealed++;
+        vu_log(VSN_LOG_DEBUG, "%s: region %u: memfd sealed against shrinking", b->name, i);
+        return;
+    }
+    b->stats.regions_unsealed++;
+    vu_log(VSN_LOG_WARN, "%s: region %u: %s; a frontend that shrinks it while the device runs would crash this "
+           "daemon (seal it: F_SEAL_SHRINK, as QEMU's memory-backend-memfd does by default)", b->name, i,
+           seals < 0 ? "its backing is not a memfd and cannot be sealed" : "its memfd cannot be sealed against shrinking");
+}
+
 static int set_mem_table(vu_backend *b, vu_msg *m)
 {
     const vu_mem_table *t = &m->payload.mem;
@@ -283,6 +305,7 @@ static int set_mem_table(vu_backend *b, vu_msg *m)
             return -EINVAL;
         }
     }
+    for (uint32_t i = 0; i < n; i++) guard_against_shrinking(b, i, m->fds[i]);
     vu_mapping fresh[VU_MAX_REGIONS] = { 0 };
     for (uint32_t i = 0; i < n; i++) {
         size_t length = (size_t)(t->regions[i].mmap_offset + t->regions[i].memory_size);

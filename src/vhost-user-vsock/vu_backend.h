@@ -48,6 +48,8 @@ typedef struct vu_backend_stats {
     uint64_t messages;
     uint64_t rejected;      /* messages answered with an error (or that ended the connection) */
     uint64_t starts, stops;
+    uint64_t regions_sealed;   /* memfd regions the daemon sealed against shrinking */
+    uint64_t regions_unsealed; /* regions whose backing cannot be sealed (accepted, warned) */
 } vu_backend_stats;
 
 typedef struct vu_backend {

@@ -195,8 +195,9 @@ int32_t vsn_set_log_callback(vsn_log_fn fn, void *user, int32_t max_level);
  * Guest connections to the host (CID 2) on a port with no vsn_device_listen listener go to the
  * router (vsn_device_set_router) with dst_cid 2, as a sibling connection would, instead of to
  * "<uds_path>_P": the program forwards them (vhost-user-vsock's forward-cid: to the host's
- * AF_VSOCK). Stream only (a seqpacket REQUEST to the host is refused with RST); without a
- * router such REQUESTs get RST. Since ABI 0.5.
+ * AF_VSOCK). Stream and seqpacket (a seqpacket connection reaches the router as a
+ * SOCK_SEQPACKET pair whose messages carry one leading flags byte, as a sibling route's: see
+ * vsn_router_fn); without a router such REQUESTs get RST. Since ABI 0.5.
  */
 #define VSN_DEVICE_F_ROUTE_HOST 2u
 /** Datagrams share the rx and tx queues with streams (the 2023 VIRTIO_VSOCK_F_DGRAM proposal). */
@@ -664,10 +665,16 @@ int32_t vsn_device_connect(vsn_device *device, uint32_t guest_port, uint32_t typ
  * vsn_device_connect_from (same type) and return 0 (the fd is then no longer the device's), or
  * return a negative errno and the device closes fd and answers the guest with RST. Must not
  * block for long: the device's queues wait meanwhile. With VSN_DEVICE_F_ROUTE_HOST it is also
- * called for stream REQUESTs to the host (dst_cid 2) on ports with no vsn_device_listen
- * listener: the program connects wherever it forwards to, writes the byte VSN_ROUTE_ACCEPTED
- * on fd when that peer accepted (the guest gets RESPONSE then) and carries the bytes both
- * ways, or closes fd (the guest gets RST).
+ * called for stream and seqpacket REQUESTs to the host (dst_cid 2) on ports with no
+ * vsn_device_listen listener: the program connects wherever it forwards to, writes the byte
+ * VSN_ROUTE_ACCEPTED on fd when that peer accepted (the guest gets RESPONSE then; on a
+ * SOCK_SEQPACKET pair a one-byte message) and carries the data both ways, or closes fd (the
+ * guest gets RST). On a SOCK_SEQPACKET pair that the program keeps (a route to the host, or a
+ * sibling route handed to a program rather than to a device), every message after the
+ * acceptance byte, both ways, is one guest message with one leading flags byte: bit 0 (1)
+ * means the record ends there (VIRTIO_VSOCK_SEQ_EOR, MSG_EOR), which AF_UNIX does not carry;
+ * the other bits are 0 (so a message is never empty; its payload is at most the device's
+ * buf_alloc).
  */
 typedef int32_t (*vsn_router_fn)(void *user, uint32_t type, uint64_t dst_cid, uint32_t dst_port, uint64_t src_cid, uint32_t src_port, int32_t fd);
 

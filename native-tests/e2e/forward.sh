@@ -4,7 +4,7 @@
 # vsock transport that reaches CID 1 (vsock_loopback.ko); the build host has none, and no test may
 # reach any other CID, so everything runs inside one TCG guest (Debian's kernel, no vsock device):
 # the daemon, vhost_user_forward (the vhost-user frontend playing the VM, and the host peers on
-# AF_VSOCK CID 1), with the daemon, the test and their shared libraries copied into the
+# AF_VSOCK CID 1: its own sockets for streams, /bin/vtool of the base initramfs for seqpacket), with the daemon, the test and their shared libraries copied into the
 # initramfs. Then vhost-device-vsock's README command lines and example config with forward-cid
 # run there as written (`vhost-device-vsock` is a link to our daemon), each started, its socket
 # checked, stopped with SIGTERM (exit 0, socket removed).

@@ -39,7 +39,7 @@ serve() {
 
 out=$("$daemon" --help); rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: --help status $rc"; fail=1; }
-for w in --vm --config guest-cid socket uds-path tx-buffer-size queue-size groups forward-cid forward-listen \
+for w in --vm --config guest-cid socket uds-path tx-buffer-size queue-size groups forward-cid forward-listen forward-listen-seqpacket \
          --metrics --metrics-interval SIGUSR1 --version --log-level vms: vhost-user-vsock-pci; do
     printf '%s' "$out" | grep -q -- "$w" || { echo "FAIL: --help does not mention $w"; fail=1; }
 done
@@ -78,6 +78,10 @@ bad "forward-listen \"9001+x\"" --vm socket=$s3,forward-cid=1,forward-listen=900
 bad "forward-listen \"9001++9002\"" --vm socket=$s3,forward-cid=1,forward-listen=9001++9002
 bad "forward-listen \"4294967295\"" --vm socket=$s3,forward-cid=1,forward-listen=4294967295
 bad "forward-listen needs forward-cid" --vm socket=$s3,forward-listen=9001
+bad "forward-listen needs forward-cid" --socket $s3 --forward-listen-seqpacket 9011
+bad "forward-listen-seqpacket \"9011+y\"" --vm socket=$s3,forward-cid=1,forward-listen-seqpacket=9011+y
+bad "forward-listen-seqpacket \"9001\": port 9001 is given twice" --vm socket=$s3,forward-cid=1,forward-listen=9001,forward-listen-seqpacket=9001
+bad "forward-listen \"9002+9002\": port 9002 is given twice" --vm socket=$s3,forward-cid=1,forward-listen=9002+9002
 bad "uds-path and forward-cid exclude each other" --vm socket=$s3,uds-path=$dir/u,forward-cid=1
 bad "metrics-interval \"86401\"" --socket $s3 --metrics-interval 86401
 bad "metrics-interval \"-1\"" --socket $s3 --metrics-interval -1

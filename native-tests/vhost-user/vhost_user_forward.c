@@ -16,11 +16,22 @@
  *     (guest -> host connection, then host -> guest connection): the guest's connection ends
  *     (RST), never hangs; the guest resetting a connection mid-transfer: the host peer's stream
  *     ends.
- *  5. then a clean transfer again, and SIGTERM: exit 0, socket removed.
+ *  5. seqpacket (forward-listen-seqpacket=9011+9012), the host peer being vtool (native-tests/e2e/
+ *     guest, /bin/vtool in the initramfs; this guest speaks its protocol: an 8-byte seed message,
+ *     then messages whose sizes follow the sender's seed, MSG_EOR on the ones its seed picks):
+ *     guest -> (1, 9010) and (1, 9011) -> guest, 1 MiB each way each, every message checked whole
+ *     (its size, every byte, boundaries neither merged nor split, vtool's MSG_TRUNC check) and the
+ *     record ends: carried both ways on forward-cid; on forward-listen none arrive either way (the
+ *     fd API pair does not carry them); refusals (no seqpacket listener, a stream listener, a
+ *     seqpacket connect to a stream forward port, a forwarded port the guest does not listen on);
+ *     vtool SIGKILLed mid-transfer in each direction (the guest's connection resets), the guest
+ *     resetting mid-transfer (vtool's transfer breaks off, it does not hang).
+ *  6. then a clean transfer again, and SIGTERM: exit 0, socket removed.
  *
  * Usage: vhost_user_forward <daemon binary> <dir>
  */
 #include "vu_test_util.h"
+#include "e2e_pattern.h"  /* vtool's byte stream (native-tests/e2e/guest) */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +131,265 @@ static pid_t streaming_peer(int fd, uint8_t seed)
     return pid;
 }
 
+/* ---- seqpacket: this guest as vtool's peer (vtool_xfer.c's protocol) ---- */
+
+#define VT_SALT_EOR 0xE0Bull
+#define SEQ_MAX_MSG_CAP (256u * 1024u)
+
+/* vtool_xfer.c's vt_msg_size and its MSG_EOR pick. */
+static uint32_t vt_msg_size(uint64_t seed, uint64_t k, uint32_t max_msg) { return 1 + (uint32_t)(e2e_word(seed ^ 0x5EC0ull, k) % max_msg); }
+static bool vt_eor_picked(uint64_t seed, uint64_t k, uint32_t every) { return every && e2e_word(seed ^ VT_SALT_EOR, k) % every == 0; }
+
+typedef struct seqx {
+    uint32_t max_msg;       /* vtool's --max-msg (both directions) */
+    uint32_t eor_every;     /* the guest sets MSG_EOR on its seed's picks and its last message */
+    uint32_t vt_eor_every;  /* vtool's --eor-every: the record ends that must arrive (0: none may) */
+    uint64_t seed, send_total, expect_total;
+    uint64_t send_after;    /* the guest sends once this many bytes arrived */
+    bool hdr_sent, shut_sent;
+    uint64_t sent, k_out;
+    uint8_t hdr[8];
+    bool hdr_got;
+    uint64_t peer_seed, got, k_in, records_in, records_out;
+    uint32_t msg_got;
+    char why[256];
+} seqx;
+
+static void seq_fail(seqx *x, const char *fmt, unsigned long long a, unsigned long long b)
+{
+    if (x->why[0] == '\0') snprintf(x->why, sizeof x->why, fmt, a, b);
+}
+
+#define SEQ_FAIL(...) do { seq_fail(__VA_ARGS__); return; } while (0)
+
+/* Every RW of a seqpacket connection: the seed message, then message k checked as it arrives. */
+static void seq_on_data(vg_conn *c, const uint8_t *p, uint32_t len, uint32_t flags)
+{
+    seqx *x = c->user;
+    bool eom = flags & VSN_VIRTIO_VSOCK_SEQ_EOM, eor = flags & VSN_VIRTIO_VSOCK_SEQ_EOR;
+    if (!x->hdr_got) {
+        if (x->msg_got + len > 8) SEQ_FAIL(x, "the seed message is longer than 8 bytes (%llu)", x->msg_got + len, 0);
+        memcpy(x->hdr + x->msg_got, p, len);
+        x->msg_got += len;
+        if (!eom) return;
+        if (x->msg_got != 8) SEQ_FAIL(x, "the seed message has %llu bytes, not 8", x->msg_got, 0);
+        if (eor) SEQ_FAIL(x, "the seed message came with EOR, sent without%llu%llu", 0, 0);
+        for (int i = 0; i < 8; i++) x->peer_seed |= (uint64_t)x->hdr[i] << (8 * i);
+        x->hdr_got = true;
+        x->msg_got = 0;
+        return;
+    }
+    uint64_t want = vt_msg_size(x->peer_seed, x->k_in, x->max_msg);
+    if (want > x->expect_total - x->got) want = x->expect_total - x->got;
+    if (want == 0) SEQ_FAIL(x, "data past the expected %llu bytes%llu", x->expect_total, 0);
+    if (e2e_check(x->peer_seed, x->got + x->msg_got, p, len) != len)
+        SEQ_FAIL(x, "message %llu: a wrong byte near byte %llu of the stream", x->k_in, x->got + x->msg_got);
+    x->msg_got += len;
+    if (x->msg_got > want) SEQ_FAIL(x, "message %llu longer than its %llu bytes (boundary lost)", x->k_in, want);
+    if (!eom) return;
+    if (x->msg_got != want) SEQ_FAIL(x, "message %llu ended after %llu bytes (split)", x->k_in, x->msg_got);
+    bool eor_want = x->vt_eor_every && (vt_eor_picked(x->peer_seed, x->k_in, x->vt_eor_every) || x->got + want == x->expect_total);
+    if (eor != eor_want) SEQ_FAIL(x, eor_want ? "message %llu: EOR missing%llu" : "message %llu: EOR, sent without%llu", x->k_in, 0);
+    x->records_in += eor;
+    x->got += want;
+    x->k_in++;
+    x->msg_got = 0;
+}
+
+/* Sends what the credit takes: the seed message, the messages, then SHUTDOWN(send). */
+static void seq_send(vg *g, vg_conn *c, seqx *x)
+{
+    static uint8_t buf[SEQ_MAX_MSG_CAP];
+    if (c->state != VG_ESTABLISHED || x->got < x->send_after) return;
+    if (!x->hdr_sent) {
+        uint8_t hdr[8];
+        for (int i = 0; i < 8; i++) hdr[i] = (uint8_t)(x->seed >> (8 * i));
+        if (vg_send_msg(g, c, hdr, 8, false) != 1) return;
+        x->hdr_sent = true;
+    }
+    while (x->sent < x->send_total) {
+        uint64_t left = x->send_total - x->sent;
+        uint32_t n = vt_msg_size(x->seed, x->k_out, x->max_msg);
+        if (n > left) n = (uint32_t)left;
+        bool eor = x->eor_every && (vt_eor_picked(x->seed, x->k_out, x->eor_every) || n == left);
+        e2e_fill(x->seed, x->sent, buf, n);
+        if (vg_send_msg(g, c, buf, n, eor) != 1) return;
+        x->records_out += eor;
+        x->sent += n;
+        x->k_out++;
+    }
+    if (!x->shut_sent && x->send_total != UINT64_MAX) {
+        vg_shutdown(g, c, 2);  /* VIRTIO_VSOCK_SHUTDOWN_SEND: vtool reads EOF after the last message */
+        x->shut_sent = true;
+    }
+}
+
+/* vtool with args (argv[0] "vtool"), its output on our stdout. */
+static pid_t vtool(char *const argv[])
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp("vtool", argv);
+        perror("exec vtool");
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Pumps the guest (sending for x on c when given) until vtool exits or timeout_ms: its exit status, -1 on timeout (killed). */
+static int vtool_wait(vg *g, pid_t pid, vg_conn *c, seqx *x, int timeout_ms)
+{
+    int status = -1;
+    int64_t end = vg_now_ms() + timeout_ms;
+    while (vg_now_ms() < end) {
+        if (c != NULL && x != NULL) seq_send(g, c, x);
+        vg_pump(g);
+        if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        vg_wait(g, 1);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* A guest seqpacket connection to host port, retried while vtool is not listening yet. */
+static vg_conn *seq_connect(vg *g, uint32_t port, seqx *x)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        vg_conn *c = vg_connect_type(g, VG_HOST_CID, port, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
+        VT_REQUIRE(c != NULL, "vg_connect_type");
+        c->on_data = seq_on_data;
+        c->user = x;
+        bool answered; VT_UNTIL(answered, 20000, c->state != VG_CONNECTING, vg_pump(g); vg_wait(g, 1));
+        if (c->state == VG_ESTABLISHED) return c;
+        vg_release(c);
+        usleep(100000);
+    }
+    VT_REQUIRE(false, "guest seqpacket -> host %u: never established", port);
+    return NULL;
+}
+
+static void seqpacket_cases(vg *g)
+{
+    static seqx x;
+    char max1[16], max2[16];
+    /* guest -> (1, 9010): forward-cid; record ends carried both ways */
+    x = (seqx){ .max_msg = 50000, .eor_every = 3, .vt_eor_every = 3, .seed = 0x5101, .send_total = MiB, .expect_total = MiB };
+    snprintf(max1, sizeof max1, "%u", x.max_msg);
+    char *a1[] = { "vtool", "listen", "vsock:9010", "--seqpacket", "--max-msg", max1, "--eor-every", "3", "--send", "1M", "--expect", "1M",
+                   "--seed", "5102", "--timeout", "150", NULL };
+    pid_t pid = vtool(a1);
+    vg_conn *c = seq_connect(g, 9010, &x);
+    int st = vtool_wait(g, pid, c, &x, 160000);
+    bool all; VT_UNTIL(all, 10000, x.got == x.expect_total && (c->peer_shut & 2), { seq_send(g, c, &x); vg_pump(g); vg_wait(g, 1); });
+    VT_CHECK(st == 0, "seqpacket guest -> (1, 9010): vtool exit %d", st);
+    VT_CHECK(x.why[0] == '\0', "seqpacket guest -> (1, 9010): %s", x.why);
+    VT_CHECK(all && x.sent == x.send_total, "seqpacket guest -> (1, 9010): sent %llu, got %llu of %llu, peer shutdown %u",
+             (unsigned long long)x.sent, (unsigned long long)x.got, (unsigned long long)x.expect_total, c->peer_shut);
+    VT_CHECK(x.records_in > 0 && x.records_out > 0, "seqpacket guest -> (1, 9010): no record ends (%llu in, %llu out)",
+             (unsigned long long)x.records_in, (unsigned long long)x.records_out);
+    printf("forward: seqpacket guest -> (1, 9010): 1 MiB each way, %llu + %llu messages of 1..%u bytes whole, %llu + %llu record ends carried\n",
+           (unsigned long long)x.k_out, (unsigned long long)x.k_in, x.max_msg, (unsigned long long)x.records_out,
+           (unsigned long long)x.records_in);
+    vg_rst(g, c);
+    vg_release(c);
+
+    /* (1, 9011) -> guest: forward-listen-seqpacket; the guest sets EOR, vtool checks none arrive
+     * (and sends none: without --eor-every), the guest checks none arrive */
+    x = (seqx){ .max_msg = 256 * 1024, .eor_every = 3, .vt_eor_every = 0, .seed = 0x5201, .send_total = MiB, .expect_total = MiB };
+    snprintf(max2, sizeof max2, "%u", x.max_msg);
+    g->seq_on_data = seq_on_data;
+    g->seq_user = &x;
+    char *a2[] = { "vtool", "connect", "vsock:1:9011", "--seqpacket", "--max-msg", max2, "--send", "1M", "--expect", "1M", "--seed", "5202",
+                   "--timeout", "150", NULL };
+    pid = vtool(a2);
+    c = NULL;
+    bool acc; VT_UNTIL(acc, 20000, (c = vg_accept(g, 9011)) != NULL, vg_pump(g); vg_wait(g, 1));
+    VT_REQUIRE(acc, "seqpacket (1, 9011) -> guest: no connection reached the guest");
+    VT_CHECK(c->type == VSN_VIRTIO_VSOCK_TYPE_SEQPACKET, "(1, 9011) -> guest: type %u", c->type);
+    st = vtool_wait(g, pid, c, &x, 160000);
+    VT_UNTIL(all, 10000, x.got == x.expect_total && (c->peer_shut & 2), { seq_send(g, c, &x); vg_pump(g); vg_wait(g, 1); });
+    VT_CHECK(st == 0, "seqpacket (1, 9011) -> guest: vtool exit %d", st);
+    VT_CHECK(x.why[0] == '\0', "seqpacket (1, 9011) -> guest: %s", x.why);
+    VT_CHECK(all && x.sent == x.send_total, "seqpacket (1, 9011) -> guest: sent %llu, got %llu of %llu, peer shutdown %u",
+             (unsigned long long)x.sent, (unsigned long long)x.got, (unsigned long long)x.expect_total, c->peer_shut);
+    printf("forward: seqpacket (1, 9011) -> guest: 1 MiB each way, %llu + %llu messages of 1..%u bytes whole; record ends not carried (%llu sent by the guest, none arrived)\n",
+           (unsigned long long)x.k_out, (unsigned long long)x.k_in, x.max_msg, (unsigned long long)x.records_out);
+    vg_rst(g, c);
+    vg_release(c);
+
+    /* refusals */
+    vg_conn *r = vg_connect_type(g, VG_HOST_CID, 9998, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
+    bool refused; VT_UNTIL(refused, 15000, r->state != VG_CONNECTING, vg_pump(g); vg_wait(g, 1));
+    VT_CHECK(r->state == VG_REFUSED, "seqpacket guest -> host 9998 (nobody listens): state %d, wanted refused", r->state);
+    vg_release(r);
+    r = vg_connect_type(g, VG_HOST_CID, 9000, 0, VSN_VIRTIO_VSOCK_TYPE_SEQPACKET);
+    VT_UNTIL(refused, 15000, r->state != VG_CONNECTING, vg_pump(g); vg_wait(g, 1));
+    VT_CHECK(r->state == VG_REFUSED, "seqpacket guest -> host 9000 (a stream listener): state %d, wanted refused", r->state);
+    vg_release(r);
+    int fd = socket(AF_VSOCK, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = LOCAL_CID, .svm_port = 9001 };
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    VT_CHECK(rc < 0, "a seqpacket connect to (1, 9001), a stream forward port, succeeded");
+    close(fd);
+    fd = socket(AF_VSOCK, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sa.svm_port = 9012;
+    VT_CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "seqpacket connect to (1, 9012) (forwarded): %s", strerror(errno));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    char b;
+    ssize_t got = -1;
+    bool ended; VT_UNTIL(ended, 15000, (got = recv(fd, &b, 1, 0)) == 0 || (got < 0 && errno != EAGAIN), { vg_pump(g); usleep(2000); });
+    VT_CHECK(ended, "seqpacket (1, 9012) -> guest port 9012 (no listener): the host socket did not end");
+    close(fd);
+    printf("forward: seqpacket refusals: guest -> 9998 and -> 9000 (stream) RST, (1, 9001) stream port refused, (1, 9012) without a guest listener ended\n");
+
+    /* vtool killed mid-transfer, guest -> host: the guest's connection resets */
+    x = (seqx){ .max_msg = 50000, .seed = 0x5301, .send_total = UINT64_MAX, .expect_total = UINT64_MAX };
+    char *a3[] = { "vtool", "listen", "vsock:9010", "--seqpacket", "--max-msg", max1, "--expect", "64M", "--die-after", "256K", "--timeout", "100", NULL };
+    pid = vtool(a3);
+    c = seq_connect(g, 9010, &x);
+    int64_t t0 = vg_now_ms();
+    st = vtool_wait(g, pid, c, &x, 60000);
+    VT_CHECK(st == 128 + SIGKILL, "seqpacket guest -> (1, 9010): vtool --die-after: status %d", st);
+    bool reset; VT_UNTIL(reset, 15000, c->state == VG_RESET, { seq_send(g, c, &x); vg_pump(g); vg_wait(g, 1); });
+    VT_CHECK(reset, "seqpacket guest -> (1, 9010): the guest's connection did not reset after vtool was killed (state %d)", c->state);
+    printf("forward: seqpacket guest -> (1, 9010): vtool killed after %llu bytes, the guest's connection reset %.1f s later\n",
+           (unsigned long long)x.sent, (double)(vg_now_ms() - t0) / 1000);
+    vg_release(c);
+
+    /* vtool killed mid-transfer, host -> guest */
+    x = (seqx){ .max_msg = 256 * 1024, .seed = 0x5401, .send_total = UINT64_MAX, .expect_total = UINT64_MAX, .send_after = 256 * 1024 };
+    char *a4[] = { "vtool", "connect", "vsock:1:9011", "--seqpacket", "--max-msg", max2, "--send", "64M", "--expect", "64M", "--die-after", "256K",
+                   "--timeout", "100", NULL };
+    pid = vtool(a4);
+    VT_UNTIL(acc, 20000, (c = vg_accept(g, 9011)) != NULL, vg_pump(g); vg_wait(g, 1));
+    VT_REQUIRE(acc, "seqpacket (1, 9011) -> guest (killed peer): no connection");
+    st = vtool_wait(g, pid, c, &x, 60000);
+    VT_CHECK(st == 128 + SIGKILL, "seqpacket (1, 9011) -> guest: vtool --die-after: status %d", st);
+    VT_UNTIL(reset, 15000, c->state == VG_RESET, { seq_send(g, c, &x); vg_pump(g); vg_wait(g, 1); });
+    VT_CHECK(reset, "seqpacket (1, 9011) -> guest: the guest's connection did not reset after vtool was killed (state %d)", c->state);
+    VT_CHECK(x.why[0] == '\0', "seqpacket (1, 9011) -> guest (killed peer): %s", x.why);
+    VT_CHECK(x.got >= x.send_after, "seqpacket (1, 9011) -> guest (killed peer): only %llu bytes arrived", (unsigned long long)x.got);
+    printf("forward: seqpacket (1, 9011) -> guest: vtool killed, the guest's connection reset (%llu bytes had arrived, checked)\n",
+           (unsigned long long)x.got);
+    vg_release(c);
+
+    /* the guest resets mid-transfer: vtool's transfer breaks off (--expect-broken), no hang */
+    x = (seqx){ .max_msg = 50000, .seed = 0x5501, .send_total = UINT64_MAX, .expect_total = UINT64_MAX };
+    char *a5[] = { "vtool", "listen", "vsock:9010", "--seqpacket", "--max-msg", max1, "--expect", "64M", "--expect-broken", "--timeout", "60", NULL };
+    pid = vtool(a5);
+    c = seq_connect(g, 9010, &x);
+    bool flowing; VT_UNTIL(flowing, 30000, x.sent > 256 * 1024, { seq_send(g, c, &x); vg_pump(g); vg_wait(g, 1); });
+    VT_CHECK(flowing, "seqpacket guest -> (1, 9010): did not flow before the guest reset (%llu bytes)", (unsigned long long)x.sent);
+    vg_rst(g, c);
+    st = vtool_wait(g, pid, NULL, NULL, 30000);
+    VT_CHECK(st == 0, "seqpacket guest -> (1, 9010): after the guest reset mid-transfer vtool --expect-broken exit %d", st);
+    vg_release(c);
+    g->seq_on_data = NULL;
+    printf("forward: seqpacket: the guest reset mid-transfer, vtool's transfer broke off\n");
+}
+
 static void killed_peer(vg *g, vg_conn *c, pid_t peer, const char *what)
 {
     bool flowing; VT_UNTIL(flowing, 20000, c->received > 256 * 1024, vg_pump(g); vg_wait(g, 1));
@@ -142,7 +412,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     char sock_path[300], vm[400];
     snprintf(sock_path, sizeof sock_path, "%s/vhost5.socket", dir);
-    snprintf(vm, sizeof vm, "guest-cid=5,socket=%s,forward-cid=1,forward-listen=9001+9002", sock_path);
+    snprintf(vm, sizeof vm, "guest-cid=5,socket=%s,forward-cid=1,forward-listen=9001+9002,forward-listen-seqpacket=9011+9012", sock_path);
     int listener = vsock_listen(9000);
     VT_REQUIRE(listener >= 0, "AF_VSOCK listener on (1, 9000): %s (vsock_loopback loaded?)", strerror(errno));
     char *args[] = { "--vm", vm, "--log-level", "info", NULL };
@@ -150,7 +420,9 @@ int main(int argc, char **argv)
 
     vg g;
     VT_REQUIRE(vg_init(&g, 5) == 0, "vg_init");
+    g.seqpacket = true;
     VT_REQUIRE(vg_listen(&g, 9001) == 0, "vg_listen");
+    VT_REQUIRE(vg_listen(&g, 9011) == 0, "vg_listen");
     VT_REQUIRE(vg_vu_connect(&g, sock_path, 30000) == 0, "connect to %s", sock_path);
     VT_REQUIRE(vg_vu_setup(&g) == 0, "negotiation");
 
@@ -217,7 +489,10 @@ int main(int argc, char **argv)
     close(hg.fd);
     vg_release(k3);
 
-    /* 5. A clean transfer after all that. */
+    /* 5. Seqpacket. */
+    seqpacket_cases(&g);
+
+    /* 6. A clean transfer after all that. */
     vg_conn *c5 = guest_to_host(&g, listener, &h1, 71);
     transfer(&g, c5, &h1, 256 * 1024, "guest -> host 9000 after the faults");
     vg_rst(&g, c5);
@@ -229,6 +504,6 @@ int main(int argc, char **argv)
     VT_CHECK(status == 0, "daemon exit status %d after SIGTERM", status);
     struct stat st;
     VT_CHECK(stat(sock_path, &st) < 0 && errno == ENOENT, "the daemon left %s behind", sock_path);
-    VT_CHECK(vt_log_contains(dir, "forwarding guest connections to AF_VSOCK cid 1; 2 host port(s)"), "no forwarding line in the log");
+    VT_CHECK(vt_log_contains(dir, "forwarding guest connections to AF_VSOCK cid 1; 4 host port(s)"), "no forwarding line in the log");
     return vt_finish(dir);
 }

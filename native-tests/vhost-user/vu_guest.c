@@ -247,6 +247,10 @@ int vg_vu_setup(vg *g)
     memcpy(&cid, cfg.region, 8);
     CHECK(le64toh(cid) == g->cid, "config guest_cid %llu, expected %llu", (unsigned long long)le64toh(cid), (unsigned long long)g->cid);
     uint64_t accept = (1ull << VSN_VIRTIO_F_VERSION_1) | (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VSN_VIRTIO_VSOCK_F_STREAM);
+    if (g->seqpacket) {
+        CHECK(features & (1ull << VSN_VIRTIO_VSOCK_F_SEQPACKET), "no VIRTIO_VSOCK_F_SEQPACKET in 0x%llx", (unsigned long long)features);
+        accept |= 1ull << VSN_VIRTIO_VSOCK_F_SEQPACKET;
+    }
     CHECK(vg_vu_acked(s, VU_SET_FEATURES, &accept, 8, NULL, 0) == 0, "SET_FEATURES");
     /* The simulator's regions, each with its memfd (one here). */
     uint32_t nreg = 0;
@@ -299,7 +303,7 @@ int vg_attach_device(vg *g, vsn_device *dev)
 static void hdr_fill(vg *g, struct vsn_virtio_vsock_hdr *h, uint64_t dst_cid, uint32_t src_port, uint32_t dst_port,
                      uint16_t op, uint32_t flags, uint32_t len, const vg_conn *c)
 {
-    vsn_sim_bind_hdr(h, g->cid, dst_cid, src_port, dst_port, VSN_VIRTIO_VSOCK_TYPE_STREAM, op, len, flags, VG_BUF_ALLOC,
+    vsn_sim_bind_hdr(h, g->cid, dst_cid, src_port, dst_port, c && c->type ? c->type : VSN_VIRTIO_VSOCK_TYPE_STREAM, op, len, flags, VG_BUF_ALLOC,
                      c ? c->fwd_cnt : 0);
 }
 
@@ -413,8 +417,9 @@ static void on_packet(vg *g, const uint8_t *buf, uint32_t used_len)
         unsigned slot = 0;
         if (op == VSN_VIRTIO_VSOCK_OP_REQUEST && listens(g, dport, &slot) && (c = new_conn(g)) != NULL) {
             *c = (vg_conn){ .state = VG_ESTABLISHED, .peer_cid = src, .local_port = dport, .peer_port = sport, .incoming = true,
-                            .peer_buf_alloc = le32toh(h.buf_alloc), .peer_fwd_cnt = le32toh(h.fwd_cnt),
+                            .peer_buf_alloc = le32toh(h.buf_alloc), .peer_fwd_cnt = le32toh(h.fwd_cnt), .type = le16toh(h.type),
                             .seed_in = g->listen_seed_in[slot], .seed_out = g->listen_seed_out[slot] };
+            if (c->type == VSN_VIRTIO_VSOCK_TYPE_SEQPACKET) c->on_data = g->seq_on_data, c->user = g->seq_user;
             ctl(g, c, VSN_VIRTIO_VSOCK_OP_RESPONSE);
             return;
         }
@@ -433,11 +438,14 @@ static void on_packet(vg *g, const uint8_t *buf, uint32_t used_len)
         c->state = c->state == VG_CONNECTING ? VG_REFUSED : VG_RESET;
         break;
     case VSN_VIRTIO_VSOCK_OP_CREDIT_REQUEST: ctl(g, c, VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE); break;
+    case VSN_VIRTIO_VSOCK_OP_SHUTDOWN: c->peer_shut |= le32toh(h.flags); break;
     case VSN_VIRTIO_VSOCK_OP_RW: {
         if (len > VG_BUF_ALLOC - (c->fwd_cnt - c->last_fwd_sent)) c->credit_violations++;
         const uint8_t *p = buf + sizeof h;
-        for (uint32_t i = 0; i < len; i++)
-            if (p[i] != vg_pattern(c->seed_in, c->received + i)) c->bad_bytes++;
+        if (c->on_data != NULL) c->on_data(c, p, len, le32toh(h.flags));
+        else
+            for (uint32_t i = 0; i < len; i++)
+                if (p[i] != vg_pattern(c->seed_in, c->received + i)) c->bad_bytes++;
         c->received += len;
         c->fwd_cnt += len;  /* consumed at once */
         if (c->fwd_cnt - c->last_fwd_sent >= VG_BUF_ALLOC / 4) ctl(g, c, VSN_VIRTIO_VSOCK_OP_CREDIT_UPDATE);
@@ -494,10 +502,15 @@ int vg_listen_seeded(vg *g, uint32_t port, uint8_t seed_in, uint8_t seed_out)
 
 vg_conn *vg_connect(vg *g, uint64_t cid, uint32_t port, uint8_t seed)
 {
+    return vg_connect_type(g, cid, port, seed, VSN_VIRTIO_VSOCK_TYPE_STREAM);
+}
+
+vg_conn *vg_connect_type(vg *g, uint64_t cid, uint32_t port, uint8_t seed, uint16_t type)
+{
     vg_conn *c = new_conn(g);
     if (c == NULL) return NULL;
     *c = (vg_conn){ .state = VG_CONNECTING, .peer_cid = cid, .local_port = g->next_port++, .peer_port = port, .seed_out = seed,
-                    .seed_in = (uint8_t)(seed + 1) };
+                    .seed_in = (uint8_t)(seed + 1), .type = type };
     if (ctl(g, c, VSN_VIRTIO_VSOCK_OP_REQUEST) < 0) return NULL;
     return c;
 }
@@ -535,6 +548,35 @@ size_t vg_send(vg *g, vg_conn *c, size_t len)
         done += n;
     }
     return done;
+}
+
+int vg_send_msg(vg *g, vg_conn *c, const uint8_t *data, uint32_t len, bool eor)
+{
+    if (c->state != VG_ESTABLISHED) return -ENOTCONN;
+    uint32_t credit = c->peer_buf_alloc - (c->tx_cnt - c->peer_fwd_cnt);
+    if (c->tx_cnt - c->peer_fwd_cnt > c->peer_buf_alloc) credit = 0;
+    if (len > credit) return 0;
+    uint32_t done = 0;
+    do {
+        uint32_t n = len - done > VG_MAX_PAYLOAD ? VG_MAX_PAYLOAD : len - done;
+        uint32_t flags = done + n == len ? VSN_VIRTIO_VSOCK_SEQ_EOM | (eor ? VSN_VIRTIO_VSOCK_SEQ_EOR : 0) : 0;
+        struct vsn_virtio_vsock_hdr h;
+        hdr_fill(g, &h, c->peer_cid, c->local_port, c->peer_port, VSN_VIRTIO_VSOCK_OP_RW, flags, n, c);
+        c->last_fwd_sent = c->fwd_cnt;
+        int rc = tx_packet(g, &h, data + done, n);
+        if (rc < 0) return rc;
+        c->tx_cnt += n;
+        c->sent += n;
+        done += n;
+    } while (done < len);
+    return 1;
+}
+
+int vg_shutdown(vg *g, vg_conn *c, uint32_t flags)
+{
+    struct vsn_virtio_vsock_hdr h;
+    hdr_fill(g, &h, c->peer_cid, c->local_port, c->peer_port, VSN_VIRTIO_VSOCK_OP_SHUTDOWN, flags, 0, c);
+    return tx_packet(g, &h, NULL, 0);
 }
 
 int vg_rst(vg *g, vg_conn *c)

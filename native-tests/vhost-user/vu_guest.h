@@ -43,6 +43,12 @@ typedef struct vg_conn {
     uint8_t seed_out, seed_in;
     uint64_t bad_bytes;        /* received bytes that broke the pattern */
     uint64_t credit_violations; /* RW beyond what we advertised */
+    uint16_t type;             /* VSN_VIRTIO_VSOCK_TYPE_*; 0 is stream */
+    uint32_t peer_shut;        /* SHUTDOWN flags the peer sent (1 receive, 2 send) */
+    /* seqpacket: every RW goes here (payload, the header's flags: EOM, EOR) instead of the
+     * pattern check above; fwd_cnt still counts it as consumed */
+    void (*on_data)(struct vg_conn *c, const uint8_t *p, uint32_t len, uint32_t flags);
+    void *user;
 } vg_conn;
 
 #define VG_RX 0u /* ring indexes */
@@ -65,6 +71,10 @@ typedef struct vg {
     uint64_t rx_packets, tx_packets, rsts_received, unknown_packets;
     int sock;                 /* vhost-user socket, or -1 */
     vsn_device *dev;          /* in-process device, or NULL */
+    bool seqpacket;           /* set before vg_vu_setup: negotiate VIRTIO_VSOCK_F_SEQPACKET */
+    /* given to every incoming seqpacket connection at its REQUEST (vg_conn.on_data, .user) */
+    void (*seq_on_data)(struct vg_conn *c, const uint8_t *p, uint32_t len, uint32_t flags);
+    void *seq_user;
 } vg;
 
 /* Memory (memfd) and rings, nothing attached yet. 0 or -errno. */
@@ -112,6 +122,14 @@ int vg_listen(vg *g, uint32_t port);
  * arrives (data may come in the same pump as the REQUEST: seeds set after vg_accept are too late). */
 int vg_listen_seeded(vg *g, uint32_t port, uint8_t seed_in, uint8_t seed_out);
 vg_conn *vg_connect(vg *g, uint64_t cid, uint32_t port, uint8_t seed);
+/* The same with a socket type (VSN_VIRTIO_VSOCK_TYPE_SEQPACKET needs the feature, which vg_vu_setup
+ * accepts when the daemon offers it). */
+vg_conn *vg_connect_type(vg *g, uint64_t cid, uint32_t port, uint8_t seed, uint16_t type);
+/* Seqpacket: sends one message of len bytes (any size: split into packets, EOM on the last, EOR too
+ * when eor) if the peer's credit takes it whole; 1 sent, 0 no credit yet, -errno. */
+int vg_send_msg(vg *g, vg_conn *c, const uint8_t *data, uint32_t len, bool eor);
+/* Sends SHUTDOWN with flags (1 receive, 2 send). */
+int vg_shutdown(vg *g, vg_conn *c, uint32_t flags);
 /* An incoming connection on a listening port not yet returned, or NULL. */
 vg_conn *vg_accept(vg *g, uint32_t port);
 /* Sends up to len more pattern bytes within the peer's credit. Returns bytes queued. */

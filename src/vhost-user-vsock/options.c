@@ -30,13 +30,14 @@ const char options_usage[] =
     "                            two up to 32768, default 1024\n"
     "        groups=G1+G2        group names ([A-Za-z0-9_-], default \"default\"); VMs that share a\n"
     "                            group reach each other by CID\n"
-    "        forward-cid=CID     instead of uds-path: a guest stream connection to host port P\n"
+    "        forward-cid=CID     instead of uds-path: a guest stream or seqpacket connection to host port P\n"
     "                            reaches AF_VSOCK (CID, P) on this host (1: the host itself, with\n"
     "                            vsock_loopback); 1..4294967294\n"
     "        forward-listen=P1+P2  with forward-cid: the daemon listens on these host AF_VSOCK\n"
     "                            ports and forwards each connection to the same guest port\n"
+    "        forward-listen-seqpacket=P1+P2  the same for SOCK_SEQPACKET (a port is one or the other)\n"
     "  --guest-cid CID, --socket PATH, --uds-path PATH, --tx-buffer-size N, --queue-size N,\n"
-    "  --groups G1+G2, --forward-cid CID, --forward-listen P1+P2\n"
+    "  --groups G1+G2, --forward-cid CID, --forward-listen P1+P2, --forward-listen-seqpacket P1+P2\n"
     "        The same for a single VM, as separate options.\n"
     "  --config FILE\n"
     "        Read VMs from a YAML file (may be combined with --vm):\n"
@@ -136,20 +137,32 @@ static bool normalize_key(const char *key, char *k, size_t n)
     return true;
 }
 
-static int parse_ports(const char *s, vm_options *vm, char *err, size_t errlen)
+/* forward-listen (stream) or forward-listen-seqpacket: the ports of that kind are replaced, the
+ * other kind's kept; a port may be given once across both (AF_VSOCK binds one socket per port). */
+static int parse_ports(const char *s, vm_options *vm, bool seqpacket, char *err, size_t errlen)
 {
-    vm->nforward_listen = 0;
+    const char *key = seqpacket ? "forward-listen-seqpacket" : "forward-listen";
+    unsigned kept = 0;
+    for (unsigned i = 0; i < vm->nforward_listen; i++)
+        if (vm->forward_listen_seqpacket[i] != seqpacket) {
+            vm->forward_listen[kept] = vm->forward_listen[i];
+            vm->forward_listen_seqpacket[kept++] = vm->forward_listen_seqpacket[i];
+        }
+    vm->nforward_listen = kept;
     const char *p = s;
     char part[24];
     while (1) {
         size_t n = strcspn(p, "+");
         uint64_t v;
-        if (n == 0 || n >= sizeof part) return fail(err, errlen, "forward-listen \"%s\": '+'-separated ports from 0 to 4294967294", s);
+        if (n == 0 || n >= sizeof part) return fail(err, errlen, "%s \"%s\": '+'-separated ports from 0 to 4294967294", key, s);
         memcpy(part, p, n);
         part[n] = '\0';
         if (parse_u64(part, 0xFFFFFFFEull, &v) < 0)
-            return fail(err, errlen, "forward-listen \"%s\": '+'-separated ports from 0 to 4294967294", s);
-        if (vm->nforward_listen == VU_MAX_FORWARD_PORTS) return fail(err, errlen, "forward-listen \"%s\": at most %u ports", s, VU_MAX_FORWARD_PORTS);
+            return fail(err, errlen, "%s \"%s\": '+'-separated ports from 0 to 4294967294", key, s);
+        for (unsigned i = 0; i < vm->nforward_listen; i++)
+            if (vm->forward_listen[i] == v) return fail(err, errlen, "%s \"%s\": port %llu is given twice", key, s, (unsigned long long)v);
+        if (vm->nforward_listen == VU_MAX_FORWARD_PORTS) return fail(err, errlen, "%s \"%s\": at most %u ports", key, s, VU_MAX_FORWARD_PORTS);
+        vm->forward_listen_seqpacket[vm->nforward_listen] = seqpacket;
         vm->forward_listen[vm->nforward_listen++] = (uint32_t)v;
         if (p[n] == '\0') return 0;
         p += n + 1;
@@ -187,14 +200,16 @@ int options_set_vm_key(vm_options *vm, const char *key, const char *value, char 
         vm->forward_cid = (uint32_t)v;
         vm->has_forward_cid = true;
     } else if (strcmp(k, "forward-listen") == 0) {
-        return parse_ports(value, vm, err, errlen);
+        return parse_ports(value, vm, false, err, errlen);
+    } else if (strcmp(k, "forward-listen-seqpacket") == 0) {
+        return parse_ports(value, vm, true, err, errlen);
     } else {
         return 1;
     }
     return 0;
 }
 
-#define VM_KEYS "guest-cid, socket, uds-path, tx-buffer-size, queue-size, groups, forward-cid, forward-listen"
+#define VM_KEYS "guest-cid, socket, uds-path, tx-buffer-size, queue-size, groups, forward-cid, forward-listen, forward-listen-seqpacket"
 
 int options_parse_vm(const char *spec, vm_options *vm, char *err, size_t errlen)
 {
@@ -271,7 +286,7 @@ static int check_vms(daemon_options *o, char *err, size_t errlen)
             return fail(err, errlen, "VM %u (cid %llu): uds-path and forward-cid exclude each other", i + 1,
                         (unsigned long long)vm->guest_cid);
         if (vm->nforward_listen > 0 && !vm->has_forward_cid)
-            return fail(err, errlen, "VM %u (cid %llu): forward-listen needs forward-cid", i + 1, (unsigned long long)vm->guest_cid);
+            return fail(err, errlen, "VM %u (cid %llu): forward-listen needs forward-cid (forward-listen-seqpacket too)", i + 1, (unsigned long long)vm->guest_cid);
         for (unsigned j = 0; j < i; j++) {
             if (o->vms[j].guest_cid == vm->guest_cid)
                 return fail(err, errlen, "guest-cid %llu is given twice", (unsigned long long)vm->guest_cid);
@@ -291,7 +306,7 @@ static void free_vm(vm_options *vm)
 }
 
 static const char *const vm_option_names[] = { "guest-cid", "socket", "uds-path", "tx-buffer-size", "queue-size",
-                                               "groups", "forward-cid", "forward-listen" };
+                                               "groups", "forward-cid", "forward-listen", "forward-listen-seqpacket" };
 
 int options_parse(int argc, char **argv, daemon_options *o, char *err, size_t errlen)
 {

@@ -30,6 +30,7 @@ typedef struct vm_options {
     uint32_t forward_cid;    /* forward guest connections to the host's AF_VSOCK (this CID) */
     uint32_t forward_listen[VU_MAX_FORWARD_PORTS];
     unsigned nforward_listen;
+    bool forward_listen_seqpacket[VU_MAX_FORWARD_PORTS]; /* that port listens SOCK_SEQPACKET, not SOCK_STREAM */
 } vm_options;
 
 typedef struct daemon_options {

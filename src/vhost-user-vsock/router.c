@@ -12,14 +12,8 @@ static int32_t route(void *user, uint32_t type, uint64_t dst_cid, uint32_t dst_p
                      int32_t fd)
 {
     vm *self = user;
-    if (dst_cid == HOST_CID && self->fwd_open) {  /* VSN_DEVICE_F_ROUTE_HOST: forward-cid */
-        if (type != VSN_VIRTIO_VSOCK_TYPE_STREAM) {
-            vu_log(VSN_LOG_INFO, "%s: seqpacket port %u -> host port %u: only streams are forwarded; RST", self->name, src_port,
-                   dst_port);
-            return -ENOTSUP;
-        }
-        return forward_route(&self->fwd, dst_port, src_port, fd);
-    }
+    if (dst_cid == HOST_CID && self->fwd_open)  /* VSN_DEVICE_F_ROUTE_HOST: forward-cid, stream or seqpacket */
+        return forward_route(&self->fwd, type, dst_port, src_port, fd);
     for (unsigned i = 0; i < table_size; i++) {
         vm *t = &table[i];
         if (t == self || t->opt->guest_cid != dst_cid) continue;

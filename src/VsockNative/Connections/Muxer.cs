@@ -161,14 +161,9 @@ internal sealed partial class Muxer : IDisposable
         if (TryAcceptOnFdListener(key, h, nowMs)) return;
         if (_options.RouteHost)
         {
-            // VSN_DEVICE_F_ROUTE_HOST: the program forwards host connections (stream only).
-            if (type == VirtioVsockType.Stream) StartRoute(key, h, nowMs);
-            else
-            {
-                _counters.RefusedNoListener++;
-                if (_log.Enabled(LogLevel.Info)) _log.Info($"guest port {h.SrcPort} -> host port {h.DstPort}: only stream connections to the host are routed; RST");
-                QueueReset(h);
-            }
+            // VSN_DEVICE_F_ROUTE_HOST: the program forwards host connections, stream and seqpacket
+            // (a seqpacket pair is framed once accepted, as a sibling route's: see FdStream.FramedRecords).
+            StartRoute(key, h, nowMs);
             return;
         }
         if (type is not (VirtioVsockType.Stream or VirtioVsockType.Seqpacket) || _options.UdsPath is null)

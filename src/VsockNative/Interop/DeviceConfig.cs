@@ -82,8 +82,8 @@ internal static class DeviceFlags
     /// <summary>Guest connections to the host (CID 2) on a port with no vsn_device_listen listener go to the
     /// router (vsn_device_set_router) with dst_cid 2, as a sibling connection would, instead of to
     /// "&lt;uds_path&gt;_P": the program forwards them (vhost-user-vsock's forward-cid: to the host's
-    /// AF_VSOCK). Stream only (a seqpacket REQUEST to the host is refused with RST); without a router
-    /// such REQUESTs get RST. Since ABI 0.5.</summary>
+    /// AF_VSOCK). Stream and seqpacket (a seqpacket connection reaches the router as a SOCK_SEQPACKET pair whose
+    /// messages carry one leading flags byte, as a sibling route's: see vsn_router_fn); without a router such REQUESTs get RST. Since ABI 0.5.</summary>
     [CDefine("VSN_DEVICE_F_ROUTE_HOST")] public const uint RouteHost = 2;
 
     public const uint All = ManualPoll | RouteHost;

@@ -9,10 +9,15 @@ namespace VsockNative.Interop;
 /// (SOCK_STREAM or SOCK_SEQPACKET; non-blocking, close-on-exec): hand it to the target with
 /// vsn_device_connect_from (same type) and return 0 (the fd is then no longer the device's), or return a
 /// negative errno and the device closes fd and answers the guest with RST. Must not block for long:
-/// the device's queues wait meanwhile. With VSN_DEVICE_F_ROUTE_HOST it is also called for stream
-/// REQUESTs to the host (dst_cid 2) on ports with no vsn_device_listen listener: the program connects
-/// wherever it forwards to, writes the byte VSN_ROUTE_ACCEPTED on fd when that peer accepted (the
-/// guest gets RESPONSE then) and carries the bytes both ways, or closes fd (the guest gets RST).</summary>
+/// the device's queues wait meanwhile. With VSN_DEVICE_F_ROUTE_HOST it is also called for stream and
+/// seqpacket REQUESTs to the host (dst_cid 2) on ports with no vsn_device_listen listener: the program
+/// connects wherever it forwards to, writes the byte VSN_ROUTE_ACCEPTED on fd when that peer accepted
+/// (the guest gets RESPONSE then; on a SOCK_SEQPACKET pair a one-byte message) and carries the data
+/// both ways, or closes fd (the guest gets RST). On a SOCK_SEQPACKET pair that the program keeps (a
+/// route to the host, or a sibling route handed to a program rather than to a device), every message
+/// after the acceptance byte, both ways, is one guest message with one leading flags byte: bit 0
+/// (1) means the record ends there (VIRTIO_VSOCK_SEQ_EOR, MSG_EOR), which AF_UNIX does not carry;
+/// the other bits are 0 (so a message is never empty; its payload is at most the device's buf_alloc).</summary>
 [CSection(AbiSection.Routing, 1)]
 [CCallback("vsn_router_fn", "user", "type", "dst_cid", "dst_port", "src_cid", "src_port", "fd")]
 internal unsafe struct RouterCallback

@@ -36,12 +36,20 @@ public sealed class DatagramAllocationTests
         try
         {
             Run(router, poll, host, part1, part2, whole, hostBuf, rx, addr, 200); // warm-up: JIT, tiering
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            Run(router, poll, host, part1, part2, whole, hostBuf, rx, addr, 2000);
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            Assert.Equal(0, allocated);
-            Assert.Equal(2 * 2200UL, router.Counters.GuestToHostDatagrams);
-            Assert.Equal(2 * 2200UL, router.Counters.HostToGuestDatagrams);
+            // A per-datagram allocation shows in every window of 2000 rounds; the runtime once put a few
+            // KiB of its own on this thread in one window of a loaded full run (tier-up), so a window
+            // of zero within three is what steady state must reach (each window's bytes are reported).
+            var windows = new System.Collections.Generic.List<long>();
+            for (int w = 0; w < 3 && !windows.Contains(0); w++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                Run(router, poll, host, part1, part2, whole, hostBuf, rx, addr, 2000);
+                windows.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+            Assert.True(windows.Contains(0), "bytes allocated per window of 2000 rounds: " + string.Join(", ", windows));
+            ulong datagrams = 200 + 2000UL * (ulong)windows.Count;
+            Assert.Equal(2 * datagrams, router.Counters.GuestToHostDatagrams);
+            Assert.Equal(2 * datagrams, router.Counters.HostToGuestDatagrams);
         }
         finally
         {

@@ -501,9 +501,7 @@ static void reset_device_resume(pid_t daemon)
 static void memory_cannot_shrink(void)
 {
     vg g;
-    VT_REQUIRE(vg_init(&g, 3) == 0, "vg_init");
-    VT_REQUIRE(vg_vu_connect(&g, sock_path, 5000) == 0, "connect");
-    VT_CHECK(vg_vu_setup(&g) == 0, "negotiation");
+    guest_up(&g, "memory_cannot_shrink");
     int fd = -1;
     uint64_t offset = 0;
     VT_REQUIRE(vsn_sim_mem_region_fd(g.mem, 0, &fd, &offset) == 0, "region fd");
@@ -511,16 +509,7 @@ static void memory_cannot_shrink(void)
     VT_CHECK(seals >= 0 && (seals & F_SEAL_SHRINK), "the daemon did not seal the guest memory against shrinking (seals 0x%x)", seals);
     errno = 0;
     VT_CHECK(ftruncate(fd, 4096) < 0 && errno == EPERM, "the frontend could shrink the guest memory (errno %d)", errno);
-    char port_path[320];
-    snprintf(port_path, sizeof port_path, "%s_5000", uds_path);
-    int listener = vt_unix_listen(port_path);
-    VT_REQUIRE(listener >= 0, "listen");
-    vt_host h;
-    vg_conn *c = open_stream(&g, listener, &h, 71);
-    transfer(&g, c, &h, 256 * 1024);
-    close(h.fd);
-    close(listener);
-    vg_destroy(&g);
+    stream_then_go(&g, 71);  /* the device goes on */
 
     /* a memfd that cannot be sealed: accepted (as QEMU's seal=off and file backends need), warned */
     int loose = memfd_create("vu_unsealable", MFD_CLOEXEC);

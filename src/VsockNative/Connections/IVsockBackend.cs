@@ -51,7 +51,7 @@ internal interface IVsockBackend : IDisposable
     /// <summary>The earliest deadline (monotonic ms), long.MaxValue for none.</summary>
     long NextDeadlineMs { get; }
 
-    /// <summary>Runs the deadlines that passed.</summary>
+    /// <summary>Runs the deadlines that passed (called every loop turn: cheap when none has).</summary>
     void OnTimer(long nowMs);
 
     /// <summary>Another thread signalled the backend (a sibling device's link moved: bytes, room, a

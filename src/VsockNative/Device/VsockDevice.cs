@@ -394,7 +394,7 @@ internal sealed class VsockDevice : IDisposable
             _pump.Process(slot, now);
             CheckFault(_q[slot]);
         }
-        if (_backend.NextDeadlineMs <= now) _backend.OnTimer(now);
+        _backend.OnTimer(now);  // it runs only what is due (one look at each heap's top)
         if (!_needsReset)
         {
             _pump.FillAllRx(now);

@@ -141,6 +141,7 @@ public sealed class FakeBackendTests : IDisposable
 
         public void OnTimer(long nowMs)
         {
+            if (Deadline > nowMs) return;
             Timers++;
             Deadline = long.MaxValue;
         }

@@ -22,9 +22,6 @@ internal struct SyscallCounters
     public ulong EventFdWrites;
     /// <summary>Everything else the loop called: accept, connect, socketpair, shutdown, close, setsockopt.</summary>
     public ulong Other;
-
-    /// <summary>All of them.</summary>
-    public readonly ulong Total => EpollWait + EpollCtl + SocketReads + SocketWrites + EventFdReads + EventFdWrites + Other;
 }
 
 /// <summary>One device's syscall counters, filled by the thread that runs its loop.</summary>

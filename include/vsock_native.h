@@ -143,9 +143,9 @@ VSN_STATIC_ASSERT(sizeof(struct vsn_dgram_addr) == 8, "vsn_dgram_addr size");
 /** Major ABI version: a caller must refuse a library whose major differs. */
 #define VSN_ABI_VERSION_MAJOR 0u
 /** Minor ABI version: grows when functions or struct fields are added. */
-#define VSN_ABI_VERSION_MINOR 5u
+#define VSN_ABI_VERSION_MINOR 6u
 /** The version this header describes, (major << 16) | minor. */
-#define VSN_ABI_VERSION 5u
+#define VSN_ABI_VERSION 6u
 /** Something failed: a rejected argument, a broken device. */
 #define VSN_LOG_ERROR 0
 /** Something the guest or a peer did wrong that was handled (dropped, reset). */
@@ -1356,6 +1356,35 @@ VSN_STATIC_ASSERT(offsetof(vsn_connection_info, counters) == 80, "vsn_connection
 VSN_STATIC_ASSERT(sizeof(vsn_connection_info) == 344, "vsn_connection_info size");
 
 /**
+ * The managed runtime of the whole library (every device of the process shares it): what it
+ * allocated and how often it collected. Set struct_size first.
+ */
+typedef struct vsn_runtime_counters {
+    /** sizeof(vsn_runtime_counters) as the caller compiled it. */
+    uint32_t struct_size;
+    /** How many garbage-collector generations gc_count adds up. */
+    uint32_t gc_generations;
+    /**
+     * Bytes the library's runtime allocated since the process started, on every thread (a precise
+     * figure: taking it costs a little).
+     */
+    uint64_t allocated_bytes;
+    /**
+     * Garbage collections since the process started, the collections of every generation added up
+     * (a full collection counts once per generation it covered).
+     */
+    uint64_t gc_count;
+    /** Bytes the runtime's heap holds now (live objects and garbage not yet collected). */
+    uint64_t heap_bytes;
+} vsn_runtime_counters;
+VSN_STATIC_ASSERT(offsetof(vsn_runtime_counters, struct_size) == 0, "vsn_runtime_counters.struct_size offset");
+VSN_STATIC_ASSERT(offsetof(vsn_runtime_counters, gc_generations) == 4, "vsn_runtime_counters.gc_generations offset");
+VSN_STATIC_ASSERT(offsetof(vsn_runtime_counters, allocated_bytes) == 8, "vsn_runtime_counters.allocated_bytes offset");
+VSN_STATIC_ASSERT(offsetof(vsn_runtime_counters, gc_count) == 16, "vsn_runtime_counters.gc_count offset");
+VSN_STATIC_ASSERT(offsetof(vsn_runtime_counters, heap_bytes) == 24, "vsn_runtime_counters.heap_bytes offset");
+VSN_STATIC_ASSERT(sizeof(vsn_runtime_counters) == 32, "vsn_runtime_counters size");
+
+/**
  * A queue's counters: chains, bytes, bad chains by kind, interrupts. Threads: any thread,
  * including the device's callbacks (a consistent snapshot under the device's lock).
  * @param device The device.
@@ -1392,6 +1421,15 @@ int32_t vsn_device_get_counters(vsn_device *device, vsn_device_counters *out_cou
  *     non-zero capacity; -EBADF.
  */
 int32_t vsn_device_get_connections(vsn_device *device, vsn_connection_info *out_infos, uint32_t capacity, uint32_t entry_size, uint32_t *out_total);
+
+/**
+ * The library's managed runtime counters: bytes allocated and garbage collections since the
+ * process started, and the heap's size now. Library-wide (not per device): read it before and
+ * after what is measured and subtract. Threads: any thread, including the device's callbacks.
+ * @param out_counters Its struct_size must be set; at most that many bytes are written.
+ * @return 0; -EINVAL for NULL or a struct_size below 8.
+ */
+int32_t vsn_get_runtime_counters(vsn_runtime_counters *out_counters);
 
 /* ===== Deprecated names: kept for one ABI minor so older callers build; use the new ones ===== */
 

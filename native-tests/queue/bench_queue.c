@@ -14,12 +14,16 @@
  * Tx buffers are built once and shared by every chain (they are device-readable only), so the
  * only per-chain guest allocation is an indirect table.
  *
+ * With VSN_BENCH_ROWS=1 the rows ring_direct2 (the first shape) and ring_indirect6 (the third)
+ * also go out as @row lines (vsn_bench_row.h), counters taken after the first ring-full.
+ *
  * Thread rows: the device on its own event-loop thread, the driver on this thread keeping the
  * ring full (refill as it reaps, kick when the device asks, sleep on the interrupt when nothing
  * came back).  These are end-to-end figures: driver work and wake-ups included.
  */
 #include "ring_walk.h"
 #include "sim_device.h"
+#include "vsn_bench_row.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -124,6 +128,8 @@ static uint32_t reap_all(vsn_sim_queue *q)
 
 /* ---- the device, manual poll -------------------------------------------------------------- */
 
+static vsn_bench_snap g_snap[2]; /* the last bench_device run: after its first ring-full, at its end */
+
 static int bench_device(const struct shape *s, uint64_t total, double *rate)
 {
     vsn_sim_mem *mem = NULL;
@@ -147,7 +153,7 @@ static int bench_device(const struct shape *s, uint64_t total, double *rate)
         return die("device setup", rc);
     }
     vsn_sim_mem_mark_get(mem, &mark);
-    uint64_t done = 0;
+    uint64_t done = 0, warm = 0;
     double spent = 0;
     while (done < total && rc == 0) {
         uint64_t left = total - done;
@@ -168,8 +174,16 @@ static int bench_device(const struct shape *s, uint64_t total, double *rate)
         if (reap_all(q) != got)
             rc = -EIO;
         vsn_sim_mem_mark_release(mem, &mark);
+        if (done == 0) {
+            vsn_bench_snap1(&g_snap[0], vsn_sd_device(sd));
+            spent = 0;
+            warm = got;
+            total += got; /* the first ring-full was the warm-up */
+        }
         done += got;
     }
+    vsn_bench_snap1(&g_snap[1], vsn_sd_device(sd));
+    done -= warm;
     vsn_device_counter_values dc;
     if (rc == 0 && (vsn_sd_device_counters(sd, &dc) != 0 || dc.tx_packets != total))
         rc = -EIO; /* sanity: every chain was a well-formed packet */
@@ -327,6 +341,10 @@ int main(int argc, char **argv)
             return 1;
         printf("%-38s %14.0f %9.1f %14.0f %9.1f %12.2f\n", shapes[i].name, dev, 1e9 / dev, walk,
                1e9 / walk, dev / walk);
+        if (i != 1)
+            vsn_bench_row(i == 0 ? "ring_direct2" : "ring_indirect6", dev, walk, "chains/s", dev / walk,
+                          &g_snap[0], &g_snap[1], "\"ns_per_chain\":%.1f,\"walker_ns_per_chain\":%.1f",
+                          1e9 / dev, 1e9 / walk);
     }
     static const struct {
         const char *name;

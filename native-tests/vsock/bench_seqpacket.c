@@ -9,9 +9,12 @@
  *                 it into 4 KiB rx buffers; the guest reads whole messages (and, as Linux, sends a
  *                 CREDIT_UPDATE after each).
  *   baseline    : the same messages over socketpair(AF_UNIX, SOCK_SEQPACKET), one thread.
+ * Each size and direction first moves 1/16 of its messages unmeasured (warm-up); with
+ * VSN_BENCH_ROWS=1 the rows seqpacket_<size>_<g2h|h2g> also go out as @row lines (vsn_bench_row.h).
  * Usage: bench_seqpacket [MiB]   (default 256 per size and direction; at most 200 000 messages)
  */
 #include "guest_stack.h"
+#include "vsn_bench_row.h"
 #include "vt_util.h"
 
 #include <stdlib.h>
@@ -119,8 +122,21 @@ int main(int argc, char **argv)
             count = 200000;
         double pair = run_pair(sizes[i], count);
         for (int dir = 0; dir < 2; dir++) {
-            double dev = dir == 0 ? run(s, c, g_acc.fd, true, sizes[i], count)
-                                  : run(s, d, fd, false, sizes[i], count);
+            gs_conn *conn = dir == 0 ? c : d;
+            int rfd = dir == 0 ? g_acc.fd : fd;
+            vsn_bench_snap a, b;
+            double dev = 0;
+            if (run(s, conn, rfd, dir == 0, sizes[i], count / 16 + 1) > 0) {
+                vsn_bench_snap1(&a, gs_device(s));
+                dev = run(s, conn, rfd, dir == 0, sizes[i], count);
+                vsn_bench_snap1(&b, gs_device(s));
+            }
+            if (dev > 0) {
+                char name[48];
+                snprintf(name, sizeof name, "seqpacket_%zu_%s", sizes[i], dir == 0 ? "g2h" : "h2g");
+                vsn_bench_row(name, dev, pair, "msg/s", pair > 0 ? dev / pair : 0, &a, &b,
+                              "\"message_bytes\":%zu", sizes[i]);
+            }
             char what[64];
             snprintf(what, sizeof what, "%s, %zu-byte messages", dir == 0 ? "guest->host" : "host->guest", sizes[i]);
             printf("%-34s %12.0f %12.0f %8.2f %9.0f\n", what, dev, pair, pair > 0 ? dev / pair : 0,

@@ -9,11 +9,15 @@
  *   baselines   : the same bytes over socketpair(AF_UNIX, SOCK_STREAM), one thread, the same
  *                 chunking (64 KiB writes; 256 KiB resp. 4 KiB reads).
  * Both sides run on the calling thread (manual poll), as in the harnesses.
+ * Each direction first moves 1/16 of the bytes unmeasured (warm-up); with VSN_BENCH_ROWS=1 the rows
+ * stream_g2h and stream_h2g also go out as @row lines (vsn_bench_row.h) with the device's syscalls
+ * per packet and the library's allocations over the measured part.
  * Usage: bench_stream [MiB]   (default 1024 per direction). Exit status 1 when a transfer through
  * the device did not complete (ctest bench_stream_smoke runs 16 MiB: it checks that, never a speed).
  */
 #include "bench_util.h"
 #include "guest_stack.h"
+#include "vsn_bench_row.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +89,13 @@ int main(int argc, char **argv)
             hfd = vt_accept(lfd);
         gs_pump(s, 1);
     }
-    double g2h = c->state == GS_ESTABLISHED && hfd >= 0 ? bench_g2h(s, c, hfd, total) : 0;
+    vsn_bench_snap g0, g1, h0, h1;
+    double g2h = 0, h2g = 0;
+    if (c->state == GS_ESTABLISHED && hfd >= 0 && bench_g2h(s, c, hfd, total / 16) > 0) {
+        vsn_bench_snap1(&g0, gs_device(s));
+        g2h = bench_g2h(s, c, hfd, total);
+        vsn_bench_snap1(&g1, gs_device(s));
+    }
 
     gs_listen(s, 3000);
     int fd = -1;
@@ -94,7 +104,11 @@ int main(int argc, char **argv)
     dl = gs_now_ms() + 5000;
     while ((d = gs_accept(s, 3000)) == NULL && gs_now_ms() < dl)
         gs_pump(s, 1);
-    double h2g = d != NULL && fd >= 0 ? bench_h2g(s, d, fd, total) : 0;
+    if (d != NULL && fd >= 0 && bench_h2g(s, d, fd, total / 16) > 0) {
+        vsn_bench_snap1(&h0, gs_device(s));
+        h2g = bench_h2g(s, d, fd, total);
+        vsn_bench_snap1(&h1, gs_device(s));
+    }
 
     double p_g2h = vt_bench_socketpair(total, sizeof g_buf, g_buf);
     double p_h2g = vt_bench_socketpair(total, 4096, g_buf);
@@ -107,6 +121,10 @@ int main(int argc, char **argv)
     printf("%-44s %10.0f %12.0f %8.2f\n", "host->guest, 64 KiB writes -> 4 KiB rx bufs", h2g, p_h2g,
            p_h2g > 0 ? h2g / p_h2g : 0);
     int failed = g2h == 0 || h2g == 0;
+    if (!failed) {
+        vsn_bench_row("stream_g2h", g2h, p_g2h, "MB/s", p_g2h > 0 ? g2h / p_g2h : 0, &g0, &g1, NULL);
+        vsn_bench_row("stream_h2g", h2g, p_h2g, "MB/s", p_h2g > 0 ? h2g / p_h2g : 0, &h0, &h1, NULL);
+    }
     if (failed)
         fprintf(stderr, "bench_stream: a transfer through the device did not complete (%s)\n",
                 g2h == 0 ? "guest->host" : "host->guest");

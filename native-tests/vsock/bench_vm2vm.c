@@ -11,13 +11,16 @@
  *                Run twice: 4 KiB rx buffers (a Linux guest's), and 64 KiB ones.
  *   socketpair : the same bytes over socketpair(AF_UNIX, SOCK_STREAM), 64 KiB writes, reads of the rx
  *                buffer's payload size, one thread.
- * Every byte guest 4 reads is checked against the pattern.
+ * Every byte guest 4 reads is checked against the pattern. Each run first moves 1/16 of the bytes
+ * unmeasured (warm-up). With VSN_BENCH_ROWS=1 the rows vm_to_vm (4 KiB rx buffers) and
+ * vm_to_vm_rx64k also go out as @row lines (vsn_bench_row.h; syscalls of both devices).
  * Usage: bench_vm2vm [MiB]   (default 1024). Exit status 1 when a transfer did not complete, a byte
  * was wrong, or the connection was not direct (ctest bench_vm2vm_smoke runs 16 MiB: it checks that,
  * never a speed).
  */
 #include "bench_util.h"
 #include "guest_stack.h"
+#include "vsn_bench_row.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,14 +129,22 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof rx_bufs / sizeof rx_bufs[0]; i++) {
         size_t payload = rx_bufs[i] - GS_HDR;
         vm2vm v;
-        double mbs = 0;
+        double mbs = 0, pair = vt_bench_socketpair(total, payload, g_buf);
         bool direct = false;
         if (vm2vm_open(&v, rx_bufs[i]) == 0) {
             direct = vm2vm_direct(&v);
-            mbs = vm2vm_stream(&v, total, payload);
+            vsn_device *devs[2] = { gs_device(v.s[0]), gs_device(v.s[1]) };
+            vsn_bench_snap a, b;
+            if (vm2vm_stream(&v, total / 16, payload) > 0) {
+                vsn_bench_snap_take(&a, devs, 2);
+                mbs = vm2vm_stream(&v, total, payload);
+                vsn_bench_snap_take(&b, devs, 2);
+            }
+            if (mbs > 0 && direct)
+                vsn_bench_row(i == 0 ? "vm_to_vm" : "vm_to_vm_rx64k", mbs, pair, "MB/s",
+                              pair > 0 ? mbs / pair : 0, &a, &b, "\"rx_buf_bytes\":%u", rx_bufs[i]);
         }
         vm2vm_close(&v);
-        double pair = vt_bench_socketpair(total, payload, g_buf);
         char path[64];
         snprintf(path, sizeof path, "%s, %u-byte rx buffers", direct ? "direct link" : "NOT DIRECT", rx_bufs[i]);
         printf("%-46s %10.0f %12.0f %8.2f\n", path, mbs, pair, pair > 0 ? mbs / pair : 0);

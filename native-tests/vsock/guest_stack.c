@@ -6,10 +6,13 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define HOST_CID 2u
 #define EVENT_BUFS 8u
@@ -60,7 +63,10 @@ struct gs_stack {
     uint8_t *ev_p[EVENT_BUFS];
     struct pending *pend;
     uint32_t npend;
-    gs_conn conns[GS_MAX_CONNS];
+    gs_conn *conns;
+    uint32_t nconns;
+    int kick_fd[VSN_QUEUE_COUNT_MAX]; /* cfg.threaded: the kick eventfd of each queue, else -1 */
+    int call_fd;                      /* cfg.threaded: the call eventfd of every queue, else -1 */
     struct listener lst[MAX_LISTEN];
     uint32_t nlst;
     uint32_t next_port;
@@ -183,6 +189,10 @@ static int alloc_tx_slots(gs_stack *s, uint32_t n, struct txslot **slots, uint32
 static int sim_notify(void *user, uint16_t queue_index)
 {
     gs_stack *s = user;
+    if (s->kick_fd[queue_index] >= 0) {
+        uint64_t one = 1;
+        return write(s->kick_fd[queue_index], &one, sizeof one) == sizeof one ? 0 : -errno;
+    }
     return vsn_queue_notify(s->dev, queue_index);
 }
 
@@ -199,7 +209,9 @@ static int make_queue(gs_stack *s, uint16_t size, uint16_t index, uint64_t feat,
     int rc = vsn_sim_queue_create(s->mem, &qc, q);
     if (rc != 0)
         return rc;
-    vsn_queue_config c = vsn_sim_bind_queue(*q, -1, -1);
+    if (s->cfg.threaded && (s->kick_fd[index] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+        return -errno;
+    vsn_queue_config c = vsn_sim_bind_queue(*q, s->kick_fd[index], s->call_fd);
     return vsn_queue_setup(s->dev, index, &c);
 }
 
@@ -252,6 +264,16 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     s->trace = cfg->verbose || getenv("VSN_GS_TRACE") != NULL;
     s->next_port = 50000;
     s->nrx = cfg->rx_qsize;
+    s->call_fd = -1;
+    for (uint32_t i = 0; i < VSN_QUEUE_COUNT_MAX; i++)
+        s->kick_fd[i] = -1;
+    s->nconns = cfg->max_conns != 0 ? cfg->max_conns : GS_MAX_CONNS;
+    if ((s->conns = calloc(s->nconns, sizeof *s->conns)) == NULL ||
+        (cfg->threaded && (s->call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)) {
+        free(s->conns);
+        free(s);
+        return -ENOMEM;
+    }
     s->ntx = cfg->tx_qsize / 2; /* two descriptors per data packet */
 
     uint64_t need = (uint64_t)s->nrx * (cfg->rx_buf_size + 64) +
@@ -268,7 +290,7 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     vsn_device_config dc;
     memset(&dc, 0, sizeof dc);
     dc.struct_size = sizeof dc;
-    dc.flags = VSN_DEVICE_F_MANUAL_POLL;
+    dc.flags = cfg->threaded ? 0 : VSN_DEVICE_F_MANUAL_POLL;
     dc.guest_cid = s->cid;
     dc.uds_path = cfg->uds_path;
     dc.buf_alloc = cfg->dev_buf_alloc;
@@ -382,10 +404,16 @@ void gs_destroy(gs_stack **ps)
     free(s->dg_part);
     for (uint32_t i = 0; i < GS_DGRAM_QUEUE; i++)
         free(s->dgq[i].data);
-    for (uint32_t i = 0; i < GS_MAX_CONNS; i++) {
+    for (uint32_t i = 0; i < s->nconns; i++) {
         free(s->conns[i].rxbuf);
         free(s->conns[i].msgs);
     }
+    free(s->conns);
+    for (uint32_t i = 0; i < VSN_QUEUE_COUNT_MAX; i++)
+        if (s->kick_fd[i] >= 0)
+            close(s->kick_fd[i]);
+    if (s->call_fd >= 0)
+        close(s->call_fd);
     free(s->tx);
     free(s->txfree);
     free(s->rx);
@@ -547,7 +575,7 @@ size_t gs_send(gs_stack *s, gs_conn *c, const void *data, size_t len)
 
 static gs_conn *new_conn(gs_stack *s, uint32_t guest_port, uint32_t host_port)
 {
-    for (int i = 0; i < (int)GS_MAX_CONNS; i++) {
+    for (int i = 0; i < (int)s->nconns; i++) {
         gs_conn *c = &s->conns[i];
         if (c->state != GS_FREE)
             continue;
@@ -556,7 +584,7 @@ static gs_conn *new_conn(gs_stack *s, uint32_t guest_port, uint32_t host_port)
         if (buf == NULL && (buf = malloc(s->cfg.guest_buf_alloc)) == NULL)
             return NULL;
         c->rxbuf = buf;
-        if (msgs == NULL && (msgs = calloc(GS_MAX_MSGS, sizeof *msgs)) == NULL)
+        if (s->cfg.seqpacket && msgs == NULL && (msgs = calloc(GS_MAX_MSGS, sizeof *msgs)) == NULL)
             return NULL;
         memset(c, 0, sizeof *c);
         c->rxbuf = buf;
@@ -773,7 +801,7 @@ long gs_seq_recv(gs_stack *s, gs_conn *c, void *buf, size_t cap, bool *eor)
 static gs_conn *find_conn(gs_stack *s, uint32_t guest_port, uint32_t host_port)
 {
     gs_conn *old = NULL;
-    for (uint32_t i = 0; i < GS_MAX_CONNS; i++) {
+    for (uint32_t i = 0; i < s->nconns; i++) {
         gs_conn *c = &s->conns[i];
         if (c->state == GS_FREE || c->guest_port != guest_port || c->host_port != host_port)
             continue;
@@ -1004,7 +1032,7 @@ static int reap_ev(gs_stack *s)
             fprintf(stderr, "guest ev id=%u len=%u\n", id, u.len);
         if (u.len >= 4 && id == VSN_VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) {
             s->st.transport_resets++;
-            for (uint32_t k = 0; k < GS_MAX_CONNS; k++) {
+            for (uint32_t k = 0; k < s->nconns; k++) {
                 gs_conn *c = &s->conns[k];
                 if (c->state == GS_CONNECTING || c->state == GS_ESTABLISHED)
                     c->state = GS_RESET;
@@ -1016,9 +1044,29 @@ static int reap_ev(gs_stack *s)
     return rc < 0 ? rc : n;
 }
 
+/* The device runs on its own thread: with a timeout, re-enable interrupts on every queue (as a
+ * driver does before it sleeps) and wait for the call fd unless used entries are already there. */
+static int wait_call(gs_stack *s, int timeout_ms)
+{
+    if (timeout_ms != 0) {
+        vsn_sim_queue *qs[] = { s->rxq, s->txq, s->evq, s->dgrxq, s->dgtxq };
+        int pending = 0;
+        for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++)
+            if (qs[i] != NULL)
+                pending |= vsn_sim_queue_enable_interrupts(qs[i]);
+        struct pollfd pfd = { .fd = s->call_fd, .events = POLLIN };
+        if (!pending && poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+            return -errno;
+    }
+    uint64_t v;
+    while (read(s->call_fd, &v, sizeof v) == sizeof v)
+        ;
+    return 0;
+}
+
 int gs_pump(gs_stack *s, int timeout_ms)
 {
-    int rc = vsn_device_poll(s->dev, timeout_ms);
+    int rc = s->cfg.threaded ? wait_call(s, timeout_ms) : vsn_device_poll(s->dev, timeout_ms);
     if (rc < 0)
         return rc;
     int total = 0;

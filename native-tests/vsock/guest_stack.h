@@ -28,7 +28,8 @@
  *    layout (cfg.dgram_layout VSN_DGRAM_LAYOUT_SEPARATE: rx 0, tx 1, dgram rx 2, dgram tx 3, event 4).
  *
  * Nothing runs by itself: gs_pump() polls the device once (vsn_device_poll on the caller's
- * thread) and processes what came back. Every wait in the tests is a loop of gs_pump() calls
+ * thread; with gs_config.threaded it waits for the device thread's interrupt instead) and
+ * processes what came back. The stack itself is used by one thread at a time. Every wait in the tests is a loop of gs_pump() calls
  * with a deadline. Prefix gs_. Functions return 0 / a count, or a negative errno / vsn_sim_err.
  */
 #ifndef VSN_GUEST_STACK_H
@@ -46,7 +47,7 @@ extern "C" {
 #endif
 
 #define GS_HDR 44u
-#define GS_MAX_CONNS 64u
+#define GS_MAX_CONNS 64u /* connection slots unless gs_config.max_conns says otherwise */
 #define GS_LOG_SIZE 8192u /* rx packet log entries kept (a ring) */
 
 typedef struct gs_config {
@@ -69,6 +70,10 @@ typedef struct gs_config {
     uint32_t max_dgram_sockets;/* device config max_dgram_sockets (0: device default) */
     uint64_t peer_cid;         /* the CID connections go to and come from: 0: the host (2); a
                                 * sibling guest's CID for VM-to-VM through a router (bench_vm2vm) */
+    uint32_t max_conns;        /* connection slots (0: GS_MAX_CONNS); found by a linear scan */
+    bool threaded;             /* the device runs its own loop thread (not manual poll): kicks are
+                                * eventfd writes, interrupts come on one call eventfd; gs_pump()
+                                * re-enables interrupts and waits on it instead of polling */
 } gs_config;
 
 #define GS_DGRAM_MAX 65536u /* largest datagram the stack sends or reassembles */

@@ -13,7 +13,7 @@
 #
 # Environment: VSN_BENCH_REPS (repetitions, default 3; quick 1), VSN_BENCH_GUEST=0 (leave real_guest
 # out: it boots QEMU under TCG; its row then says why), VSN_BENCH_GUEST_MIB (per direction and
-# connection, default 64; quick 8), BUILD (build directory, default build).
+# connection, default 256; quick 8), BUILD (build directory, default build).
 # The programs (and what they take) are listed in the README's Performance section. No timing is
 # asserted anywhere; ctest bench_*_smoke only check that each program completes.
 set -uo pipefail
@@ -27,7 +27,7 @@ if [ "$QUICK" = 1 ]; then
     S_MIB=32 Q_MIB=4 CHAINS=100000 V_MIB=32 T_MIB=32 RTT=500 CONN=500 IDLE=1000 BUSY=16 G_MIB=${VSN_BENCH_GUEST_MIB:-8}
 else
     REPS=${VSN_BENCH_REPS:-3}
-    S_MIB=512 Q_MIB=64 CHAINS=1000000 V_MIB=512 T_MIB=1024 RTT=20000 CONN=20000 IDLE=10000 BUSY=256 G_MIB=${VSN_BENCH_GUEST_MIB:-64}
+    S_MIB=512 Q_MIB=64 CHAINS=1000000 V_MIB=512 T_MIB=1024 RTT=20000 CONN=20000 IDLE=10000 BUSY=256 G_MIB=${VSN_BENCH_GUEST_MIB:-256}
 fi
 OUT=$BUILD/bench
 mkdir -p "$OUT"

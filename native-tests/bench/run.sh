@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — every benchmark row of issue 11 in one command, from the repository root:
 #
-#   bash native-tests/bench/run.sh            # full: 3 repetitions of every row (about 5 minutes + the guest)
+#   bash native-tests/bench/run.sh            # full: 3 repetitions of every row (a few minutes + the guest)
 #   VSN_BENCH_QUICK=1 bash native-tests/bench/run.sh   # or --quick: small sizes, 1 repetition
 #
 # Builds what it needs (cmake -B build, as test-all.sh; nothing is installed), runs each program once

@@ -26,6 +26,7 @@ internal sealed class FdStream : IHostMessageStream
     private int _aheadOffset;
     private int _aheadCount;
     private long _deferredResult;
+    private bool _filling;
 
     public FdStream(int fd, IPollRegistry? poll, byte[]? pending = null)
     {
@@ -85,7 +86,8 @@ internal sealed class FdStream : IHostMessageStream
 
     /// <summary>readv with read-ahead: bytes read ahead before are handed out first; a socket read
     /// then fills what is left of <paramref name="into"/> and up to <paramref name="readAhead"/> bytes
-    /// (at most <see cref="ReadAheadCapacity"/>) more in the same call. An end of stream or an error
+    /// (at most <see cref="ReadAheadCapacity"/>) more in the same call, once a read filled its whole
+    /// buffer (the stream is moving bulk data). An end of stream or an error
     /// met behind bytes already handed out is reported by the next read, so nothing is reordered.</summary>
     public long Read(ReadOnlySpan<IoVec> into, ulong readAhead)
     {
@@ -104,7 +106,9 @@ internal sealed class FdStream : IHostMessageStream
         ulong want = room - (ulong)taken;
         Span<IoVec> vecs = stackalloc IoVec[StackVecs];
         int count = IoVecRange.Take(into, (ulong)taken, want, vecs);
-        int ahead = want >= ReadAheadCapacity ? 0 : (int)Math.Min(readAhead, ReadAheadCapacity);
+        // Read ahead only while the socket fills whole buffers (a bulk stream): a request/response
+        // stream of small messages never rents the array.
+        int ahead = !_filling || want >= ReadAheadCapacity ? 0 : (int)Math.Min(readAhead, ReadAheadCapacity);
         if (ahead > 0)
         {
             if (_ahead.Array is null) _ahead.Rent(ReadAheadCapacity);
@@ -117,6 +121,7 @@ internal sealed class FdStream : IHostMessageStream
             _aheadCount = (int)(n - (long)want);
             return taken + (long)want;
         }
+        _filling = n == (long)want;
         if (_aheadCount == 0) _ahead.Return();
         if (n > 0) return taken + n;
         if (taken == 0) return n;

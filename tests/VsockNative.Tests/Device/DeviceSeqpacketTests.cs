@@ -122,6 +122,35 @@ public sealed unsafe class DeviceSeqpacketTests : IDisposable
     }
 
     [Fact]
+    public void Each_host_message_costs_one_socket_read_without_a_peek()
+    {
+        _muxer.SeqpacketNegotiated = true;
+        using Socket listener = SeqpacketListener(1234);
+        Send(VirtioVsockOp.Request, 5000, 1234);
+        Assert.Equal((ushort)VirtioVsockOp.Response, Receive()!.Value.Header.Op);
+        using Socket host = listener.Accept();
+        for (int i = 0; i < 10; i++) host.Send(new byte[64 + i]);
+        host.Send(new byte[5000]);  // larger than the 4 KiB rx buffer: its rest waits in the device
+
+        var block = new SyscallCounterBlock();
+        var previous = SyscallCount.Enter(block);
+        var sizes = new List<int>();
+        try
+        {
+            HostReadable();
+            for (var p = Receive(); p is not null; p = Receive())
+            {
+                Assert.Equal(sizes.Count < 10 || sizes.Count == 11 ? (uint)VirtioVsockRw.Eom : 0u, p.Value.Header.Flags);
+                sizes.Add(p.Value.Payload.Length);
+            }
+        }
+        finally { SyscallCount.Exit(previous); }
+        Assert.Equal([64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 4052, 948], sizes);
+        // eleven messages and the would-block that ends them; a peek per message would make it 23
+        Assert.Equal(12ul, block.Values.SocketReads);
+    }
+
+    [Fact]
     public void A_seqpacket_request_to_a_stream_listener_is_refused()
     {
         _muxer.SeqpacketNegotiated = true;

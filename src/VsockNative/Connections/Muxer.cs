@@ -58,6 +58,9 @@ internal sealed partial class Muxer : IDisposable
         /// <summary>Link: the peer's hangup was passed to the connection (once, as epoll's HUP would be).</summary>
         public bool HangupDelivered;
         public bool InReadyQueue;
+        /// <summary>Epoll reported the fd readable again before the device read it empty: reads wait
+        /// for rx buffers, so read interest is dropped until a read finds the socket empty.</summary>
+        public bool ReadStalled;
         public bool HostInitiated;
         /// <summary>The host side opened the connection (stays set; <see cref="HostInitiated"/> clears after the handshake).</summary>
         public bool OpenedByHost;
@@ -261,7 +264,11 @@ internal sealed partial class Muxer : IDisposable
             WatchLink(entry, (c.WantsHostRead ? LinkEnd.In : 0) | (c.WantsHostWrite ? LinkEnd.Out : 0), c.CreditBacklogLimit);
         else
         {
-            uint want = (c.WantsHostRead ? Libc.EPOLLIN | Libc.EPOLLRDHUP : 0) | (c.WantsHostWrite ? Libc.EPOLLOUT : 0);
+            // Read interest stays while the device is reading the socket (no epoll_ctl per message: the
+            // read that finds it empty wants it again anyway); it goes when reading stalls.
+            if (c.WantsHostRead) entry.ReadStalled = false;
+            bool keepRead = (entry.Interest & Libc.EPOLLIN) != 0 && !entry.ReadStalled && c.ReadingHost;
+            uint want = (c.WantsHostRead || keepRead ? Libc.EPOLLIN | Libc.EPOLLRDHUP : 0) | (c.WantsHostWrite ? Libc.EPOLLOUT : 0);
             if (want != entry.Interest || !fd.Registered)
             {
                 ulong tag = PollTag.Make(PollTag.Connection, entry.Id);
@@ -313,7 +320,11 @@ internal sealed partial class Muxer : IDisposable
         if (!_byId.TryGetValue(id, out var entry) || entry.Fd is not { } fd) return;
         var c = entry.Connection;
         if ((events & Libc.EPOLLOUT) != 0) c.OnHostWritable(nowMs);
-        if ((events & Libc.EPOLLIN) != 0) c.OnHostReadable(nowMs);
+        if ((events & Libc.EPOLLIN) != 0)
+        {
+            if (c.ReadingHost) entry.ReadStalled = true;  // readable again, not read empty since
+            c.OnHostReadable(nowMs);
+        }
         else if ((events & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0) c.OnHostHangup(nowMs);
         Touch(entry, nowMs);
         // A hung-up fd that nothing wants to read any more would wake the loop forever: stop watching it.

@@ -22,6 +22,11 @@ internal sealed class FdStream : IHostMessageStream
     private int _pendingOffset;
     private byte[]? _greeting;
     private int _greetingOffset;
+    private readonly PinnedRental _ahead = new();
+    private int _aheadOffset;
+    private int _aheadCount;
+    private long _deferredResult;
+    private bool _filling;
 
     public FdStream(int fd, IPollRegistry? poll, byte[]? pending = null)
     {
@@ -69,10 +74,90 @@ internal sealed class FdStream : IHostMessageStream
         return SocketCalls.Send(Fd, data);
     }
 
-    public long Read(ReadOnlySpan<IoVec> into)
+    /// <summary>The most bytes read ahead of the buffer being filled (one rented array, held only
+    /// while it holds bytes).</summary>
+    public const int ReadAheadCapacity = 64 * 1024;
+
+    /// <summary>Bytes read ahead that no read has handed out yet.</summary>
+    public int ReadAheadCount => _aheadCount;
+
+    /// <summary>Whether an array is rented for reading ahead (for tests: none while nothing is read ahead).</summary>
+    public bool HoldsReadAheadArray => _ahead.Array is not null;
+
+    /// <summary>readv with read-ahead: bytes read ahead before are handed out first; a socket read
+    /// then fills what is left of <paramref name="into"/> and up to <paramref name="readAhead"/> bytes
+    /// (at most <see cref="ReadAheadCapacity"/>) more in the same call, once a read filled its whole
+    /// buffer (the stream is moving bulk data). An end of stream or an error
+    /// met behind bytes already handed out is reported by the next read, so nothing is reordered.</summary>
+    public long Read(ReadOnlySpan<IoVec> into, ulong readAhead)
     {
         if (Fd < 0) return -Errno.EBADF;
-        if (!HasPendingInput) return SocketCalls.Receive(Fd, into);
+        if (HasPendingInput) return ReadPending(into);
+        if (_deferredResult != 0) return TakeDeferredResult();
+        ulong room = ScatterIo.TotalLength(into);
+        if (room == 0) return 0;
+        long taken = 0;
+        if (_aheadCount > 0)
+        {
+            taken = TakeReadAhead(into, room);
+            if (_aheadCount > 0 || (ulong)taken == room) return taken;
+        }
+        if (into.Length >= StackVecs) return taken > 0 ? taken : SocketCalls.Receive(Fd, into); // no room for one more
+        ulong want = room - (ulong)taken;
+        Span<IoVec> vecs = stackalloc IoVec[StackVecs];
+        int count = IoVecRange.Take(into, (ulong)taken, want, vecs);
+        // Read ahead only while the socket fills whole buffers (a bulk stream): a request/response
+        // stream of small messages never rents the array.
+        int ahead = !_filling || want >= ReadAheadCapacity ? 0 : (int)Math.Min(readAhead, ReadAheadCapacity);
+        if (ahead > 0)
+        {
+            if (_ahead.Array is null) _ahead.Rent(ReadAheadCapacity);
+            vecs[count++] = new IoVec(_ahead.Address, (nuint)ahead);
+        }
+        long n = SocketCalls.Receive(Fd, vecs[..count]);
+        if (n > (long)want)
+        {
+            _aheadOffset = 0;
+            _aheadCount = (int)(n - (long)want);
+            return taken + (long)want;
+        }
+        _filling = n == (long)want;
+        if (_aheadCount == 0) _ahead.Return();
+        if (n > 0) return taken + n;
+        if (taken == 0) return n;
+        if (n != HostStreamResult.WouldBlock) _deferredResult = n == 0 ? EndOfStream : n;
+        return taken;
+    }
+
+    private const int StackVecs = 65;
+    private const long EndOfStream = long.MinValue;
+
+    private long TakeReadAhead(ReadOnlySpan<IoVec> into, ulong room)
+    {
+        int n = (int)Math.Min(room, (ulong)_aheadCount);
+        ScatterIo.Scatter(into, 0, _ahead.Array!.AsSpan(_aheadOffset, n));
+        _aheadOffset += n;
+        _aheadCount -= n;
+        if (_aheadCount == 0)
+        {
+            _aheadOffset = 0;
+            _ahead.Return();
+        }
+        return n;
+    }
+
+    private long TakeDeferredResult()
+    {
+        long r = _deferredResult == EndOfStream ? 0 : _deferredResult;
+        if (r != 0) _deferredResult = 0; // an errno is reported once, like a socket's; the end stays
+        return r;
+    }
+
+    public long Read(ReadOnlySpan<IoVec> into) => Read(into, 0);
+
+    /// <summary>The bytes the handshake took off the socket after the CONNECT line, before any other.</summary>
+    private long ReadPending(ReadOnlySpan<IoVec> into)
+    {
         ulong room = ScatterIo.TotalLength(into);
         int n = (int)Math.Min(room, (ulong)(_pending!.Length - _pendingOffset));
         ScatterIo.Scatter(into, 0, _pending.AsSpan(_pendingOffset, n));
@@ -130,5 +215,7 @@ internal sealed class FdStream : IHostMessageStream
         Registered = false;
         Libc.Close(Fd);
         Fd = -1;
+        _aheadCount = 0;
+        _ahead.Return();
     }
 }

@@ -107,7 +107,7 @@ public sealed partial class Connection
             ? stackalloc IoVec[StackSegments]
             : (rented = ArrayPool<IoVec>.Shared.Rent(rxBuffer.Length));
         int count = IoVecRange.Take(rxBuffer, HeaderSize, limit, scratch);
-        long n = host.Read(scratch[..count]);
+        long n = host.Read(scratch[..count], PeerFree - limit); // read ahead at most the credit left
         if (rented is not null)
             ArrayPool<IoVec>.Shared.Return(rented);
 

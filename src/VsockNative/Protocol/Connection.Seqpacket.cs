@@ -15,7 +15,8 @@ namespace VsockNative.Protocol;
 // (MessageQueue). fwd_cnt advances when the host took a whole message, so a message is bounded by
 // buf_alloc (a larger one resets the connection).
 //
-// Host -> guest: one host message per read (peeked first for its length); it goes out as one or more
+// Host -> guest: one host message per recvmsg (no peek: what the rx buffer cannot take lands in a
+// HostMessageBuffer behind it, and the real length says whether it was too large); it goes out as one or more
 // RW packets, each within the rx buffer and the guest's credit, EOM (and EOR) on the last. What does
 // not fit the first rx buffer waits in a HostMessageBuffer (or, over a host stream that gives a
 // message in pieces, where it is: IHostMessagePieces); no other message starts before it is out.
@@ -194,6 +195,55 @@ public sealed partial class Connection
             return SentData(rxBuffer, n, flags, last);
         }
 
+        if (pieces is not null)
+            return OpenMessagePiece(rxBuffer, first, nowMs);
+
+        // One recvmsg, no peek: the message goes into the rx buffer, and what the buffer or the
+        // credit cannot take now into a rented array behind it, as large as the largest message
+        // allowed; the real length comes back even when the message was larger.
+        uint largest = Math.Min(bufAlloc, peerBufAlloc);
+        uint direct = Math.Min(first, largest);
+        IoVec[]? rented = null;
+        Span<IoVec> scratch = rxBuffer.Length < StackSegments
+            ? stackalloc IoVec[StackSegments]
+            : (rented = ArrayPool<IoVec>.Shared.Rent(rxBuffer.Length + 1));
+        int count = IoVecRange.Take(rxBuffer, HeaderSize, direct, scratch);
+        if (largest > direct)
+            scratch[count++] = h2gRest.Rent((int)(largest - direct));
+        long size = messages!.ReceiveMessage(scratch[..count], out bool eor);
+        if (rented is not null)
+            ArrayPool<IoVec>.Shared.Return(rented);
+
+        if (size < 0)
+        {
+            h2gRest.Clear();
+            if (size == HostStreamResult.WouldBlock)
+                hostReadable = false;
+            else
+                HostReadEnded(failed: size != HostStreamResult.EndOfStream, nowMs);
+            return 0;
+        }
+
+        if (size > largest)
+        {
+            h2gRest.Clear();
+            Oversize(); // the guest could never hold it whole (Linux refuses a message beyond its buf_alloc)
+            return 0;
+        }
+
+        if (size <= direct)
+        {
+            h2gRest.Clear();
+            return SentData(rxBuffer, (uint)size, Eom | (eor ? Eor : 0), true);
+        }
+        h2gRest.Filled((int)(size - direct), eor);
+        return SentData(rxBuffer, direct, 0, false);
+    }
+
+    /// <summary>A host that hands out messages in pieces: the next message's length first (a peek),
+    /// then its first piece.</summary>
+    private uint OpenMessagePiece(ReadOnlySpan<IoVec> rxBuffer, uint first, long nowMs)
+    {
         long size = messages!.PeekMessage();
         if (size < 0)
         {
@@ -206,39 +256,13 @@ public sealed partial class Connection
 
         if (size > Math.Min(bufAlloc, peerBufAlloc))
         {
-            Oversize(); // the guest could never hold it whole (Linux refuses a message beyond its buf_alloc)
+            Oversize();
             return 0;
         }
 
-        if (pieces is not null)
-        {
-            pieceOpen = true;
-            pieceLeft = (uint)size;
-            return ReadMessagePiece(rxBuffer, first, nowMs);
-        }
-
-        IoVec[]? rented = null;
-        Span<IoVec> scratch = rxBuffer.Length < StackSegments
-            ? stackalloc IoVec[StackSegments]
-            : (rented = ArrayPool<IoVec>.Shared.Rent(rxBuffer.Length + 1));
-        int count = IoVecRange.Take(rxBuffer, HeaderSize, Math.Min(first, (ulong)size), scratch);
-        if (size > first)
-            scratch[count++] = h2gRest.Rent((int)(size - first));
-        long got = messages.ReceiveMessage(scratch[..count], out bool eor);
-        if (rented is not null)
-            ArrayPool<IoVec>.Shared.Return(rented);
-
-        if (got != size)
-        {
-            h2gRest.Clear();
-            HostReadEnded(failed: true, nowMs); // an error, or not the message just peeked: broken
-            return 0;
-        }
-
-        if (size <= first)
-            return SentData(rxBuffer, (uint)size, Eom | (eor ? Eor : 0), true);
-        h2gRest.Filled((int)(size - first), eor);
-        return SentData(rxBuffer, first, 0, false);
+        pieceOpen = true;
+        pieceLeft = (uint)size;
+        return ReadMessagePiece(rxBuffer, first, nowMs);
     }
 
     /// <summary>The next piece of the current host message straight into the rx buffer (as much as the

@@ -211,6 +211,10 @@ public sealed partial class Connection
     public bool WantsHostRead =>
         state == ConnState.Established && !hostReadable && !hostClosed && !H2gClosed && (PeerFree > 0 || !creditRequested);
 
+    /// <summary>The host stream is known readable and data can go to the guest now: reads go on until
+    /// one finds it empty (then <see cref="WantsHostRead"/> holds again).</summary>
+    public bool ReadingHost => hostReadable && CanSendData;
+
     /// <summary>Epoll write interest: guest data is buffered for the host; or, over a host stream with a
     /// backlog, the guest's credit waits for its reader (<see cref="OnHostWritable"/> then looks whether
     /// a CREDIT_UPDATE is due).</summary>

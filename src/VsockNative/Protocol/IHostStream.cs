@@ -21,6 +21,13 @@ public interface IHostStream
     /// when the stream is broken.</summary>
     long Read(ReadOnlySpan<IoVec> into);
 
+    /// <summary>As <see cref="Read(ReadOnlySpan{IoVec})"/>, but the stream may take up to
+    /// <paramref name="readAhead"/> more bytes off its source in the same call and hand them out on
+    /// the next reads, so one readv fills several small rx buffers. Bytes read ahead are the
+    /// stream's until a read hands them out (a close drops them, as it drops what the socket holds).
+    /// A stream that cannot read ahead ignores the hint.</summary>
+    long Read(ReadOnlySpan<IoVec> into, ulong readAhead) => Read(into);
+
     /// <summary>shutdown(2) of one or both directions; 0 or a negative errno (the connection only
     /// counts a failure).</summary>
     int Shutdown(bool read, bool write);

@@ -35,9 +35,11 @@ public sealed unsafe class DeviceSeqpacketTests : IDisposable
     private sealed class FakePoll : IPollRegistry
     {
         public readonly Dictionary<int, ulong> Tags = new();
-        public int Add(int fd, ulong tag, uint events) { Tags[fd] = tag; return 0; }
-        public int Modify(int fd, ulong tag, uint events) { Tags[fd] = tag; return 0; }
-        public int Remove(int fd) { Tags.Remove(fd); return 0; }
+        public readonly Dictionary<int, uint> Events = new();
+        public int Changes;
+        public int Add(int fd, ulong tag, uint events) { Tags[fd] = tag; Events[fd] = events; Changes++; return 0; }
+        public int Modify(int fd, ulong tag, uint events) { Tags[fd] = tag; Events[fd] = events; Changes++; return 0; }
+        public int Remove(int fd) { Tags.Remove(fd); Events.Remove(fd); Changes++; return 0; }
         public void Wake() { }
     }
 
@@ -119,6 +121,85 @@ public sealed unsafe class DeviceSeqpacketTests : IDisposable
         Assert.Equal(new byte[] { 8 }, b.Payload);
         Assert.Equal((uint)VirtioVsockRw.Eom, a.Header.Flags);
         Assert.Equal((uint)VirtioVsockRw.Eom, b.Header.Flags);
+    }
+
+    private uint ConnectionInterest()
+    {
+        foreach (var (fd, tag) in _poll.Tags)
+            if (PollTag.Kind(tag) == PollTag.Connection) return _poll.Events[fd];
+        throw new InvalidOperationException("no connection fd registered");
+    }
+
+    private Socket EstablishedSeqpacket()
+    {
+        _muxer.SeqpacketNegotiated = true;
+        var listener = SeqpacketListener(1234);
+        Send(VirtioVsockOp.Request, 5000, 1234);
+        Assert.Equal((ushort)VirtioVsockOp.Response, Receive()!.Value.Header.Op);
+        var host = listener.Accept();
+        listener.Dispose();
+        return host;
+    }
+
+    [Fact]
+    public void Read_interest_is_not_changed_per_message_while_the_device_keeps_up()
+    {
+        using Socket host = EstablishedSeqpacket();
+        Assert.NotEqual(0u, ConnectionInterest() & Libc.EPOLLIN);
+        int before = _poll.Changes;
+        for (int i = 0; i < 20; i++)
+        {
+            host.Send(new byte[64]);
+            HostReadable();
+            Assert.Equal(64, Receive()!.Value.Payload.Length);
+            Assert.Null(Receive());  // read empty
+        }
+        // two epoll_ctl per message before (interest off while readable, on once read empty)
+        Assert.Equal(before, _poll.Changes);
+        Assert.NotEqual(0u, ConnectionInterest() & Libc.EPOLLIN);
+    }
+
+    [Fact]
+    public void Read_interest_goes_while_reads_wait_for_rx_buffers_and_comes_back_when_the_socket_is_read_empty()
+    {
+        using Socket host = EstablishedSeqpacket();
+        for (int i = 0; i < 3; i++) host.Send(new byte[100 + i]);
+        HostReadable();                 // epoll: readable; no rx buffer is posted, nothing is read
+        Assert.NotEqual(0u, ConnectionInterest() & Libc.EPOLLIN);
+        HostReadable();                 // readable again at the next wait (level): reading stalls
+        Assert.Equal(0u, ConnectionInterest() & Libc.EPOLLIN);  // so the loop does not spin on it
+        for (int i = 0; i < 3; i++) Assert.Equal(100 + i, Receive()!.Value.Payload.Length);
+        Assert.Null(Receive());         // read empty: watched again
+        Assert.NotEqual(0u, ConnectionInterest() & Libc.EPOLLIN);
+    }
+
+    [Fact]
+    public void Each_host_message_costs_one_socket_read_without_a_peek()
+    {
+        _muxer.SeqpacketNegotiated = true;
+        using Socket listener = SeqpacketListener(1234);
+        Send(VirtioVsockOp.Request, 5000, 1234);
+        Assert.Equal((ushort)VirtioVsockOp.Response, Receive()!.Value.Header.Op);
+        using Socket host = listener.Accept();
+        for (int i = 0; i < 10; i++) host.Send(new byte[64 + i]);
+        host.Send(new byte[5000]);  // larger than the 4 KiB rx buffer: its rest waits in the device
+
+        var block = new SyscallCounterBlock();
+        var previous = SyscallCount.Enter(block);
+        var sizes = new List<int>();
+        try
+        {
+            HostReadable();
+            for (var p = Receive(); p is not null; p = Receive())
+            {
+                Assert.Equal(sizes.Count < 10 || sizes.Count == 11 ? (uint)VirtioVsockRw.Eom : 0u, p.Value.Header.Flags);
+                sizes.Add(p.Value.Payload.Length);
+            }
+        }
+        finally { SyscallCount.Exit(previous); }
+        Assert.Equal([64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 4052, 948], sizes);
+        // eleven messages and the would-block that ends them; a peek per message would make it 23
+        Assert.Equal(12ul, block.Values.SocketReads);
     }
 
     [Fact]

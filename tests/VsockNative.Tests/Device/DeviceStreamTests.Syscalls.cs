@@ -29,4 +29,30 @@ public sealed partial class DeviceStreamTests
         // syscalls made outside the loop (this test's own socket calls) are not the device's
         Assert.Equal(sent.SocketReads, _device.SyscallCounters.SocketReads);
     }
+
+    [Fact]
+    public void Host_to_guest_data_fills_many_small_rx_buffers_per_socket_read()
+    {
+        using var listener = ListenAt1234();
+        using var host = ConnectFromGuest(listener, 5000, out _);
+        var sent = new byte[64 * 1024];
+        for (int i = 0; i < sent.Length; i++) sent[i] = (byte)(i * 13 + (i >> 9));
+        Assert.Equal(sent.Length, host.Send(sent));
+        var before = _device.SyscallCounters;
+        var got = new System.IO.MemoryStream();
+        for (int turn = 0; turn < 20 && got.Length < sent.Length; turn++)
+        {
+            Poll();
+            while (_received.Count > 0)
+            {
+                var p = _received.Dequeue();
+                Assert.Equal((ushort)VirtioVsockOp.Rw, new VirtioVsockHdr(p).Op);
+                got.Write(p, VirtioVsockHdr.Size, p.Length - VirtioVsockHdr.Size);
+            }
+        }
+        Assert.Equal(sent, got.ToArray());
+        // 17 rx buffers of 4096 bytes; one recvmsg each without reading ahead
+        ulong reads = _device.SyscallCounters.SocketReads - before.SocketReads;
+        Assert.True(reads <= 4, $"{reads} socket reads for 64 KiB into 4 KiB rx buffers");
+    }
 }

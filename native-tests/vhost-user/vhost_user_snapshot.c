@@ -96,6 +96,10 @@ static void migrate(void)
     vt_host h;
     vg_conn *c = vt_open_stream(&g, listener, 5000, &h, 1);
     vt_vu_transfer(&g, c, &h, 1u << 20);
+    vt_host h0;
+    vg_conn *c0 = hybrid_into_guest(&g, 6000, &h0, 51);  /* takes a host port from A's allocator */
+    vt_vu_transfer(&g, c0, &h0, 64u * 1024);
+    uint32_t port_a = c0->peer_port;
 
     /* In flight both ways, then stop and save. */
     vg_send(&g, c, 100000);
@@ -112,7 +116,10 @@ static void migrate(void)
     VT_CHECK(vt_stop(a) == 0, "daemon A exit status");
     bool ended; VT_UNTIL(ended, 5000, h.eof, { vt_host_pump(&h, h.sent); usleep(5000); });
     VT_CHECK(ended, "the old host peer's stream did not end when daemon A went");
+    VT_UNTIL(ended, 5000, h0.eof, { vt_host_pump(&h0, h0.sent); usleep(5000); });
+    VT_CHECK(ended, "the old hybrid peer's stream did not end when daemon A went");
     close(h.fd);
+    close(h0.fd);
 
     /* A new daemon process continues the device from the state. */
     pid_t b = spawn_daemon();
@@ -130,8 +137,10 @@ static void migrate(void)
     vt_host h2, h3;
     vg_conn *c2 = vt_open_stream(&g, listener, 5000, &h2, 11);
     vt_vu_transfer(&g, c2, &h2, 1u << 20);
-    vg_conn *c3 = hybrid_into_guest(&g, 6000, &h3, 21);
+    vg_conn *c3 = hybrid_into_guest(&g, 6001, &h3, 21);
     vt_vu_transfer(&g, c3, &h3, 1u << 20);
+    /* B's allocator continued from A's: a fresh one would hand out A's port again. */
+    VT_CHECK(c3->peer_port != port_a, "host port %u reused after the restore", port_a);
     printf("migrate: guest reconnected through daemon B, 1 MiB each way on two new connections, checked\n");
     close(h2.fd);
     close(h3.fd);

@@ -28,7 +28,7 @@ internal sealed partial class VsockDevice
                 var r = q.Ring;
                 var c = r.Config;
                 queues[i] = new QueueSnapshot(true, c.Size, c.DescTableAddress, c.AvailRingAddress, c.UsedRingAddress,
-                    r.LastAvailIdx, r.PublishedUsedIdx, r.SignalledUsedIdx, r.KicksEnabled, r.SignalledUsedValid);
+                    r.LastAvailIdx, r.GuestUsedIdx, r.SignalledUsedIdx, r.KicksEnabled, r.SignalledUsedValid);
             }
             snapshot = new DeviceSnapshot(GuestCid, Options.OfferedFeatures, _driverFeatures, Options.SeparateDatagramQueues,
                 Options.BufAlloc, queues, _backend.SaveState());

@@ -535,7 +535,9 @@ int32_t vsn_queue_get_base(vsn_device *device, uint32_t index, uint16_t *out_las
  */
 int32_t vsn_queue_notify(vsn_device *device, uint32_t index);
 
-/* ===== Running: start, stop, poll (manual mode), TRANSPORT_RESET ===== */
+/* ===== Running: start, stop, poll (manual mode), TRANSPORT_RESET, saving and restoring the device
+ * state.
+ * ===== */
 
 /**
  * Starts the device: configured queues begin processing, on the device's own event-loop
@@ -578,6 +580,55 @@ int32_t vsn_device_poll(vsn_device *device, int32_t timeout_ms);
  * @return 0; -EBADF.
  */
 int32_t vsn_device_transport_reset(vsn_device *device);
+
+/**
+ * Saves the state of a stopped device into the caller's buffer: what a new device, in this
+ * process or another, needs to continue it with the same guest (guest CID, negotiated
+ * features, each queue's size, ring addresses, next avail and used indexes and notification
+ * state, the host-port allocators, the fd API's listening ports and the options). Open
+ * connections and host sockets are not saved: they belong to this process, and end when this
+ * device is destroyed (their host peers read end of stream at once). Call vsn_device_stop
+ * first (for vhost-user, GET_VRING_BASE stops it). Size query: buf NULL returns 0 with the
+ * size needed in *size_out. Threads: any thread; serialized by the device's lock; not from a
+ * device callback.
+ * @param device The device, stopped.
+ * @param buf Receives the blob; NULL to learn its size.
+ * @param cap Bytes buf has room for.
+ * @param size_out Receives the blob's size (also when cap is too small).
+ * @return 0; -ENOSPC when cap is smaller than the blob (*size_out says how large); -EBUSY
+ *     while the device runs; -EINVAL for a NULL size_out, a device without driver features or
+ *     one that needs a reset; -EBADF.
+ */
+int32_t vsn_device_save_state(vsn_device *device, void *buf, size_t cap, size_t *size_out);
+
+/**
+ * Continues a saved device in this one: a new device (or one just reset) that is not started,
+ * with the memory table of the same guest set (vsn_device_set_mem_table) and no queue set up.
+ * The blob is checked whole before anything changes; refused with -EINVAL and one log line
+ * saying why: another ABI major, an unknown format version, truncated or padded (its size
+ * field), corrupted (its CRC-32), another guest CID or dgram_layout than this device's,
+ * features this device does not offer, a queue size that is not a power of two up to 32768,
+ * rings outside the memory table or misaligned, or ring indexes the guest memory contradicts.
+ * Any byte string is safe to pass. Afterwards the queues stand at their saved sizes, addresses
+ * and next avail indexes: give each its kick and call fds (or interrupt_fn) with
+ * vsn_queue_setup, with the addresses the transport holds (the saved ones unless the guest
+ * moved them), and vsn_device_start. The start posts VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the
+ * event queue, fills no rx buffer until the driver has given an event buffer back after
+ * reading it, and processes the tx chains the guest made available before the snapshot. The fd
+ * API's listeners are only listed in the log: register them again with vsn_device_listen
+ * (their callbacks belong to the program). Compatibility: a blob starts with the magic "VSNS",
+ * a format version, the ABI major, its total size and a CRC-32 (IEEE, of the bytes after those
+ * 16), all little-endian. A library accepts every format version it knows (1 up to its own) of
+ * its own ABI major, whatever the minor or the process or host that wrote it; a blob from
+ * another ABI major is always refused. The blob holds no pointer and no fd. Threads: any
+ * thread; serialized by the device's lock; not from a device callback.
+ * @param device The new device, stopped, memory table set.
+ * @param buf The blob vsn_device_save_state wrote.
+ * @param len Its size in bytes.
+ * @return 0; -EINVAL for a refused blob, a NULL buf, no memory table or queues already set up;
+ *     -EBUSY while the device runs; -EBADF.
+ */
+int32_t vsn_device_restore_state(vsn_device *device, const void *buf, size_t len);
 
 /* ===== The fd API: host programs listen on and connect to guest ports through plain fds ===== */
 
@@ -933,7 +984,10 @@ typedef struct vsn_device_counter_values {
     uint64_t interrupts;
     /** Interrupts that could not be delivered (a call fd write failed). */
     uint64_t interrupt_errors;
-    /** TRANSPORT_RESET events requested (vsn_device_transport_reset). */
+    /**
+     * TRANSPORT_RESET events requested (vsn_device_transport_reset, and each start after
+     * vsn_device_restore_state).
+     */
     uint64_t transport_resets;
 } vsn_device_counter_values;
 VSN_STATIC_ASSERT(offsetof(vsn_device_counter_values, tx_packets) == 0, "vsn_device_counter_values.tx_packets offset");

@@ -38,46 +38,6 @@
 
 static char dir[256], sock_path[300], uds_path[300];
 
-static void pump(vg *g, vt_host *h, uint64_t host_want)
-{
-    vg_pump(g);
-    if (h != NULL) vt_host_pump(h, host_want);
-    vg_wait(g, 2);
-}
-
-/* Moves `bytes` more in each direction over (guest conn, host stream), checking the pattern. */
-static void transfer(vg *g, vg_conn *c, vt_host *h, uint64_t bytes)
-{
-    uint64_t g_target = c->sent + bytes, h_target = h->sent + bytes;
-    bool done; VT_UNTIL(done, 60000, c->sent == g_target && h->received == g_target && c->received == h_target && h->sent == h_target, {
-        vg_send(g, c, g_target - c->sent);
-        pump(g, h, h_target);
-    });
-    VT_CHECK(done, "transfer: guest sent %llu/%llu, host got %llu, host sent %llu/%llu, guest got %llu",
-             (unsigned long long)c->sent, (unsigned long long)g_target, (unsigned long long)h->received,
-             (unsigned long long)h->sent, (unsigned long long)h_target, (unsigned long long)c->received);
-    VT_CHECK(c->bad_bytes == 0 && h->bad == 0, "pattern broken: guest saw %llu bad bytes, host %llu",
-             (unsigned long long)c->bad_bytes, (unsigned long long)h->bad);
-    VT_CHECK(c->credit_violations == 0, "the device sent beyond the guest's credit %llu times", (unsigned long long)c->credit_violations);
-}
-
-/* Opens a guest->host connection to port through the hybrid socket's "<uds>_port" listener. */
-static vg_conn *open_stream(vg *g, int listener, vt_host *h, uint8_t seed)
-{
-    vg_conn *c = vg_connect(g, VG_HOST_CID, 5000, seed);
-    VT_REQUIRE(c != NULL, "vg_connect");
-    memset(h, 0, sizeof *h);
-    h->fd = -1;
-    h->seed_out = (uint8_t)(seed + 1);
-    h->seed_in = seed;
-    bool ok; VT_UNTIL(ok, 10000, c->state == VG_ESTABLISHED && h->fd >= 0, {
-        if (h->fd < 0) h->fd = vt_accept(listener);
-        pump(g, NULL, 0);
-    });
-    VT_REQUIRE(ok, "stream not established (state %d, host fd %d)", c->state, h->fd);
-    return c;
-}
-
 static int64_t ring_state(int s, uint32_t request, uint32_t index, uint32_t num)
 {
     vu_vring_state st = { index, num };
@@ -96,8 +56,8 @@ static void good_session(pid_t daemon)
     int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen %s", port_path);
     vt_host h;
-    vg_conn *c = open_stream(&g, listener, &h, 1);
-    transfer(&g, c, &h, 4 * MiB);
+    vg_conn *c = vt_open_stream(&g, listener, 5000, &h, 1);
+    vt_vu_transfer(&g, c, &h, 4 * MiB);
 
     /* Stop in the middle of traffic: queue data both ways, then GET_VRING_BASE on both rings. */
     vg_send(&g, c, 200000);
@@ -122,14 +82,14 @@ static void good_session(pid_t daemon)
         uint64_t idx = i;
         VT_CHECK(vg_vu_acked(g.sock, VU_SET_VRING_KICK, &idx, 8, &g.kick[i], 1) == 0, "SET_VRING_KICK %u", i);
     }
-    transfer(&g, c, &h, 4 * MiB);
+    vt_vu_transfer(&g, c, &h, 4 * MiB);
     printf("session: %llu bytes each way, checked, across a stop/resume (bases rx %u tx %u)\n",
            (unsigned long long)c->sent, bases[0], bases[1]);
 
     /* A second connection, then the frontend goes away: the host side sees EOF. */
     vt_host h2;
-    vg_conn *c2 = open_stream(&g, listener, &h2, 7);
-    transfer(&g, c2, &h2, 64 * 1024);
+    vg_conn *c2 = vt_open_stream(&g, listener, 5000, &h2, 7);
+    vt_vu_transfer(&g, c2, &h2, 64 * 1024);
     vg_vu_disconnect(&g);
     bool eof; VT_UNTIL(eof, 5000, h.eof && h2.eof, {
         vt_host_pump(&h, h.sent);
@@ -145,8 +105,8 @@ static void good_session(pid_t daemon)
     VT_REQUIRE(vg_init(&g, 3) == 0, "vg_init");
     VT_REQUIRE(vg_vu_connect(&g, sock_path, 5000) == 0, "reconnect");
     VT_REQUIRE(vg_vu_setup(&g) == 0, "negotiation after reconnect");
-    c = open_stream(&g, listener, &h, 9);
-    transfer(&g, c, &h, 1 * MiB);
+    c = vt_open_stream(&g, listener, 5000, &h, 9);
+    vt_vu_transfer(&g, c, &h, 1 * MiB);
     vg_rst(&g, c);
     close(h.fd);
     vg_destroy(&g);
@@ -364,8 +324,8 @@ static void stream_then_go(vg *g, uint8_t seed)
     int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen %s", port_path);
     vt_host h;
-    vg_conn *c = open_stream(g, listener, &h, seed);
-    transfer(g, c, &h, 256 * 1024);
+    vg_conn *c = vt_open_stream(g, listener, 5000, &h, seed);
+    vt_vu_transfer(g, c, &h, 256 * 1024);
     vg_rst(g, c);
     close(h.fd);
     close(listener);
@@ -469,8 +429,8 @@ static void reset_device_resume(pid_t daemon)
     int listener = vt_unix_listen(port_path);
     VT_REQUIRE(listener >= 0, "listen");
     vt_host h;
-    vg_conn *c = open_stream(&g, listener, &h, 51);
-    transfer(&g, c, &h, 256 * 1024);
+    vg_conn *c = vt_open_stream(&g, listener, 5000, &h, 51);
+    vt_vu_transfer(&g, c, &h, 256 * 1024);
     /* This guest keeps its rings across the reset (it resumes them with SET_VRING_BASE), so it lets
      * the device finish every tx chain first and reaps every used entry after. */
     bool drained;
@@ -485,11 +445,11 @@ static void reset_device_resume(pid_t daemon)
     VT_CHECK(c->state == VG_ESTABLISHED, "the guest's socket is still open before the rings come back");
     VT_CHECK(vg_vu_setup(&g) == 0, "negotiation after RESET_DEVICE");
     /* The same rings resumed: the device tells this guest, unasked, that its connection is gone. */
-    bool reset; VT_UNTIL(reset, 5000, c->state == VG_RESET, pump(&g, NULL, 0));
+    bool reset; VT_UNTIL(reset, 5000, c->state == VG_RESET, vt_guest_pump(&g, NULL, 0));
     VT_CHECK(reset, "the guest's connection got no RST once the device ran again (state %d)", c->state);
     vg_release(c);
-    c = open_stream(&g, listener, &h, 61);
-    transfer(&g, c, &h, 256 * 1024);
+    c = vt_open_stream(&g, listener, 5000, &h, 61);
+    vt_vu_transfer(&g, c, &h, 256 * 1024);
     close(h.fd);
     close(listener);
     vg_destroy(&g);

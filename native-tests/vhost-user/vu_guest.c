@@ -236,7 +236,8 @@ int vg_vu_setup(vg *g)
     CHECK(features & (1ull << VSN_VIRTIO_F_VERSION_1), "no VERSION_1");
     CHECK(vg_vu_send(s, VU_GET_PROTOCOL_FEATURES, VU_VERSION, NULL, 0, NULL, 0) == 0, "send");
     CHECK(vg_vu_reply(s, VU_GET_PROTOCOL_FEATURES, &protocol, 8, 5000) == 8, "GET_PROTOCOL_FEATURES reply");
-    uint64_t want = (1ull << VU_PROTOCOL_F_REPLY_ACK) | (1ull << VU_PROTOCOL_F_CONFIG);
+    uint64_t want = (1ull << VU_PROTOCOL_F_REPLY_ACK) | (1ull << VU_PROTOCOL_F_CONFIG)
+                    | (g->device_state ? 1ull << VU_PROTOCOL_F_DEVICE_STATE : 0);
     CHECK((protocol & want) == want, "protocol features 0x%llx lack REPLY_ACK|CONFIG", (unsigned long long)protocol);
     CHECK(vg_vu_send(s, VU_SET_PROTOCOL_FEATURES, VU_VERSION, &want, 8, NULL, 0) == 0, "send");
     CHECK(vg_vu_acked(s, VU_SET_OWNER, NULL, 0, NULL, 0) == 0, "SET_OWNER");
@@ -268,9 +269,14 @@ int vg_vu_setup(vg *g)
         vsn_sim_queue_layout lay;
         vsn_sim_queue_layout_get(g->q[i], &lay);
         CHECK(ring_msg(s, VU_SET_VRING_NUM, i, lay.queue_size) == 0, "SET_VRING_NUM %u", i);
-        CHECK(ring_msg(s, VU_SET_VRING_BASE, i, vsn_sim_queue_next_used(g->q[i])) == 0, "SET_VRING_BASE %u", i);
+        uint32_t base = g->use_bases ? g->bases[i] : vsn_sim_queue_next_used(g->q[i]);
+        CHECK(ring_msg(s, VU_SET_VRING_BASE, i, base) == 0, "SET_VRING_BASE %u", i);
         vu_vring_addr a = { i, 0, (uint64_t)(uintptr_t)lay.desc, (uint64_t)(uintptr_t)lay.used, (uint64_t)(uintptr_t)lay.avail, 0 };
         CHECK(vg_vu_acked(s, VU_SET_VRING_ADDR, &a, sizeof a, NULL, 0) == 0, "SET_VRING_ADDR %u", i);
+    }
+    if (g->load_state != NULL)
+        g->load_check = vg_vu_load_state(s, g->load_state, g->load_len);
+    for (uint32_t i = 0; i < 2; i++) {
         uint64_t idx = i;
         CHECK(vg_vu_acked(s, VU_SET_VRING_CALL, &idx, 8, &g->call[i], 1) == 0, "SET_VRING_CALL %u", i);
         CHECK(vg_vu_acked(s, VU_SET_VRING_KICK, &idx, 8, &g->kick[i], 1) == 0, "SET_VRING_KICK %u", i);
@@ -279,6 +285,69 @@ int vg_vu_setup(vg *g)
     kick(g, VG_RX);
     kick(g, VG_TX);
     return 0;
+}
+
+/* ---- device state ---- */
+
+/* SET_DEVICE_STATE_FD with one end of a pipe; the reply must say success and "no fd returned". */
+static int state_fd_msg(int sock, uint32_t direction, int fd)
+{
+    vu_device_state_params p = { direction, VU_STATE_PHASE_STOPPED };
+    uint64_t r = ~0ull;
+    if (vg_vu_send(sock, VU_SET_DEVICE_STATE_FD, VU_VERSION, &p, sizeof p, &fd, 1) != 0
+        || vg_vu_reply(sock, VU_SET_DEVICE_STATE_FD, &r, 8, 5000) != 8)
+        return -EPROTO;
+    if (r != VU_STATE_NOFD) fprintf(stderr, "vu_guest: SET_DEVICE_STATE_FD answered 0x%llx\n", (unsigned long long)r);
+    return r == VU_STATE_NOFD ? 0 : (int)(r & 0xff ? r & 0xff : 0xff);
+}
+
+static int64_t check_state(int sock)
+{
+    uint64_t r = 0;
+    if (vg_vu_send(sock, VU_CHECK_DEVICE_STATE, VU_VERSION, NULL, 0, NULL, 0) != 0
+        || vg_vu_reply(sock, VU_CHECK_DEVICE_STATE, &r, 8, 10000) != 8)
+        return -EPROTO;
+    return (int64_t)r;
+}
+
+long vg_vu_save_state(vg *g, uint8_t *buf, size_t cap)
+{
+    for (uint32_t i = 0; i < 2; i++) {
+        vu_vring_state st = { i, 0 };
+        CHECK(vg_vu_send(g->sock, VU_GET_VRING_BASE, VU_VERSION, &st, sizeof st, NULL, 0) == 0, "send");
+        CHECK(vg_vu_reply(g->sock, VU_GET_VRING_BASE, &st, sizeof st, 5000) == 8, "GET_VRING_BASE %u reply", i);
+        g->bases[i] = (uint16_t)st.num;
+    }
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    int rc = state_fd_msg(g->sock, VU_STATE_SAVE, p[1]);
+    close(p[1]);
+    size_t len = 0;
+    while (rc == 0) {
+        struct pollfd pf = { .fd = p[0], .events = POLLIN };
+        if (poll(&pf, 1, 5000) != 1) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        ssize_t n = read(p[0], buf + len, cap - len);
+        if (n == 0) break;
+        if (n < 0 || (len += (size_t)n) == cap) rc = -EMSGSIZE;
+    }
+    close(p[0]);
+    int64_t check = check_state(g->sock);
+    if (rc == 0 && check != 0) rc = -EPROTO;
+    return rc != 0 ? rc : (long)len;
+}
+
+int64_t vg_vu_load_state(int sock, const void *state, size_t len)
+{
+    int p[2];
+    if (pipe(p) != 0) return -errno;
+    int rc = state_fd_msg(sock, VU_STATE_LOAD, p[0]);
+    close(p[0]);
+    if (rc == 0 && write(p[1], state, len) != (ssize_t)len) rc = -EIO; /* small: fits the pipe */
+    close(p[1]);
+    return rc != 0 ? rc : check_state(sock);
 }
 
 /* ---- in-process device ---- */

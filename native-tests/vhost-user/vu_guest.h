@@ -75,6 +75,16 @@ typedef struct vg {
     /* given to every incoming seqpacket connection at its REQUEST (vg_conn.on_data, .user) */
     void (*seq_on_data)(struct vg_conn *c, const uint8_t *p, uint32_t len, uint32_t flags);
     void *seq_user;
+    /* Device state (VHOST_USER_PROTOCOL_F_DEVICE_STATE), set before vg_vu_setup: negotiate it; with
+     * load_state, send it (SET_DEVICE_STATE_FD load + CHECK_DEVICE_STATE, whose answer goes to
+     * load_check) after the rings' sizes, bases and addresses and before their fds; with use_bases,
+     * SET_VRING_BASE sends bases[] (where a saved device stopped) instead of the guest's used index. */
+    bool device_state;
+    const void *load_state;
+    size_t load_len;
+    int64_t load_check;
+    bool use_bases;
+    uint16_t bases[2];
 } vg;
 
 /* Memory (memfd) and rings, nothing attached yet. 0 or -errno. */
@@ -87,6 +97,13 @@ int vg_vu_connect(vg *g, const char *path, int timeout_ms);
 /* The whole negotiation (features, REPLY_ACK, config, memory table, rings, enable), checking every
  * reply; the device runs afterwards. 0 or a negative code (printed). */
 int vg_vu_setup(vg *g);
+/* Stops both rings (GET_VRING_BASE: their bases into g->bases) and saves the device state through a
+ * pipe (SET_DEVICE_STATE_FD save, read to EOF, CHECK_DEVICE_STATE) into buf. Returns the state's size,
+ * or a negative code (printed). Needs device_state negotiated. */
+long vg_vu_save_state(vg *g, uint8_t *buf, size_t cap);
+/* Sends `len` bytes of state through a pipe (SET_DEVICE_STATE_FD load) and returns the
+ * CHECK_DEVICE_STATE answer (0 ok, >0 the backend's error), or a negative code. */
+int64_t vg_vu_load_state(int sock, const void *state, size_t len);
 /* Closes the vhost-user socket (the daemon resets the device). */
 void vg_vu_disconnect(vg *g);
 

@@ -161,3 +161,44 @@ size_t vt_host_pump(vt_host *h, uint64_t want_sent)
     }
     return moved;
 }
+
+/* ---- streams (vu_test_util.h) ---- */
+
+void vt_guest_pump(vg *g, vt_host *h, uint64_t host_want)
+{
+    vg_pump(g);
+    if (h != NULL) vt_host_pump(h, host_want);
+    vg_wait(g, 2);
+}
+
+/* Moves `bytes` more in each direction over (guest conn, host stream), checking the pattern. */
+void vt_vu_transfer(vg *g, vg_conn *c, vt_host *h, uint64_t bytes)
+{
+    uint64_t g_target = c->sent + bytes, h_target = h->sent + bytes;
+    bool done; VT_UNTIL(done, 60000, c->sent == g_target && h->received == g_target && c->received == h_target && h->sent == h_target, {
+        vg_send(g, c, g_target - c->sent);
+        vt_guest_pump(g, h, h_target);
+    });
+    VT_CHECK(done, "transfer: guest sent %llu/%llu, host got %llu, host sent %llu/%llu, guest got %llu",
+             (unsigned long long)c->sent, (unsigned long long)g_target, (unsigned long long)h->received,
+             (unsigned long long)h->sent, (unsigned long long)h_target, (unsigned long long)c->received);
+    VT_CHECK(c->bad_bytes == 0 && h->bad == 0, "pattern broken: guest saw %llu bad bytes, host %llu",
+             (unsigned long long)c->bad_bytes, (unsigned long long)h->bad);
+    VT_CHECK(c->credit_violations == 0, "the device sent beyond the guest's credit %llu times", (unsigned long long)c->credit_violations);
+}
+
+vg_conn *vt_open_stream(vg *g, int listener, uint32_t port, vt_host *h, uint8_t seed)
+{
+    vg_conn *c = vg_connect(g, VG_HOST_CID, port, seed);
+    VT_REQUIRE(c != NULL, "vg_connect");
+    memset(h, 0, sizeof *h);
+    h->fd = -1;
+    h->seed_out = (uint8_t)(seed + 1);
+    h->seed_in = seed;
+    bool ok; VT_UNTIL(ok, 10000, c->state == VG_ESTABLISHED && h->fd >= 0, {
+        if (h->fd < 0) h->fd = vt_accept(listener);
+        vt_guest_pump(g, NULL, 0);
+    });
+    VT_REQUIRE(ok, "stream not established (state %d, host fd %d)", c->state, h->fd);
+    return c;
+}

@@ -65,6 +65,15 @@ typedef struct vt_host {
 /* Writes up to `want` total bytes and reads what is there; returns bytes moved. */
 size_t vt_host_pump(vt_host *h, uint64_t want_sent);
 
+/* One round: the guest pumps its rings, the host stream (if any) moves toward host_want sent, then
+ * a short wait for an interrupt. */
+void vt_guest_pump(vg *g, vt_host *h, uint64_t host_want);
+/* Moves `bytes` more in each direction over (guest conn, host stream), checking the pattern. */
+void vt_vu_transfer(vg *g, vg_conn *c, vt_host *h, uint64_t bytes);
+/* Opens a guest->host connection to host port `port`, served by the "<uds>_<port>" listener;
+ * exits on failure. */
+vg_conn *vt_open_stream(vg *g, int listener, uint32_t port, vt_host *h, uint8_t seed);
+
 /* Sets ok to cond, running the statements after it until cond holds or timeout_ms passed. */
 #define VT_UNTIL(ok, timeout_ms, cond, ...)                                                                \
     do {                                                                                                   \

@@ -59,6 +59,7 @@ struct gs_stack {
     struct rxbuf *rx;
     uint32_t nrx, *rxfree, nrxfree, rx_posted;
     bool rx_hold;
+    bool ev_hold; /* the event queue is not reaped (a driver that has not acted on events yet) */
     uint64_t ev_gpa[EVENT_BUFS];
     uint8_t *ev_p[EVENT_BUFS];
     struct pending *pend;
@@ -244,6 +245,32 @@ static int post_ev(gs_stack *s, uint32_t i)
     return rc;
 }
 
+/* A device with the stack's config, given the guest's memory table (nothing else yet). */
+static int new_device(gs_stack *s)
+{
+    const gs_config *cfg = &s->cfg;
+    vsn_device_config dc;
+    memset(&dc, 0, sizeof dc);
+    dc.struct_size = sizeof dc;
+    dc.flags = cfg->threaded ? 0 : VSN_DEVICE_F_MANUAL_POLL;
+    dc.guest_cid = s->cid;
+    dc.uds_path = cfg->uds_path;
+    dc.buf_alloc = cfg->dev_buf_alloc;
+    dc.max_connections = cfg->max_connections;
+    dc.dgram_layout = cfg->dgram_layout;
+    dc.max_dgram_sockets = cfg->max_dgram_sockets;
+    if (cfg->device_log || getenv("VSN_SD_LOG") != NULL) {
+        dc.log_fn = stderr_log;
+        dc.log_level = VSN_LOG_DEBUG;
+    }
+    int rc = vsn_device_create(&dc, &s->dev);
+    if (rc != 0)
+        return rc;
+    vsn_mem_region mr[VSN_SIM_MAX_REGIONS];
+    uint32_t nreg = gs_mem_table(s, mr, VSN_SIM_MAX_REGIONS);
+    return vsn_device_set_mem_table(s->dev, mr, nreg);
+}
+
 int gs_create(const gs_config *cfg_in, gs_stack **out)
 {
     gs_stack *s = calloc(1, sizeof *s);
@@ -290,27 +317,7 @@ int gs_create(const gs_config *cfg_in, gs_stack **out)
     if (rc != 0)
         goto fail;
 
-    vsn_device_config dc;
-    memset(&dc, 0, sizeof dc);
-    dc.struct_size = sizeof dc;
-    dc.flags = cfg->threaded ? 0 : VSN_DEVICE_F_MANUAL_POLL;
-    dc.guest_cid = s->cid;
-    dc.uds_path = cfg->uds_path;
-    dc.buf_alloc = cfg->dev_buf_alloc;
-    dc.max_connections = cfg->max_connections;
-    dc.dgram_layout = cfg->dgram_layout;
-    dc.max_dgram_sockets = cfg->max_dgram_sockets;
-    if (cfg->device_log || getenv("VSN_SD_LOG") != NULL) {
-        dc.log_fn = stderr_log;
-        dc.log_level = VSN_LOG_DEBUG;
-    }
-    rc = vsn_device_create(&dc, &s->dev);
-    if (rc != 0)
-        goto fail;
-
-    vsn_mem_region mr[VSN_SIM_MAX_REGIONS];
-    uint32_t nreg = vsn_sim_bind_regions(s->mem, mr, VSN_SIM_MAX_REGIONS);
-    if ((rc = vsn_device_set_mem_table(s->dev, mr, nreg)) != 0)
+    if ((rc = new_device(s)) != 0)
         goto fail;
     uint64_t offered = 0;
     vsn_device_get_features(s->dev, &offered);
@@ -384,6 +391,60 @@ fail:
             rc < -4095 ? vsn_sim_strerror(rc) : strerror(-rc));
     gs_destroy(&s);
     return rc;
+}
+
+/* ---- snapshot and restore (the device is replaced, the guest goes on) ---------------------- */
+
+static void flush_pending(gs_stack *s);
+static void kick_dirty(gs_stack *s);
+
+
+void gs_device_detach(gs_stack *s)
+{
+    if (s->dev == NULL)
+        return;
+    vsn_device_stop(s->dev);
+    vsn_device_destroy(s->dev);
+    s->dev = NULL;
+}
+
+int gs_device_attach_new(gs_stack *s)
+{
+    if (s->dev != NULL)
+        return -EBUSY;
+    int rc = new_device(s);
+    if (rc != 0)
+        gs_device_detach(s);
+    return rc;
+}
+
+int gs_device_resume(gs_stack *s)
+{
+    vsn_sim_queue *qs[] = { s->rxq, s->txq, s->evq, s->dgrxq, s->dgtxq };
+    uint32_t idx[] = { VSN_QUEUE_RX, VSN_QUEUE_TX, s->five ? VSN_QUEUE_DGRAM_EVENT : VSN_QUEUE_EVENT,
+                       VSN_QUEUE_DGRAM_RX, VSN_QUEUE_DGRAM_TX };
+    for (unsigned i = 0; i < 5; i++) {
+        if (qs[i] == NULL)
+            continue;
+        vsn_queue_config c = vsn_sim_bind_queue(qs[i], -1, -1);
+        int rc = vsn_queue_setup(s->dev, idx[i], &c);
+        if (rc != 0)
+            return rc;
+    }
+    return vsn_device_start(s->dev);
+}
+
+uint32_t gs_mem_table(gs_stack *s, vsn_mem_region *out, uint32_t cap)
+{
+    return vsn_sim_bind_regions(s->mem, out, cap);
+}
+
+void gs_event_hold(gs_stack *s, bool hold) { s->ev_hold = hold; }
+
+void gs_kick(gs_stack *s)
+{
+    flush_pending(s);
+    kick_dirty(s);
 }
 
 void gs_destroy(gs_stack **ps)
@@ -1023,6 +1084,8 @@ static int reap_dgrx(gs_stack *s)
 
 static int reap_ev(gs_stack *s)
 {
+    if (s->ev_hold)
+        return 0;
     int n = 0;
     vsn_sim_used u;
     int rc;

@@ -159,6 +159,20 @@ int gs_create(const gs_config *cfg, gs_stack **out);
 void gs_destroy(gs_stack **s);
 
 vsn_device *gs_device(gs_stack *s);
+
+/* Snapshot and restore: the device is replaced while the guest (memory, rings, connections) stays.
+ * detach: vsn_device_stop + vsn_device_destroy (the old host sockets end). attach_new: a new device
+ * with the same config and the guest's memory table, nothing else (then vsn_device_restore_state).
+ * resume: vsn_queue_setup of every ring the stack has (same addresses) and vsn_device_start. */
+void gs_device_detach(gs_stack *s);
+int gs_device_attach_new(gs_stack *s);
+int gs_device_resume(gs_stack *s);
+/* While held, gs_pump leaves the event queue alone (a driver that has not acted on an event yet). */
+void gs_event_hold(gs_stack *s, bool hold);
+/* Flushes queued control packets and kicks dirty rings, without polling the device. */
+void gs_kick(gs_stack *s);
+/* The guest's memory table as vsn_device_set_mem_table takes it; returns the count (at most cap). */
+uint32_t gs_mem_table(gs_stack *s, vsn_mem_region *out, uint32_t cap);
 uint64_t gs_cid(gs_stack *s);
 const gs_stats *gs_get_stats(gs_stack *s);
 

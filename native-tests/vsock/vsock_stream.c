@@ -85,62 +85,6 @@ static void settle(gs_stack *s, int rounds)
     }
 }
 
-/* A two-way transfer on an established connection: guest sends `g2h` bytes of pattern
- * seed_g, the host fd sends `h2g` bytes of seed_h; both sides check every byte. */
-static void transfer(gs_stack *s, gs_conn *c, int fd, size_t g2h, size_t h2g, uint64_t seed_g,
-                     uint64_t seed_h, const char *what)
-{
-    static uint8_t buf[65536], chunk[65536];
-    vt_rx hrx = { .seed = seed_g }, grx = { .seed = seed_h };
-    size_t gsent = 0, hsent = 0;
-    bool ok = false;
-    int64_t dl = gs_now_ms() + 30000;
-    while (gs_now_ms() < dl) {
-        int progress = 0;
-        if (gsent < g2h) {
-            size_t k = g2h - gsent < sizeof chunk ? g2h - gsent : sizeof chunk;
-            vt_pat_fill(seed_g, gsent, chunk, k);
-            size_t n = gs_send(s, c, chunk, k);
-            gsent += n;
-            progress += n > 0;
-        }
-        if (hsent < h2g) {
-            size_t k = h2g - hsent < sizeof chunk ? h2g - hsent : sizeof chunk;
-            vt_pat_fill(seed_h, hsent, chunk, k);
-            ssize_t n = vt_write(fd, chunk, k);
-            if (n > 0) {
-                hsent += (size_t)n;
-                progress++;
-            }
-        }
-        ssize_t n = vt_read(fd, buf, sizeof buf);
-        if (n > 0) {
-            vt_rx_take(&hrx, buf, (size_t)n);
-            progress++;
-        }
-        size_t m = gs_recv(s, c, buf, sizeof buf);
-        if (m > 0) {
-            vt_rx_take(&grx, buf, m);
-            progress++;
-        }
-        if (hrx.got >= g2h && grx.got >= h2g) {
-            ok = true;
-            break;
-        }
-        if (gs_pump(s, progress ? 0 : 1) < 0)
-            break;
-    }
-    if (!ok)
-        fprintf(stderr, "%s: transfer stalled: guest sent %zu/%zu (host got %llu), host sent %zu/%zu (guest got %llu), peer_free %u\n",
-                what, gsent, g2h, (unsigned long long)hrx.got, hsent, h2g,
-                (unsigned long long)grx.got, gs_peer_free(c));
-    CHECK(ok);
-    CHECK_EQ(hrx.got, g2h);
-    CHECK_EQ(grx.got, h2g);
-    CHECK(!hrx.bad);
-    CHECK(!grx.bad);
-}
-
 static gs_stack *make_stack(uint32_t max_conns, uint32_t rx_bufs)
 {
     gs_config cfg = gs_config_default();
@@ -169,7 +113,7 @@ static void test_guest_to_unix(gs_stack *s)
         return;
     CHECK_EQ(c->ops[VSN_VIRTIO_VSOCK_OP_RESPONSE], 1);
     CHECK(c->peer_buf_alloc == 262144); /* the default device buf_alloc */
-    transfer(s, c, hfd, 3u << 20, 3u << 20, 11, 12, "guest->unix");
+    vt_transfer(s, c, hfd, 3u << 20, 3u << 20, 11, 12, "guest->unix");
     CHECK_EQ(c->credit_violations, 0);
     vsn_connection_layer_counter_values after = conn_counters(s);
     CHECK_EQ(after.connections_opened - before.connections_opened, 1);
@@ -225,7 +169,7 @@ static void test_hybrid(gs_stack *s)
             "the bytes written after the CONNECT line", ok);
     CHECK_EQ(glen, 11);
     CHECK(memcmp(got, "early-bytes", 11) == 0);
-    transfer(s, c, fd, 300000, 300000, 21, 22, "hybrid");
+    vt_transfer(s, c, fd, 300000, 300000, 21, 22, "hybrid");
     close(fd);
     /* host close -> SHUTDOWN(RCV|SEND) -> our (Linux-like) RST */
     VT_WAIT(s, T, c->peer_shutdown == 3 && c->rst_sent, "SHUTDOWN(RCV|SEND) after the host closed", ok);
@@ -267,7 +211,7 @@ static void test_vsn_connect(gs_stack *s)
     VT_WAIT(s, T, (glen += gs_recv(s, c, got + glen, sizeof got - glen), glen >= 13),
             "bytes written before the guest accepted", ok);
     CHECK(glen == 13 && memcmp(got, "before-accept", 13) == 0);
-    transfer(s, c, fd, 500000, 500000, 31, 32, "vsn_device_connect");
+    vt_transfer(s, c, fd, 500000, 500000, 31, 32, "vsn_device_connect");
     close(fd);
     VT_WAIT(s, T, c->peer_shutdown == 3, "SHUTDOWN after the host closed", ok);
 }
@@ -284,7 +228,7 @@ static void test_vsn_listen(gs_stack *s)
     CHECK_EQ(a.port, 6000);
     CHECK_EQ(a.guest_port, c->guest_port);
     if (a.fd >= 0) {
-        transfer(s, c, a.fd, 400000, 400000, 41, 42, "vsn_device_listen");
+        vt_transfer(s, c, a.fd, 400000, 400000, 41, 42, "vsn_device_listen");
         close(a.fd);
     }
     VT_WAIT(s, T, c->peer_shutdown == 3, "SHUTDOWN after the accepted fd was closed", ok);
@@ -689,7 +633,7 @@ static void test_transport_reset(gs_stack *s)
     int h3;
     gs_conn *c3 = connect_to_listener(s, g_lfd, 5000, &h3);
     if (c3 != NULL) {
-        transfer(s, c3, h3, 10000, 10000, 71, 72, "after transport reset");
+        vt_transfer(s, c3, h3, 10000, 10000, 71, 72, "after transport reset");
         close(h3);
     }
 }

@@ -221,4 +221,62 @@ static inline gs_conn *vt_connect_listener(gs_stack *s, int lfd, uint32_t port, 
     return ok && c->state == GS_ESTABLISHED ? c : NULL;
 }
 
+/* ---- a transfer both ways ------------------------------------------------------------------ */
+
+/* A two-way transfer on an established connection: guest sends `g2h` bytes of pattern
+ * seed_g, the host fd sends `h2g` bytes of seed_h; both sides check every byte. */
+static inline void vt_transfer(gs_stack *s, gs_conn *c, int fd, size_t g2h, size_t h2g, uint64_t seed_g,
+                     uint64_t seed_h, const char *what)
+{
+    static uint8_t buf[65536], chunk[65536];
+    vt_rx hrx = { .seed = seed_g }, grx = { .seed = seed_h };
+    size_t gsent = 0, hsent = 0;
+    bool ok = false;
+    int64_t dl = gs_now_ms() + 30000;
+    while (gs_now_ms() < dl) {
+        int progress = 0;
+        if (gsent < g2h) {
+            size_t k = g2h - gsent < sizeof chunk ? g2h - gsent : sizeof chunk;
+            vt_pat_fill(seed_g, gsent, chunk, k);
+            size_t n = gs_send(s, c, chunk, k);
+            gsent += n;
+            progress += n > 0;
+        }
+        if (hsent < h2g) {
+            size_t k = h2g - hsent < sizeof chunk ? h2g - hsent : sizeof chunk;
+            vt_pat_fill(seed_h, hsent, chunk, k);
+            ssize_t n = vt_write(fd, chunk, k);
+            if (n > 0) {
+                hsent += (size_t)n;
+                progress++;
+            }
+        }
+        ssize_t n = vt_read(fd, buf, sizeof buf);
+        if (n > 0) {
+            vt_rx_take(&hrx, buf, (size_t)n);
+            progress++;
+        }
+        size_t m = gs_recv(s, c, buf, sizeof buf);
+        if (m > 0) {
+            vt_rx_take(&grx, buf, m);
+            progress++;
+        }
+        if (hrx.got >= g2h && grx.got >= h2g) {
+            ok = true;
+            break;
+        }
+        if (gs_pump(s, progress ? 0 : 1) < 0)
+            break;
+    }
+    if (!ok)
+        fprintf(stderr, "%s: transfer stalled: guest sent %zu/%zu (host got %llu), host sent %zu/%zu (guest got %llu), peer_free %u\n",
+                what, gsent, g2h, (unsigned long long)hrx.got, hsent, h2g,
+                (unsigned long long)grx.got, gs_peer_free(c));
+    CHECK(ok);
+    CHECK_EQ(hrx.got, g2h);
+    CHECK_EQ(grx.got, h2g);
+    CHECK(!hrx.bad);
+    CHECK(!grx.bad);
+}
+
 #endif /* VSN_VT_UTIL_H */

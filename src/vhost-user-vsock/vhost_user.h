@@ -33,6 +33,8 @@ enum vu_request {
     VU_GET_CONFIG = 24,
     VU_SET_CONFIG = 25,
     VU_RESET_DEVICE = 34,
+    VU_SET_DEVICE_STATE_FD = 42,
+    VU_CHECK_DEVICE_STATE = 43,
 };
 
 /* Header flags. */
@@ -50,6 +52,19 @@ enum vu_request {
 #define VU_PROTOCOL_F_REPLY_ACK 3
 #define VU_PROTOCOL_F_CONFIG 9
 #define VU_PROTOCOL_F_RESET_DEVICE 13
+#define VU_PROTOCOL_F_DEVICE_STATE 19
+
+/* SET_DEVICE_STATE_FD payload: transfer direction and migration phase (u32 each); its fd is the
+ * frontend's end of the channel (a pipe). The reply is a u64: bits 0-7 an error code (0: success),
+ * bit 8 set when the backend returns no fd of its own (this backend never does). */
+#define VU_STATE_SAVE 0u
+#define VU_STATE_LOAD 1u
+#define VU_STATE_PHASE_STOPPED 0u
+#define VU_STATE_NOFD (1u << 8)
+typedef struct vu_device_state_params {
+    uint32_t direction;
+    uint32_t phase;
+} vu_device_state_params;
 
 /* SET_VRING_KICK/CALL/ERR payload: ring index in bits 0-7, bit 8 = no fd sent. */
 #define VU_VRING_IDX_MASK 0xffu
@@ -117,6 +132,7 @@ typedef struct vu_msg {
         vu_vring_addr addr;
         vu_mem_table mem;
         vu_config config;
+        vu_device_state_params device_state;
         uint8_t bytes[VU_MAX_PAYLOAD];
     } payload;
     int fds[VU_MAX_FDS];

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -15,7 +16,12 @@
 /* Protocol features this backend offers. MQ is not offered: a vsock device has exactly the rx
  * and tx rings here, so there is nothing to negotiate (GET_QUEUE_NUM is still answered). */
 #define VU_OFFERED_PROTOCOL_FEATURES \
-    ((1ull << VU_PROTOCOL_F_REPLY_ACK) | (1ull << VU_PROTOCOL_F_CONFIG) | (1ull << VU_PROTOCOL_F_RESET_DEVICE))
+    ((1ull << VU_PROTOCOL_F_REPLY_ACK) | (1ull << VU_PROTOCOL_F_CONFIG) | (1ull << VU_PROTOCOL_F_RESET_DEVICE) \
+     | (1ull << VU_PROTOCOL_F_DEVICE_STATE))
+/* Largest device state read from a LOAD transfer (a saved device is a few hundred bytes). */
+#define VU_MAX_STATE (1u << 20)
+/* How long a state transfer may wait for the other end of its channel. */
+#define VU_STATE_TIMEOUT_MS 5000
 
 int vu_log_level = VSN_LOG_INFO;
 
@@ -49,6 +55,7 @@ void vu_backend_init(vu_backend *b, vsn_device *dev, const char *name)
     b->max_ring = VU_MAX_RING;
     pthread_mutex_init(&b->err_lock, NULL);
     for (unsigned i = 0; i < VU_RINGS; i++) b->rings[i].kick_fd = b->rings[i].call_fd = b->rings[i].err_fd = -1;
+    b->state_fd = -1;
 }
 
 /* Writes 1 to an err eventfd without ever blocking the device's thread: only when poll says the
@@ -143,11 +150,14 @@ static int setup_ring(vu_backend *b, uint32_t i)
 }
 
 /* Hands everything to the (stopped) device and starts it, when both rings are complete. */
+static int apply_state(vu_backend *b);
+
 static int start_if_ready(vu_backend *b)
 {
     if (b->running || b->nmaps == 0 || !b->features_set) return 0;
     for (unsigned i = 0; i < VU_RINGS; i++)
         if (!ring_ready(b, &b->rings[i])) return 0;
+    if (b->pending_state != NULL && apply_state(b) < 0) return -EINVAL;
     uint64_t features = b->features & ~(1ull << VU_F_PROTOCOL_FEATURES);
     int rc = give_memory(b);
     if (rc == 0) rc = vsn_device_set_features(b->dev, features);
@@ -186,6 +196,12 @@ void vu_backend_disconnect(vu_backend *b)
     b->features_set = false;
     b->protocol_features = 0;
     b->owner = false;
+    if (b->state_fd >= 0) close(b->state_fd);
+    b->state_fd = -1;
+    free(b->pending_state);
+    b->pending_state = NULL;
+    b->pending_len = 0;
+    b->state_result = 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -507,11 +523,136 @@ static int get_config(vu_backend *b, int sock, vu_msg *m)
     return vu_send_reply(sock, m->hdr.request, c, size) == 0 ? REPLIED : -EPIPE;
 }
 
+/* ---- device state (VHOST_USER_PROTOCOL_F_DEVICE_STATE) ------------------------------------- */
+
+/* Waits up to the transfer timeout for fd to be ready for events; false on timeout or error. */
+static bool state_fd_ready(int fd, short events)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    int n;
+    do n = poll(&p, 1, VU_STATE_TIMEOUT_MS);
+    while (n < 0 && errno == EINTR);
+    return n == 1 && !(p.revents & POLLNVAL);
+}
+
+/* SAVE: the stopped device's state written whole into the frontend's end, which is then closed. */
+static int save_state(vu_backend *b, int fd)
+{
+    stop(b);
+    size_t len = 0;
+    int rc = vsn_device_save_state(b->dev, NULL, 0, &len);
+    uint8_t *buf = rc == 0 ? malloc(len) : NULL;
+    if (rc == 0 && buf == NULL) rc = -ENOMEM;
+    if (rc == 0) rc = vsn_device_save_state(b->dev, buf, len, &len);
+    int flags = fcntl(fd, F_GETFL);
+    if (rc == 0 && (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) rc = -errno;
+    for (size_t done = 0; rc == 0 && done < len;) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n > 0) done += (size_t)n;
+        else if (n < 0 && errno == EINTR) continue;
+        else if (n < 0 && errno == EAGAIN && state_fd_ready(fd, POLLOUT)) continue;
+        else rc = n < 0 && errno != EAGAIN ? -errno : -ETIMEDOUT;
+    }
+    free(buf);
+    close(fd);
+    vu_log(rc == 0 ? VSN_LOG_INFO : VSN_LOG_WARN, "%s: device state saved: %zu bytes%s", b->name, rc == 0 ? len : 0,
+           rc == 0 ? "" : " (failed: reason in the library's log or the write error)");
+    return rc;
+}
+
+/* The loaded blob into a fresh device: reset, memory table, restore. The rings then start from
+ * SET_VRING_BASE as always; the frontend posts TRANSPORT_RESET on the event queue it keeps. */
+static int apply_state(vu_backend *b)
+{
+    stop(b);
+    vsn_device_reset(b->dev);
+    int rc = give_memory(b);
+    if (rc == 0) rc = vsn_device_restore_state(b->dev, b->pending_state, b->pending_len);
+    vu_log(rc == 0 ? VSN_LOG_INFO : VSN_LOG_WARN, "%s: device state of %zu bytes %s", b->name, b->pending_len,
+           rc == 0 ? "restored" : "refused (the reason is in the library's log)");
+    free(b->pending_state);
+    b->pending_state = NULL;
+    b->pending_len = 0;
+    b->state_result = rc;
+    return rc;
+}
+
+/* LOAD: reads the frontend's end until EOF (it closed it before CHECK_DEVICE_STATE), then applies
+ * the blob now, or when the memory table comes. */
+static int load_state(vu_backend *b)
+{
+    int fd = b->state_fd;
+    b->state_fd = -1;
+    uint8_t *buf = malloc(VU_MAX_STATE + 1);
+    size_t len = 0;
+    int rc = buf == NULL ? -ENOMEM : 0;
+    int flags = fcntl(fd, F_GETFL);
+    if (rc == 0 && (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) rc = -errno;
+    while (rc == 0) {
+        ssize_t n = read(fd, buf + len, VU_MAX_STATE + 1 - len);
+        if (n == 0) break;
+        if (n > 0 && (len += (size_t)n) > VU_MAX_STATE) rc = -EFBIG;
+        else if (n < 0 && errno == EINTR) continue;
+        else if (n < 0 && errno == EAGAIN && !state_fd_ready(fd, POLLIN)) rc = -ETIMEDOUT;
+        else if (n < 0 && errno != EAGAIN) rc = -errno;
+    }
+    close(fd);
+    if (rc < 0) {
+        vu_log(VSN_LOG_WARN, "%s: device state transfer failed (errno %d)", b->name, -rc);
+        free(buf);
+        return rc;
+    }
+    free(b->pending_state);
+    b->pending_state = buf;
+    b->pending_len = len;
+    if (b->nmaps == 0) {
+        vu_log(VSN_LOG_INFO, "%s: device state of %zu bytes received; restored when the memory table comes", b->name, len);
+        return 0;
+    }
+    rc = apply_state(b);
+    return rc == 0 ? start_if_ready(b) : rc;
+}
+
+static int set_device_state_fd(vu_backend *b, int sock, vu_msg *m)
+{
+    if (expect_size(m, sizeof(vu_device_state_params)) < 0 || expect_fds(m, 1) < 0) return -EINVAL;
+    vu_device_state_params p = m->payload.device_state;
+    int rc = 0;
+    if (!(b->protocol_features & (1ull << VU_PROTOCOL_F_DEVICE_STATE))) {
+        vu_log(VSN_LOG_WARN, "%s: SET_DEVICE_STATE_FD without VHOST_USER_PROTOCOL_F_DEVICE_STATE negotiated", b->name);
+        rc = -ENOTSUP;
+    } else if (p.phase != VU_STATE_PHASE_STOPPED || (p.direction != VU_STATE_SAVE && p.direction != VU_STATE_LOAD)) {
+        vu_log(VSN_LOG_WARN, "%s: SET_DEVICE_STATE_FD direction %u phase %u (save 0 / load 1, phase stopped 0)", b->name,
+               p.direction, p.phase);
+        rc = -EINVAL;
+    } else if (p.direction == VU_STATE_SAVE) {
+        m->nfds = 0;  /* save_state closes it */
+        rc = save_state(b, m->fds[0]);
+    } else {
+        if (b->state_fd >= 0) close(b->state_fd);
+        b->state_fd = m->fds[0];  /* read at CHECK_DEVICE_STATE, once the frontend wrote and closed */
+        m->nfds = 0;
+    }
+    b->state_result = rc;
+    if (rc < 0) b->stats.rejected++;
+    /* Bits 0-7: 0 or an error code; bit 8: no fd of the backend's own (the frontend's is used). */
+    return reply_u64(sock, m, (rc < 0 ? (uint64_t)(-rc & 0xff) : 0) | VU_STATE_NOFD);
+}
+
+static int check_device_state(vu_backend *b, int sock, vu_msg *m)
+{
+    if (m->hdr.size != 0 && expect_size(m, 8) < 0) return -EINVAL;
+    if (b->state_fd >= 0) b->state_result = load_state(b);
+    if (b->state_result < 0) b->stats.rejected++;
+    return reply_u64(sock, m, b->state_result < 0 ? (uint64_t)-b->state_result : 0);
+}
+
 /* Requests that always carry a reply: a failure cannot be acknowledged, only disconnected. */
 static bool replies_always(uint32_t request)
 {
     return request == VU_GET_FEATURES || request == VU_GET_PROTOCOL_FEATURES || request == VU_GET_VRING_BASE
-        || request == VU_GET_QUEUE_NUM || request == VU_GET_CONFIG;
+        || request == VU_GET_QUEUE_NUM || request == VU_GET_CONFIG || request == VU_SET_DEVICE_STATE_FD
+        || request == VU_CHECK_DEVICE_STATE;
 }
 
 static int handle(vu_backend *b, int sock, vu_msg *m)
@@ -548,6 +689,8 @@ static int handle(vu_backend *b, int sock, vu_msg *m)
     case VU_SET_VRING_ERR: return set_vring_fd(b, m);
     case VU_SET_VRING_ENABLE: return set_vring_enable(b, m);
     case VU_GET_CONFIG: return get_config(b, sock, m);
+    case VU_SET_DEVICE_STATE_FD: return set_device_state_fd(b, sock, m);
+    case VU_CHECK_DEVICE_STATE: return check_device_state(b, sock, m);
     default:
         vu_log(VSN_LOG_WARN, "%s: request %u (%s) is not supported", b->name, m->hdr.request, vu_request_name(m->hdr.request));
         return -ENOTSUP;
@@ -558,7 +701,7 @@ static int handle(vu_backend *b, int sock, vu_msg *m)
 static bool takes_fds(uint32_t request)
 {
     return request == VU_SET_MEM_TABLE || request == VU_SET_VRING_KICK || request == VU_SET_VRING_CALL
-        || request == VU_SET_VRING_ERR;
+        || request == VU_SET_VRING_ERR || request == VU_SET_DEVICE_STATE_FD;
 }
 
 int vu_backend_handle(vu_backend *b, int sock, vu_msg *m)

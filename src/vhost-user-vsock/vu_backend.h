@@ -65,6 +65,13 @@ typedef struct vu_backend {
     vu_ring rings[VU_RINGS];
     pthread_mutex_t err_lock;  /* guards rings[].err_fd (see the thread rules above) */
     bool running;
+    /* Device state (VHOST_USER_PROTOCOL_F_DEVICE_STATE): the frontend's writing end of a LOAD
+     * transfer, read at CHECK_DEVICE_STATE (-1: none); a loaded blob that waits for the memory
+     * table; the outcome of the last transfer (0 or -errno, what CHECK_DEVICE_STATE answers). */
+    int state_fd;
+    uint8_t *pending_state;
+    size_t pending_len;
+    int state_result;
     vu_backend_stats stats;
 } vu_backend;
 

@@ -125,6 +125,8 @@ const char *vu_request_name(uint32_t request)
     case VU_GET_CONFIG: return "GET_CONFIG";
     case VU_SET_CONFIG: return "SET_CONFIG";
     case VU_RESET_DEVICE: return "RESET_DEVICE";
+    case VU_SET_DEVICE_STATE_FD: return "SET_DEVICE_STATE_FD";
+    case VU_CHECK_DEVICE_STATE: return "CHECK_DEVICE_STATE";
     default: return "unknown";
     }
 }

@@ -19,6 +19,12 @@ internal sealed partial class DatagramRouter
     public bool Listen(uint port, IFdListener listener) =>
         !_hostPorts.ContainsKey(port) && _listeners.TryAdd(port, listener);
 
+    /// <summary>The ports with a datagram fd listener, for a snapshot.</summary>
+    public System.Collections.Generic.IEnumerable<uint> FdListeners => _listeners.Keys;
+
+    /// <summary>The allocator of host ports for datagram bindings (a snapshot saves where it is).</summary>
+    public HostPortAllocator HostPorts => _ports;
+
     /// <summary>Stops listening; the device's end of an fd already handed out is closed.</summary>
     public bool Unlisten(uint port)
     {

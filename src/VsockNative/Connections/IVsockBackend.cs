@@ -86,4 +86,11 @@ internal interface IVsockBackend : IDisposable
 
     /// <summary>Snapshots up to <c>destination.Length</c> connections; returns how many there are.</summary>
     int Snapshot(Span<ConnectionInfo> destination);
+
+    /// <summary>What a device snapshot keeps of the backend (a backend without state: a fresh one).</summary>
+    BackendState SaveState() => BackendState.Fresh;
+
+    /// <summary>Continues from a saved state (the allocators; listeners are the program's to register
+    /// again). False, nothing changed, when a value is out of range.</summary>
+    bool RestoreState(in BackendState state) => true;
 }

@@ -23,6 +23,15 @@ internal sealed partial class Muxer
 
     public bool Unlisten(uint port, VirtioVsockType type) => _fdListeners.Remove((port, type));
 
+    /// <summary>The fd-API listeners as (port, type), for a snapshot.</summary>
+    public System.Collections.Generic.IEnumerable<(uint, uint)> FdListeners
+    {
+        get { foreach (var k in _fdListeners.Keys) yield return (k.Port, (uint)k.Type); }
+    }
+
+    /// <summary>The allocator of host ports for host-initiated connections (a snapshot saves where it is).</summary>
+    public HostPortAllocator HostPorts => _ports;
+
     /// <summary>Guest REQUEST to a port with an fd listener: a socketpair, one end handed over.</summary>
     private bool TryAcceptOnFdListener(ConnKey key, in PacketHeader h, long nowMs)
     {

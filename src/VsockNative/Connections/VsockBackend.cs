@@ -67,6 +67,21 @@ internal sealed class VsockBackend : IVsockBackend
     public DatagramCounters DatagramCounters => _dgram.Counters;
     public int Snapshot(Span<ConnectionInfo> destination) => _muxer.Snapshot(destination);
 
+    public BackendState SaveState()
+    {
+        var listeners = new System.Collections.Generic.List<(uint, uint)>(_muxer.FdListeners);
+        foreach (uint port in _dgram.FdListeners) listeners.Add((port, (uint)VirtioVsockType.Dgram));
+        return new BackendState(_muxer.HostPorts.Next, _dgram.HostPorts.Next, listeners.ToArray());
+    }
+
+    public bool RestoreState(in BackendState state)
+    {
+        if (state.StreamPortNext is < Endpoints.HostPortAllocator.First or >= Endpoints.HostPortAllocator.End
+            || state.DatagramPortNext is < Endpoints.HostPortAllocator.First or >= Endpoints.HostPortAllocator.End)
+            return false;
+        return _muxer.HostPorts.TrySetNext(state.StreamPortNext) && _dgram.HostPorts.TrySetNext(state.DatagramPortNext);
+    }
+
     public void OnFeatures(ulong features, bool separateDatagramQueues)
     {
         _muxer.SeqpacketNegotiated = (features & VirtioVsockFeatures.Seqpacket) != 0;

@@ -23,6 +23,6 @@ public struct DeviceCounters
     public ulong Interrupts;
     /// <summary>Interrupts that could not be delivered (a call fd write failed).</summary>
     public ulong InterruptErrors;
-    /// <summary>TRANSPORT_RESET events requested (vsn_device_transport_reset).</summary>
+    /// <summary>TRANSPORT_RESET events requested (vsn_device_transport_reset, and each start after vsn_device_restore_state).</summary>
     public ulong TransportResets;
 }

@@ -38,6 +38,9 @@ internal sealed class QueuePump
     /// <summary>A TRANSPORT_RESET event waits for an event buffer.</summary>
     public bool TransportResetPending { get; set; }
 
+    /// <summary>Holds rx back after a restore until the driver has acted on TRANSPORT_RESET.</summary>
+    public RestoreGate Gate { get; } = new();
+
     /// <summary>The five-queue layout is in use (datagram rx/tx are queues of their own).</summary>
     public bool SeparateDatagramQueues { get; set; }
 
@@ -51,6 +54,7 @@ internal sealed class QueuePump
     /// <summary>Fills the rx queues while the backend has packets for them.</summary>
     public void FillAllRx(long nowMs)
     {
+        if (Gate.HoldsRx && !OpenGateIfAcked()) return;
         FillRx(QueueSlot.Rx, nowMs);
         if (SeparateDatagramQueues) FillRx(QueueSlot.DgramRx, nowMs);
     }
@@ -157,7 +161,10 @@ internal sealed class QueuePump
     public void ProcessEvent()
     {
         var q = _q[QueueSlot.Event];
-        if (!TransportResetPending || !q.Configured) return;
+        if (!q.Configured) return;
+        if (Gate.HoldsRx) OpenGateIfAcked();
+        if (!TransportResetPending) return;
+        bool delivered = false;
         while (q.PopNext(_log))
         {
             if (q.Chain.ReadableCount != 0)
@@ -175,9 +182,19 @@ internal sealed class QueuePump
             ScatterIo.Scatter(q.Chain.Writable, 0, ev);
             q.Ring.PushUsed(q.Chain.HeadIndex, VirtioVsockEvent.Size);
             TransportResetPending = false;
+            delivered = true;
             break;
         }
         PublishAndInterrupt(QueueSlot.Event);
+        if (delivered) Gate.Delivered(q.Ring);
+    }
+
+    /// <summary>Opens the restore gate once the driver gave an event buffer back after the event.</summary>
+    private bool OpenGateIfAcked()
+    {
+        if (!Gate.TryOpen(_q[QueueSlot.Event].Ring)) return false;
+        _log.Info("the driver acted on TRANSPORT_RESET (event buffer given back): rx flows again");
+        return true;
     }
 
     private void PublishAndInterrupt(uint slot)

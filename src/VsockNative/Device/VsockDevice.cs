@@ -23,7 +23,7 @@ namespace VsockNative.Device;
 /// one lock; the loop waits for events and makes calls into the program outside it. Control calls
 /// that change queues or memory need the device stopped (-EBUSY otherwise), as vhost does.
 /// </summary>
-internal sealed class VsockDevice : IDisposable
+internal sealed partial class VsockDevice : IDisposable
 {
     private readonly byte[] _configSpace = new byte[VirtioVsockConfig.Size];
     private readonly object _gate = new();
@@ -239,7 +239,9 @@ internal sealed class VsockDevice : IDisposable
                 _resetSinceStart = false;
             }
             _running = true;
-            // Chains made available while the device was stopped get no kick of their own.
+            if (_restored) StartRestored();
+            // Chains made available while the device was stopped get no kick of their own (after a
+            // restore: chains the guest made available before the snapshot, Firecracker #5969).
             _pendingKicks = (1 << (int)QueueSlot.Count) - 1;
             _loop.Wake();
             if (!Options.ManualPoll) _loop.StartThread($"vsn-device-{Options.GuestCid}", RunLoop);
@@ -285,6 +287,8 @@ internal sealed class VsockDevice : IDisposable
             _needsReset = false;
             _pump.Counters = default;
             _pump.TransportResetPending = false;
+            _pump.Gate.Disarm();
+            _restored = false;
             _backend.DropConnections(tellGuest: true);
             _resetSinceStart = true;
             Interlocked.Exchange(ref _notifyKicks, 0);

@@ -26,4 +26,5 @@ internal static class Errno
     public const int EADDRINUSE = 98;
     public const int ENOTCONN = 107;
     public const int EHOSTUNREACH = 113;
+    public const int ENOSPC = 28;
 }

@@ -18,6 +18,18 @@ internal sealed class HostPortAllocator
         _next = next;
     }
 
+    /// <summary>The port the next allocation tries first (a snapshot carries it, so a restored device
+    /// does not hand out again the ports of connections the guest may still remember).</summary>
+    public uint Next => _next;
+
+    /// <summary>Continues from a saved <see cref="Next"/>; false (nothing changed) outside the range.</summary>
+    public bool TrySetNext(uint next)
+    {
+        if (next < First || next >= End) return false;
+        _next = next;
+        return true;
+    }
+
     /// <summary>The next free port, or false when every port of the range is in use.</summary>
     public bool TryAllocate(Func<uint, bool> inUse, out uint port)
     {

@@ -58,6 +58,7 @@ internal static class Abi
         Errno.EINVAL => "EINVAL",
         Errno.ERANGE => "ERANGE",
         Errno.ENOTSUP => "ENOTSUP",
+        Errno.ENOSPC => "ENOSPC",
         _ => "errno " + (-errno),
     };
 }

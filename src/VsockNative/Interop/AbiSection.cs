@@ -12,7 +12,7 @@ internal enum AbiSection
     MemoryAndFeatures = 3,
     /// <summary>Queues: setup, base indexes, notify (kicks) and interrupts.</summary>
     Queues = 4,
-    /// <summary>Running: start, stop, poll (manual mode), TRANSPORT_RESET.</summary>
+    /// <summary>Running: start, stop, poll (manual mode), TRANSPORT_RESET, saving and restoring the device state.</summary>
     Running = 5,
     /// <summary>The fd API: host programs listen on and connect to guest ports through plain fds.</summary>
     FdApi = 6,

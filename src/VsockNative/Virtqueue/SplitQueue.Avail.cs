@@ -70,6 +70,13 @@ public sealed unsafe partial class SplitQueue
     }
 
     /// <summary>
+    /// The driver's <c>avail-&gt;idx</c> as it is in guest memory now (acquire), unchecked; 0 while
+    /// the queue is reset (no rings).
+    /// </summary>
+    public ushort DriverAvailIdx =>
+        state == QueueState.Reset ? (ushort)0 : RingAccess.ReadAcquire16(AvailRing + RingLayout.IdxOffset);
+
+    /// <summary>
     /// Reads <c>avail-&gt;idx</c> and checks it. Returns true when new entries are available;
     /// breaks the queue when the driver claims more than a ring's worth of new entries.
     /// </summary>

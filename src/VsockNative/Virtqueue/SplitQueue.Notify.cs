@@ -19,6 +19,33 @@ public sealed unsafe partial class SplitQueue
     /// <summary>Whether the device currently asks the driver for kicks.</summary>
     public bool KicksEnabled => kicksEnabled;
 
+    /// <summary>The published used index at the last interrupt decision, and whether there was one
+    /// since the start (a device snapshot records them).</summary>
+    public ushort SignalledUsedIdx => signalledUsedIdx;
+
+    public bool SignalledUsedValid => signalledUsedValid;
+
+    /// <summary>
+    /// Asks the driver to kick when it makes its next buffer available, however many are available
+    /// now: with EVENT_IDX, avail_event = the driver's current avail->idx (the usual request,
+    /// avail_event = last_avail_idx, is already behind the driver when buffers wait); without it,
+    /// clears VIRTQ_USED_F_NO_NOTIFY. The device uses it to hear when a driver has acted on an event.
+    /// Does nothing unless the queue is running.
+    /// </summary>
+    public void RequestKickAtNextAvail()
+    {
+        if (state != QueueState.Running)
+            return;
+        kicksEnabled = true;
+        if (HasFeature(VirtqFeatures.EventIdx))
+            WriteAvailEvent(DriverAvailIdx);
+        else
+            WriteUsedFlags(0);
+        // Full barrier (store -> load), as in EnableKicks: the request is visible before the caller
+        // reads avail->idx again to see whether the driver moved meanwhile (virtio 1.2 §2.7.13.4).
+        Interlocked.MemoryBarrier();
+    }
+
     /// <summary>
     /// Decides, after <see cref="PublishUsed"/>, whether the driver wants an interrupt for the
     /// entries published since the previous decision. Without EVENT_IDX: unless the driver set

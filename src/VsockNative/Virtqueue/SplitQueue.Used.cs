@@ -15,6 +15,10 @@ public sealed unsafe partial class SplitQueue
     /// <summary>The used index the driver can see (last value published).</summary>
     public ushort PublishedUsedIdx => publishedUsedIdx;
 
+    /// <summary><c>used-&gt;idx</c> as it is in guest memory now (what the driver has seen: a start
+    /// resumes from it); 0 while the queue is reset (no rings).</summary>
+    public ushort GuestUsedIdx => state == QueueState.Reset ? (ushort)0 : RingAccess.Read16(UsedRing + RingLayout.IdxOffset);
+
     /// <summary>
     /// Writes a used entry (<paramref name="headIndex"/>, <paramref name="length"/>) without
     /// publishing it; call <see cref="PublishUsed"/> once after a batch.

@@ -20,6 +20,7 @@ public class HeaderOrderTests
             "===== Memory and features", "int32_t vsn_device_set_mem_table(", "int32_t vsn_device_set_features(",
             "===== Queues", "} vsn_queue_config;", "int32_t vsn_queue_setup(", "int32_t vsn_queue_notify(",
             "===== Running", "int32_t vsn_device_start(", "int32_t vsn_device_stop(", "int32_t vsn_device_poll(",
+            "int32_t vsn_device_save_state(", "int32_t vsn_device_restore_state(",
             "===== The fd API", "(*vsn_accept_fn)", "int32_t vsn_device_listen(", "int32_t vsn_device_unlisten(", "int32_t vsn_device_connect(",
             "===== Routing", "(*vsn_router_fn)", "int32_t vsn_device_set_router(", "int32_t vsn_device_connect_from(",
             "===== Diagnostics", "} vsn_device_counters;", "int32_t vsn_queue_get_counters(", "int32_t vsn_device_get_counters(",

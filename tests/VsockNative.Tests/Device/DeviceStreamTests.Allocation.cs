@@ -22,12 +22,19 @@ public sealed unsafe partial class DeviceStreamTests
 
         var t = new TwoWay { PeerBufAlloc = response.BufAlloc, PeerFwdCnt = response.FwdCnt };
         Run(host, ref t, 2000);   // warm-up: JIT, tiering, pools, the connection's buffer
-        long measuredBefore = t.Allocated;
-        Run(host, ref t, 2000);
-        long allocated = t.Allocated - measuredBefore;
+        // A per-packet allocation shows in every window of 2000 rounds; the runtime once put a few KiB
+        // of its own on this thread in one window of a loaded full run, so a window of zero within
+        // three is what steady state must reach (each window's bytes are reported).
+        var windows = new System.Collections.Generic.List<long>();
+        for (int w = 0; w < 3 && !windows.Contains(0); w++)
+        {
+            long measuredBefore = t.Allocated;
+            Run(host, ref t, 2000);
+            windows.Add(t.Allocated - measuredBefore);
+        }
 
         Assert.True(t.GuestSent > 16 << 20 && t.HostSent > 16 << 20, $"too little traffic: {t.GuestSent} / {t.HostSent}");
-        Assert.Equal(0, allocated);
+        Assert.True(windows.Contains(0), "bytes allocated per window of 2000 rounds: " + string.Join(", ", windows));
         // nothing lost either way (drain what is in flight)
         for (int i = 0; i < 200 && (t.HostGot < t.GuestSent || t.GuestGot < t.HostSent); i++) Round(host, ref t, send: false);
         Assert.Equal(t.GuestSent, t.HostGot);

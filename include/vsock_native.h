@@ -991,6 +991,17 @@ typedef struct vsn_connection_layer_counter_values {
     uint64_t routes_refused;
     /** Connections opened by vsn_device_connect_from (a sibling's guest connecting to this guest). */
     uint64_t routed_in;
+    /**
+     * Guest REQUESTs refused with RST because the process had no file descriptor or memory left
+     * for the host end (EMFILE, ENFILE, ENOBUFS, ENOMEM from socket, connect or socketpair).
+     */
+    uint64_t refused_no_resources;
+    /**
+     * Times the hybrid socket stopped accepting because accept failed for lack of file descriptors
+     * or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): its clients wait in the backlog and accepting
+     * is tried again 100 ms later (never at every turn of the event loop).
+     */
+    uint64_t accept_pauses;
 } vsn_connection_layer_counter_values;
 VSN_STATIC_ASSERT(offsetof(vsn_connection_layer_counter_values, connections_opened) == 0, "vsn_connection_layer_counter_values.connections_opened offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_layer_counter_values, connections_closed) == 8, "vsn_connection_layer_counter_values.connections_closed offset");
@@ -1008,7 +1019,9 @@ VSN_STATIC_ASSERT(offsetof(vsn_connection_layer_counter_values, seqpacket_not_ne
 VSN_STATIC_ASSERT(offsetof(vsn_connection_layer_counter_values, routes_opened) == 104, "vsn_connection_layer_counter_values.routes_opened offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_layer_counter_values, routes_refused) == 112, "vsn_connection_layer_counter_values.routes_refused offset");
 VSN_STATIC_ASSERT(offsetof(vsn_connection_layer_counter_values, routed_in) == 120, "vsn_connection_layer_counter_values.routed_in offset");
-VSN_STATIC_ASSERT(sizeof(vsn_connection_layer_counter_values) == 128, "vsn_connection_layer_counter_values size");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_layer_counter_values, refused_no_resources) == 128, "vsn_connection_layer_counter_values.refused_no_resources offset");
+VSN_STATIC_ASSERT(offsetof(vsn_connection_layer_counter_values, accept_pauses) == 136, "vsn_connection_layer_counter_values.accept_pauses offset");
+VSN_STATIC_ASSERT(sizeof(vsn_connection_layer_counter_values) == 144, "vsn_connection_layer_counter_values size");
 
 /** Deprecated since ABI 0.5 (kept for one ABI minor): the former name of vsn_connection_layer_counter_values; use vsn_connection_layer_counter_values. */
 typedef vsn_connection_layer_counter_values vsn_conn_counter_values;
@@ -1273,10 +1286,10 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_c
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, values) == 8, "vsn_device_counters.values offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_counters.connections offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 208, "vsn_device_counters.datagrams offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, ended_connections) == 360, "vsn_device_counters.ended_connections offset");
-VSN_STATIC_ASSERT(offsetof(vsn_device_counters, syscalls) == 624, "vsn_device_counters.syscalls offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 680, "vsn_device_counters size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 224, "vsn_device_counters.datagrams offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, ended_connections) == 376, "vsn_device_counters.ended_connections offset");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, syscalls) == 640, "vsn_device_counters.syscalls offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 696, "vsn_device_counters size");
 
 /**
  * One connection as vsn_device_get_connections reports it: identity, state, credit in both

@@ -318,7 +318,7 @@ int main(int argc, char **argv)
         }
         if (vt_now_s() > next_report) {
             next_report += 10;
-            printf("  ... %.1f GiB moved, %u connections open, RSS %ld MiB\n", moved / 1073741824.0, left,
+            printf("  ... %.1f GiB sent and received, %u connections open, RSS %ld MiB\n", moved / 2 / 1073741824.0, left,
                    status_kib("VmRSS") / 1024);
             fflush(stdout);
         }

@@ -23,6 +23,9 @@
  *     (connect timeout) or refuses it: each closed without "OK" and counted.
  *  5. max_connections: guest REQUESTs get RST (refused_limit), hybrid clients are closed
  *     (handshakes_rejected), vsn_device_connect returns -EAGAIN; freeing a connection makes room again.
+ *  6. no file descriptor left (RLIMIT_NOFILE reached): guest REQUESTs get RST (refused_no_resources),
+ *     vsn_device_connect -EMFILE, hybrid clients wait in the backlog with the loop not spinning on
+ *     the readable listener (accept_pauses); when fds come back, everything is served again.
  */
 #include "guest_stack.h"
 #include "vsn_check.h"
@@ -32,6 +35,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define T 5000      /* deadline of a wait, ms */
@@ -835,12 +840,132 @@ static void test_limits(int lfd)
     gs_destroy(&s);
 }
 
+/* ---- 6. no file descriptor left ----------------------------------------------------------- */
+
+static int g_fillers[512], g_nfill;
+static struct rlimit g_nofile;
+
+/* Lowers RLIMIT_NOFILE to a little above the fds open now and takes every free fd below it, so this
+ * process, and the device in it, can open no fd until fds_return(). */
+static void fds_exhaust(void)
+{
+    int maxfd = 0;
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        if (atoi(e->d_name) > maxfd)
+            maxfd = atoi(e->d_name);
+    if (d != NULL)
+        closedir(d);
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &g_nofile), 0);
+    struct rlimit low = { (rlim_t)maxfd + 32, g_nofile.rlim_max };
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fd;
+    g_nfill = 0;
+    while (g_nfill < 512 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        g_fillers[g_nfill++] = fd;
+    CHECK_EQ(errno, EMFILE);
+}
+
+static void fds_return(void)
+{
+    for (int i = 0; i < g_nfill; i++)
+        close(g_fillers[i]);
+    g_nfill = 0;
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &g_nofile), 0);
+}
+
+#define WAITING_CLIENTS 3
+
+/* With RLIMIT_NOFILE reached in the device's process: guest REQUESTs get RST, counted as
+ * refused_no_resources; vsn_device_connect returns -EMFILE; hybrid clients wait in the listener's
+ * backlog without the loop retrying accept at every turn (a readable listener whose accept fails
+ * with EMFILE makes a level-triggered loop spin); the established flow keeps moving. When fds
+ * come back, the waiting clients are served and guest REQUESTs get through again. */
+static void test_fds_exhausted(int lfd)
+{
+    bool ok;
+    gs_stack *s = make_stack(0, 0, 0);
+    flow f;
+    flow_open(s, &f, lfd, 5000);
+    gs_listen(s, 1250);
+    int cl[WAITING_CLIENTS]; /* made while fds remain; they connect once none is left */
+    for (int i = 0; i < WAITING_CLIENTS; i++)
+        cl[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_un ua;
+    CHECK_EQ(vt_unix_addr(g_uds, &ua), 0);
+    flow_moves(s, &f, "the flow before the fds run out");
+    vsn_connection_layer_counter_values c0 = counters(s);
+
+    fds_exhaust();
+    for (int i = 0; i < 3; i++) {
+        gs_conn *r = gs_connect(s, 5000, 0);
+        CHECK(r != NULL);
+        if (r == NULL)
+            break;
+        WAIT_FLOW(s, &f, T, r->state != GS_CONNECTING, "RST for a REQUEST with no fd left", ok);
+        CHECK_EQ(r->state, GS_REFUSED);
+        gs_release(s, r);
+    }
+    vsn_connection_layer_counter_values c1 = counters(s);
+    CHECK_EQ(c1.refused_no_resources - c0.refused_no_resources, 3);
+    CHECK_EQ(c1.refused_no_listener, c0.refused_no_listener);
+    int vfd = -1;
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1250, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), -EMFILE);
+    CHECK_EQ(vfd, -1);
+    for (int i = 0; i < WAITING_CLIENTS; i++) {
+        CHECK_EQ(connect(cl[i], (struct sockaddr *)&ua, sizeof ua), 0); /* into the backlog: no fd needed */
+        CHECK_EQ(vt_write(cl[i], "CONNECT 1250\n", 13), 13);
+    }
+    flow_moves(s, &f, "the flow with no fd left and clients waiting");
+    /* The loop's turns while the backlog waits and accept cannot succeed: the accept attempts (and
+     * every other syscall but the loop's own epoll_wait) stay few, however many turns go by. */
+    vsn_device_counters d0 = device_counters(s);
+    for (int k = 0; k < 200; k++)
+        gs_pump(s, 1);
+    vsn_device_counters d1 = device_counters(s);
+    uint64_t tries = d1.syscalls.other - d0.syscalls.other;
+    printf("  no fd left: 200 loop turns with %d clients in the backlog: %llu accept (other) syscalls, "
+           "%llu epoll_wait; accept paused %llu time(s)\n", WAITING_CLIENTS, (unsigned long long)tries,
+           (unsigned long long)(d1.syscalls.epoll_wait - d0.syscalls.epoll_wait),
+           (unsigned long long)d1.connections.accept_pauses);
+    CHECK(tries < 40);
+    CHECK_EQ(d1.connections.accept_pauses - c0.accept_pauses, 1);
+    CHECK(gs_accept(s, 1250) == NULL);
+    flow_moves(s, &f, "the flow after 200 idle turns with no fd left");
+
+    fds_return();
+    for (int i = 0; i < WAITING_CLIENTS; i++) {
+        gs_conn *a = NULL;
+        WAIT_FLOW(s, &f, T, (a = gs_accept(s, 1250)) != NULL, "a waiting hybrid client served once fds came back", ok);
+        char line[32];
+        size_t len = 0;
+        bool eof = false;
+        int err = 0;
+        WAIT_FLOW(s, &f, T, (vt_drain(cl[i], (uint8_t *)line, sizeof line - 1, &len, &eof, &err), memchr(line, '\n', len) != NULL || eof),
+                  "OK for a client that waited", ok);
+        CHECK(len >= 3 && memcmp(line, "OK ", 3) == 0);
+        close(cl[i]);
+    }
+    int hfd = -1;
+    gs_conn *c = vt_connect_listener(s, lfd, 5000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &hfd);
+    CHECK(c != NULL);
+    if (c != NULL) {
+        close(hfd);
+        VT_WAIT(s, T, c->rst_sent || c->rst_received, "the connection made after fds came back to end", ok);
+    }
+    flow_moves(s, &f, "the flow after fds came back");
+    flow_close(s, &f);
+    gs_destroy(&s);
+}
+
 #define CASES(X) \
     X(host_failures, test_host_failures(lfd)) \
     X(host_never_reads, test_host_never_reads(lfd)) \
     X(guest_never_reads, test_guest_never_reads(lfd)) \
     X(hybrid_line, test_hybrid_line(lfd)) \
-    X(limits, test_limits(lfd))
+    X(limits, test_limits(lfd)) \
+    X(fds_exhausted, test_fds_exhausted(lfd))
 static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)

@@ -31,6 +31,7 @@ internal sealed partial class Muxer
         int rc = SocketCalls.Pair(SocketTypeOf(type), out int mine, out int theirs);
         if (rc < 0)
         {
+            if (Errno.IsResourceShortage(-rc)) _counters.RefusedNoResources++;
             _log.Error($"guest port {h.SrcPort} -> host port {h.DstPort}: socketpair failed (errno {-rc}); RST");
             QueueReset(h);
             return true;

@@ -176,8 +176,16 @@ internal sealed partial class Muxer : IDisposable
         int fd = SocketCalls.ConnectUnix(path, SocketTypeOf(type));
         if (fd < 0)
         {
-            _counters.RefusedNoListener++;
-            if (_log.Enabled(LogLevel.Debug)) _log.Write(LogLevel.Debug, $"guest port {h.SrcPort} -> {path}: connect failed (errno {-fd}); RST");
+            if (Errno.IsResourceShortage(-fd))
+            {
+                _counters.RefusedNoResources++;
+                _log.Warn($"guest port {h.SrcPort} -> {path}: no file descriptor or memory left (errno {-fd}); RST");
+            }
+            else
+            {
+                _counters.RefusedNoListener++;
+                if (_log.Enabled(LogLevel.Debug)) _log.Write(LogLevel.Debug, $"guest port {h.SrcPort} -> {path}: connect failed (errno {-fd}); RST");
+            }
             QueueReset(h);
             return;
         }
@@ -344,6 +352,9 @@ internal sealed partial class Muxer : IDisposable
                     break;
                 case PendingRoute r when _routes.TryGetValue(r.Id, out var p) && p == r:
                     FailRoute(r.Id, r, "no answer in time", sendRst: true);
+                    break;
+                case AcceptPause when ReferenceEquals(item, _acceptPause):
+                    ResumeAccepting(nowMs);
                     break;
             }
         }

@@ -26,6 +26,8 @@
  *  6. no file descriptor left (RLIMIT_NOFILE reached): guest REQUESTs get RST (refused_no_resources),
  *     vsn_device_connect -EMFILE, hybrid clients wait in the backlog with the loop not spinning on
  *     the readable listener (accept_pauses); when fds come back, everything is served again.
+ *  7. TRANSPORT_RESET while four connections move data both ways: every connection reset, nothing
+ *     the device acknowledged lost at the host, no connection left, a new one served.
  */
 #include "guest_stack.h"
 #include "vsn_check.h"
@@ -959,13 +961,79 @@ static void test_fds_exhausted(int lfd)
     gs_destroy(&s);
 }
 
+/* ---- 7. TRANSPORT_RESET during traffic --------------------------------------------------------- */
+
+#define RESET_FLOWS 4
+
+/* Four connections moving data both ways; vsn_device_transport_reset in the middle: the guest resets
+ * every connection (the event), each host stream ends, what the host received is intact and at least
+ * what the device had acknowledged to the guest (its fwd_cnt); the device holds no connection, then
+ * serves a new one. */
+static void test_transport_reset_traffic(int lfd)
+{
+    bool ok;
+    gs_stack *s = make_stack(0, 0, 0);
+    flow fl[RESET_FLOWS];
+    for (int i = 0; i < RESET_FLOWS; i++)
+        flow_open(s, &fl[i], lfd, 5000);
+    for (int k = 0; k < 200; k++) {
+        for (int i = 0; i < RESET_FLOWS; i++)
+            flow_step(s, &fl[i]);
+        gs_pump(s, 0);
+    }
+    /* more in flight, unread at the host, with nothing pumped in between for one of them */
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        if (fl[i].c != NULL)
+            send_pattern(s, fl[i].c, 901, &fl[i].gsent, 65536);
+        if (i == 0)
+            gs_pump(s, 0);
+    }
+    uint32_t acked[RESET_FLOWS];
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        CHECK(fl[i].c != NULL && fl[i].hrx.got > 0 && fl[i].grx.got > 0);
+        if (fl[i].c == NULL) {
+            gs_destroy(&s);
+            return;
+        }
+        acked[i] = fl[i].c->peer_fwd_cnt;
+    }
+    vsn_connection_layer_counter_values c0 = counters(s);
+    CHECK_EQ(vsn_device_transport_reset(gs_device(s)), 0);
+    VT_WAIT(s, T, gs_get_stats(s)->transport_resets == 1, "the TRANSPORT_RESET event during traffic", ok);
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        flow *f = &fl[i];
+        CHECK_EQ(f->c->state, GS_RESET);
+        bool eof = false;
+        int err = 0;
+        VT_WAIT(s, T, (read_pattern(f->fd, &f->hrx, 1u << 20, &eof, &err), eof || err), "the host stream to end after the reset", ok);
+        CHECK(!f->hrx.bad && !f->grx.bad);
+        CHECK(f->hrx.got >= acked[i]);
+        CHECK(f->hrx.got <= f->gsent);
+        printf("  transport reset: connection %d: host got %llu bytes intact (acknowledged %u, sent %llu)\n", i,
+               (unsigned long long)f->hrx.got, acked[i], (unsigned long long)f->gsent);
+        close(f->fd);
+        gs_release(s, f->c);
+        f->c = NULL;
+    }
+    CHECK_EQ(conn_total(s), 0);
+    vsn_connection_layer_counter_values c1 = counters(s);
+    CHECK_EQ(c1.connections_opened, c1.connections_closed);
+    CHECK_EQ(c1.connections_closed - c0.connections_closed, RESET_FLOWS);
+    flow f;
+    flow_open(s, &f, lfd, 5000);
+    flow_moves(s, &f, "a new connection after the transport reset");
+    flow_close(s, &f);
+    gs_destroy(&s);
+}
+
 #define CASES(X) \
     X(host_failures, test_host_failures(lfd)) \
     X(host_never_reads, test_host_never_reads(lfd)) \
     X(guest_never_reads, test_guest_never_reads(lfd)) \
     X(hybrid_line, test_hybrid_line(lfd)) \
     X(limits, test_limits(lfd)) \
-    X(fds_exhausted, test_fds_exhausted(lfd))
+    X(fds_exhausted, test_fds_exhausted(lfd)) \
+    X(transport_reset_traffic, test_transport_reset_traffic(lfd))
 static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)

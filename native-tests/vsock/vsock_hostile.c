@@ -28,6 +28,8 @@
  *     the readable listener (accept_pauses); when fds come back, everything is served again.
  *  7. TRANSPORT_RESET while four connections move data both ways: every connection reset, nothing
  *     the device acknowledged lost at the host, no connection left, a new one served.
+ *  8. a guest whose rx ring stays empty while four host peers fill their sockets: the device stops
+ *     reading them (no socket read in 500 loop turns), memory flat; every byte arrives afterwards.
  */
 #include "guest_stack.h"
 #include "vsn_check.h"
@@ -1026,6 +1028,76 @@ static void test_transport_reset_traffic(int lfd)
     gs_destroy(&s);
 }
 
+/* ---- 8. a guest whose rx ring stays empty ---------------------------------------------------- */
+
+/* The guest posts no rx buffers (its ring empty) while the host peers of four connections write until
+ * their sockets are full, and for 500 loop turns after: the device does not keep reading what it
+ * cannot deliver (socket reads flat), nor does the process grow; the host peers' writes only block.
+ * When the guest posts buffers again, every byte each host wrote arrives. */
+static void test_rx_ring_empty(int lfd)
+{
+    bool ok;
+    gs_config cfg = gs_config_default();
+    cfg.uds_path = g_uds;
+    cfg.rx_bufs = 32; /* fewer than one connection's credit fills */
+    gs_stack *s = vt_create_stack(&cfg, "vsock_hostile");
+    flow fl[RESET_FLOWS];
+    for (int i = 0; i < RESET_FLOWS; i++)
+        flow_open(s, &fl[i], lfd, 5000);
+    gs_rx_hold(s, true);
+    VT_WAIT(s, T, (write_pattern(fl[0].fd, 902, &fl[0].hsent, 16384), gs_rx_posted(s) == 0),
+            "the device to use every posted rx buffer", ok);
+    /* every host peer writes until its socket is full */
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        int idle = 0;
+        VT_WAIT(s, 10000, (idle = write_pattern(fl[i].fd, 902, &fl[i].hsent, 16384) == -EAGAIN ? idle + 1 : 0, idle >= 50),
+                "a host peer's socket to fill", ok);
+    }
+    long rss0 = -1;
+    vsn_device_counters d0 = device_counters(s);
+    FILE *st = fopen("/proc/self/statm", "r");
+    if (st != NULL) {
+        CHECK(fscanf(st, "%*d %ld", &rss0) == 1);
+        fclose(st);
+    }
+    int64_t t0 = gs_now_ms();
+    for (int k = 0; k < 500; k++) {
+        for (int i = 0; i < RESET_FLOWS; i++)
+            CHECK_EQ(write_pattern(fl[i].fd, 902, &fl[i].hsent, 16384), -EAGAIN);
+        gs_pump(s, 2);
+    }
+    int64_t dt = gs_now_ms() - t0;
+    vsn_device_counters d1 = device_counters(s);
+    long rss1 = -1;
+    st = fopen("/proc/self/statm", "r");
+    if (st != NULL) {
+        CHECK(fscanf(st, "%*d %ld", &rss1) == 1);
+        fclose(st);
+    }
+    uint64_t held = 0;
+    for (int i = 0; i < RESET_FLOWS; i++)
+        held += fl[i].hsent - fl[i].grx.got;
+    printf("  rx ring empty: %llu bytes written by the host peers wait; 500 turns (%lld ms): %llu socket reads, %llu other syscalls, "
+           "RSS %+ld pages\n", (unsigned long long)held, (long long)dt,
+           (unsigned long long)(d1.syscalls.socket_reads - d0.syscalls.socket_reads),
+           (unsigned long long)(d1.syscalls.other - d0.syscalls.other), rss1 - rss0);
+    CHECK(d1.syscalls.socket_reads - d0.syscalls.socket_reads < 10);
+    CHECK(rss1 - rss0 < 256); /* 1 MiB */
+    gs_rx_hold(s, false);
+    gs_rx_post(s, 1000);
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        flow *f = &fl[i];
+        VT_WAIT(s, 30000, (recv_pattern(s, f->c, &f->grx), f->grx.got == f->hsent), "every byte the host wrote, once rx buffers came back", ok);
+        CHECK(!f->grx.bad);
+        CHECK_EQ(f->c->credit_violations, 0);
+    }
+    for (int i = 0; i < RESET_FLOWS; i++)
+        flow_moves(s, &fl[i], "a flow after the rx ring was empty");
+    for (int i = 0; i < RESET_FLOWS; i++)
+        flow_close(s, &fl[i]);
+    gs_destroy(&s);
+}
+
 #define CASES(X) \
     X(host_failures, test_host_failures(lfd)) \
     X(host_never_reads, test_host_never_reads(lfd)) \
@@ -1033,7 +1105,8 @@ static void test_transport_reset_traffic(int lfd)
     X(hybrid_line, test_hybrid_line(lfd)) \
     X(limits, test_limits(lfd)) \
     X(fds_exhausted, test_fds_exhausted(lfd)) \
-    X(transport_reset_traffic, test_transport_reset_traffic(lfd))
+    X(transport_reset_traffic, test_transport_reset_traffic(lfd)) \
+    X(rx_ring_empty, test_rx_ring_empty(lfd))
 static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)

@@ -15,6 +15,10 @@
  *  reset_during_traffic  RESET_DEVICE while VM 3 streams both ways (nothing drained first): the host
  *                        program sees its stream end, everything it received is intact and at least
  *                        what the device acknowledged to the guest; a new guest is served after.
+ *  fds_exhausted         the daemon's RLIMIT_NOFILE lowered to what it holds (prlimit): VM 4's hybrid
+ *                        clients wait in the backlog without its loop thread spinning (CPU in 1 s),
+ *                        VM 4's REQUEST gets RST, its stream moves; served once the limit is back;
+ *                        the metrics file counts accept_pauses and refused_no_resources.
  *
  * After the cases: no fd or guest-memory mapping left beyond the bystander's, which moved
  * throughout; SIGTERM -> exit 0. Not run under ASan (its quarantine grows RSS on its own).
@@ -24,7 +28,9 @@
 #include "vu_test_util.h"
 #include "vsn_case.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -312,10 +318,136 @@ static void reset_during_traffic(int lfd)
     session3(lfd, 256 * KiB, 91);
 }
 
+/* ---- no file descriptor left in the daemon ------------------------------------------------------ */
+
+/* The value of counter `name` of VM `cid` in the daemon's metrics file (after a SIGUSR1), or -1. */
+static long long metric(unsigned cid, const char *name)
+{
+    char path[320], key[64], *text = NULL;
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    long long v = -1;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    size_t cap = 1 << 20, n = 0;
+    text = malloc(cap + 1);
+    if (text != NULL) {
+        n = fread(text, 1, cap, f);
+        text[n] = 0;
+        snprintf(key, sizeof key, "{\"guest_cid\": %u,", cid);
+        char *vm = strstr(text, key), *next = vm != NULL ? strstr(vm + 1, "{\"guest_cid\": ") : NULL;
+        snprintf(key, sizeof key, "\"%s\": ", name);
+        char *at = vm != NULL ? strstr(vm, key) : NULL;
+        if (at != NULL && (next == NULL || at < next)) v = atoll(at + strlen(key));
+    }
+    free(text);
+    fclose(f);
+    return v;
+}
+
+/* The metrics file once it shows counter `name` of VM `cid` at `want` or more (SIGUSR1 until then). */
+static long long metric_reaches(unsigned cid, const char *name, long long want)
+{
+    long long v = -1;
+    for (int i = 0; i < 50 && (v = metric(cid, name)) < want; i++) {
+        kill(daemon_pid, SIGUSR1);
+        usleep(100000);
+    }
+    return v;
+}
+
+/* The lowest fd number the process does not use: the next one the kernel gives it. */
+static int lowest_free_fd(pid_t pid)
+{
+    char path[64];
+    static bool used[4096];
+    memset(used, 0, sizeof used);
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.' && atoi(e->d_name) < 4096) used[atoi(e->d_name)] = true;
+    if (d != NULL) closedir(d);
+    int k = 0;
+    while (k < 4096 && used[k]) k++;
+    return k;
+}
+
+#define FD_CLIENTS 4
+
+/* RLIMIT_NOFILE of the daemon lowered to the fds it holds (prlimit): hybrid clients of VM 4 beyond
+ * its free fds wait in the backlog while its event loop, on its own thread, does not spin on the
+ * readable listener (CPU in one second); a REQUEST from VM 4 gets RST; the bystander's stream keeps
+ * moving. With the limit back, the waiting clients are served; the metrics count both. */
+static void fds_exhausted(void)
+{
+    int failures = vt_failures;
+    struct rlimit old, low;
+    VT_REQUIRE(prlimit(daemon_pid, RLIMIT_NOFILE, NULL, &old) == 0, "prlimit of the daemon");
+    VT_REQUIRE(vg_listen(&by.g, 5401) == 0, "bystander listens on 5401");
+    char p[320];
+    snprintf(p, sizeof p, "%s_5001", uds4);
+    int l5001 = vt_unix_listen(p);
+    VT_REQUIRE(l5001 >= 0, "listen %s", p);
+    long long pauses0 = metric_reaches(4, "accept_pauses", 0), refused0 = metric_reaches(4, "refused_no_resources", 0);
+    /* the limit at the lowest free fd: no new fd for the daemon (unless it closes one below) */
+    int free_fds = 0;
+    low = (struct rlimit){ (rlim_t)lowest_free_fd(daemon_pid), old.rlim_max };
+    VT_REQUIRE(prlimit(daemon_pid, RLIMIT_NOFILE, &low, NULL) == 0, "lower the daemon's RLIMIT_NOFILE");
+    /* clients: the first free_fds are accepted (and reach the guest), the rest wait */
+    int cl[FD_CLIENTS + 8];
+    int nc = free_fds + FD_CLIENTS;
+    VT_REQUIRE(nc <= FD_CLIENTS + 8, "%d fd holes in the daemon", free_fds);
+    for (int i = 0; i < nc; i++) {
+        cl[i] = vt_unix_connect(uds4);
+        VT_CHECK(cl[i] >= 0 && write(cl[i], "CONNECT 5401\n", 13) == 13, "hybrid client %d", i);
+    }
+    int accepted = 0;
+    for (int k = 0; k < 200; k++) {
+        by_step();
+        vg_wait(&by.g, 1);
+        while (vg_accept(&by.g, 5401) != NULL) accepted++;
+    }
+    VT_CHECK(accepted <= free_fds, "%d clients reached the guest with %d fds free in the daemon", accepted, free_fds);
+    /* no spinning: a loop that kept watching the readable listener burns about a core */
+    double before = vt_cpu_seconds(daemon_pid);
+    usleep(1000000);
+    double used = vt_cpu_seconds(daemon_pid) - before;
+    VT_CHECK(before >= 0 && used < 0.3, "the daemon used %.2f s of CPU in 1 s with accept failing (spinning)", used);
+    vg_conn *r = vg_connect(&by.g, VG_HOST_CID, 5001, 3);
+    bool ok;
+    VT_UNTIL(ok, 5000, r != NULL && r->state != VG_CONNECTING, by_step(); vg_wait(&by.g, 1));
+    VT_CHECK(ok && r->state == VG_REFUSED, "a REQUEST with no fd left in the daemon: state %d, not refused", r ? (int)r->state : -1);
+    if (r != NULL) vg_release(r);
+    bystander_moves("with no fd left in the daemon");
+    VT_REQUIRE(prlimit(daemon_pid, RLIMIT_NOFILE, &old, NULL) == 0, "restore the daemon's RLIMIT_NOFILE");
+    VT_UNTIL(ok, 5000, accepted == nc, {
+        while (vg_accept(&by.g, 5401) != NULL) accepted++;
+        by_step();
+        vg_wait(&by.g, 1);
+    });
+    VT_CHECK(ok, "%d of %d hybrid clients served after the daemon's fds came back", accepted, nc);
+    long long pauses = metric_reaches(4, "accept_pauses", pauses0 + 1), refused = metric_reaches(4, "refused_no_resources", refused0 + 1);
+    VT_CHECK(pauses == pauses0 + 1 && refused == refused0 + 1, "metrics: accept_pauses %lld (was %lld), refused_no_resources %lld (was %lld)",
+             pauses, pauses0, refused, refused0);
+    for (int i = 0; i < nc; i++)
+        if (cl[i] >= 0) close(cl[i]);
+    for (unsigned i = 0; i < VG_MAX_CONNS; i++)
+        if (by.g.conns[i].state != VG_FREE && by.g.conns[i].incoming && by.g.conns[i].local_port == 5401) {
+            vg_rst(&by.g, &by.g.conns[i]);
+            vg_release(&by.g.conns[i]);
+        }
+    close(l5001);
+    unlink(p);
+    bystander_moves("after the daemon's fds came back");
+    if (vt_failures == failures)
+        printf("fds_exhausted: %d clients waited with %d fds free; %.2f s of daemon CPU in 1 s; a REQUEST refused; served after\n",
+               nc, free_fds, used);
+}
+
 #define CASES(X)                                  \
     X(cycles, cycles(lfd, ncycles))               \
     X(mid_message, mid_message(lfd))             \
-    X(reset_during_traffic, reset_during_traffic(lfd))
+    X(reset_during_traffic, reset_during_traffic(lfd)) \
+    X(fds_exhausted, fds_exhausted())
 static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)
@@ -336,7 +468,9 @@ int main(int argc, char **argv)
     char vm3[700], vm4[700];
     snprintf(vm3, sizeof vm3, "guest-cid=3,socket=%s,uds-path=%s", sock3, uds3);
     snprintf(vm4, sizeof vm4, "guest-cid=4,socket=%s,uds-path=%s", sock4, uds4);
-    char *args[] = { "--vm", vm3, "--vm", vm4, "--log-level", "error", NULL };
+    char metrics[320];
+    snprintf(metrics, sizeof metrics, "%s/metrics.json", dir);
+    char *args[] = { "--vm", vm3, "--vm", vm4, "--log-level", "error", "--metrics", metrics, "--metrics-interval", "0", NULL };
     daemon_pid = vt_spawn(argv[1], dir, args);
     bystander_up();
     char p[320];

@@ -29,7 +29,6 @@
 #include "vu_test_util.h"
 #include "vsn_case.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <sys/resource.h>
 #include <signal.h>
@@ -364,22 +363,6 @@ static long long metric(unsigned cid, const char *name)
     return v;
 }
 
-/* The lowest fd number the process does not use: the next one the kernel gives it. */
-static int lowest_free_fd(pid_t pid)
-{
-    char path[64];
-    static bool used[4096];
-    memset(used, 0, sizeof used);
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
-        if (e->d_name[0] != '.' && atoi(e->d_name) < 4096) used[atoi(e->d_name)] = true;
-    if (d != NULL) closedir(d);
-    int k = 0;
-    while (k < 4096 && used[k]) k++;
-    return k;
-}
-
 #define FD_CLIENTS 4
 
 /* RLIMIT_NOFILE of the daemon lowered to the fds it holds (prlimit): hybrid clients of VM 4 beyond
@@ -400,7 +383,7 @@ static void fds_exhausted(void)
     long long other0 = metric(4, "syscalls.other");
     /* the limit at the lowest free fd: no new fd for the daemon (unless it closes one below) */
     int free_fds = 0;
-    low = (struct rlimit){ (rlim_t)lowest_free_fd(daemon_pid), old.rlim_max };
+    low = (struct rlimit){ (rlim_t)vt_lowest_free_fd(daemon_pid), old.rlim_max };
     VT_REQUIRE(prlimit(daemon_pid, RLIMIT_NOFILE, &low, NULL) == 0, "lower the daemon's RLIMIT_NOFILE");
     /* clients: the first free_fds are accepted (and reach the guest), the rest wait */
     int cl[FD_CLIENTS + 8];

@@ -1068,6 +1068,28 @@ VSN_STATIC_ASSERT(sizeof(vsn_connection_layer_counter_values) == 128, "vsn_conne
 typedef vsn_connection_layer_counter_values vsn_conn_counter_values;
 
 /**
+ * What the connection layer could not do for lack of host resources (file descriptors,
+ * memory). A tail of vsn_device_counters since ABI 0.6, so the members before it keep their
+ * offsets.
+ */
+typedef struct vsn_resource_counter_values {
+    /**
+     * Guest REQUESTs refused with RST because the process had no file descriptor or memory left
+     * for the host end (EMFILE, ENFILE, ENOBUFS, ENOMEM from socket, connect or socketpair).
+     */
+    uint64_t refused_no_resources;
+    /**
+     * Times the hybrid socket stopped accepting because accept failed for lack of file descriptors
+     * or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): its clients wait in the backlog and accepting
+     * is tried again 100 ms later (never at every turn of the event loop).
+     */
+    uint64_t accept_pauses;
+} vsn_resource_counter_values;
+VSN_STATIC_ASSERT(offsetof(vsn_resource_counter_values, refused_no_resources) == 0, "vsn_resource_counter_values.refused_no_resources offset");
+VSN_STATIC_ASSERT(offsetof(vsn_resource_counter_values, accept_pauses) == 8, "vsn_resource_counter_values.accept_pauses offset");
+VSN_STATIC_ASSERT(sizeof(vsn_resource_counter_values) == 16, "vsn_resource_counter_values size");
+
+/**
  * Counters of the datagram layer (per device): traffic each way and every drop by reason.
  * "Guest to host" datagrams came from the tx queue, "host to guest" ones went into rx buffers.
  */
@@ -1322,6 +1344,8 @@ typedef struct vsn_device_counters {
      * the packets moved, what batching saves.
      */
     vsn_syscall_counter_values syscalls;
+    /** What the connection layer could not do for lack of file descriptors or memory (ABI 0.6). */
+    vsn_resource_counter_values resources;
 } vsn_device_counters;
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, struct_size) == 0, "vsn_device_counters.struct_size offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, status) == 4, "vsn_device_counters.status offset");
@@ -1330,7 +1354,8 @@ VSN_STATIC_ASSERT(offsetof(vsn_device_counters, connections) == 80, "vsn_device_
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, datagrams) == 208, "vsn_device_counters.datagrams offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, ended_connections) == 360, "vsn_device_counters.ended_connections offset");
 VSN_STATIC_ASSERT(offsetof(vsn_device_counters, syscalls) == 624, "vsn_device_counters.syscalls offset");
-VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 680, "vsn_device_counters size");
+VSN_STATIC_ASSERT(offsetof(vsn_device_counters, resources) == 680, "vsn_device_counters.resources offset");
+VSN_STATIC_ASSERT(sizeof(vsn_device_counters) == 696, "vsn_device_counters size");
 
 /**
  * One connection as vsn_device_get_connections reports it: identity, state, credit in both

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # selftest.sh — the checker checked (host only, AF_UNIX, no QEMU): vtool must pass good transfers
 # and must fail on each thing the end-to-end cases rely on it to catch: a flipped byte (also both
-# ways at once: each end tells it, neither hangs on the other), a short or long stream, merged or
+# ways at once: each end tells it, neither hangs on the other; in a soak, --duration/--expect-any,
+# too), a short or long stream, merged or
 # split seqpacket messages, a seqpacket record end (MSG_EOR) missing or extra, a truncated read that
 # did not get the message's full length, a recv under SO_RCVTIMEO that got data instead of EAGAIN,
 # the wrong connect outcome, a transfer that completes where it had to break, a hang (timeout).
@@ -54,6 +55,10 @@ check flipped-byte 1 any 'received byte at offset 123457 is not' \
     -- --expect 1M -- --send 1M --corrupt-at 123457
 check flipped-byte-both-ways 1 1 'received byte at offset 123457 is not' \
     -- --send 8M --expect 8M --corrupt-at 123457 -- --send 8M --expect 8M --corrupt-at 123457
+check soak-duration 0 0 'VT PASS conns=2 sent=[1-9][0-9]* recv=[1-9][0-9]*' \
+    -- --conns 2 --duration 1 --expect-any --seed 5 -- --conns 2 --duration 1 --expect-any
+check soak-flipped-byte 1 any 'received byte at offset 123457 is not' \
+    -- --expect-any -- --duration 1 --corrupt-at 123457
 check short-stream 1 0 'EOF after 1048576 bytes, short' \
     -- --expect 2M -- --send 1M
 check long-stream 1 any 'more than expected' \

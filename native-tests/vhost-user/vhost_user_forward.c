@@ -26,6 +26,8 @@
  *     seqpacket connect to a stream forward port, a forwarded port the guest does not listen on);
  *     vtool SIGKILLed mid-transfer in each direction (the guest's connection resets), the guest
  *     resetting mid-transfer (vtool's transfer breaks off, it does not hang).
+ *  7. no fd left in the daemon (RLIMIT_NOFILE lowered with prlimit): peers connecting to (1, 9001) wait
+ *     without the forwarding thread spinning (CPU in 1 s), and reach the guest once the limit is back.
  *  6. then a clean transfer again, and SIGTERM: exit 0, socket removed.
  *
  * Usage: vhost_user_forward <daemon binary> <dir>
@@ -38,6 +40,7 @@
 #include <linux/vm_sockets.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -102,17 +105,27 @@ static vg_conn *guest_to_host(vg *g, int listener, vt_host *h, uint8_t seed)
     return c;
 }
 
+/* The pattern seeds of the next connection the guest accepts on port, set before its REQUEST can come
+ * (its first bytes may arrive in the same pump: seeds set after vg_accept are too late). */
+static void accept_seeds(vg *g, uint32_t port, uint8_t seed_in, uint8_t seed_out)
+{
+    for (unsigned i = 0; i < g->nlistening; i++)
+        if (g->listening[i] == port) {
+            g->listen_seed_in[i] = seed_in;
+            g->listen_seed_out[i] = seed_out;
+        }
+}
+
 /* Host (1, port) -> the daemon's forward-listen -> the guest's listener. */
 static vg_conn *host_to_guest(vg *g, uint32_t port, vt_host *h, uint8_t seed)
 {
+    accept_seeds(g, port, seed, (uint8_t)(seed + 1));
     int fd = vsock_connect(port);
     VT_REQUIRE(fd >= 0, "connect to AF_VSOCK (1, %u): %s", port, strerror(-fd));
     *h = (vt_host){ .fd = fd, .seed_out = seed, .seed_in = (uint8_t)(seed + 1) };
     vg_conn *c = NULL;
     bool ok; VT_UNTIL(ok, 20000, (c = vg_accept(g, port)) != NULL, vg_pump(g); vg_wait(g, 1));
     VT_REQUIRE(ok, "host -> guest %u: no connection reached the guest", port);
-    c->seed_out = (uint8_t)(seed + 1);
-    c->seed_in = seed;
     return c;
 }
 
@@ -405,6 +418,44 @@ static void killed_peer(vg *g, vg_conn *c, pid_t peer, const char *what)
     vg_release(c);
 }
 
+/* 7. No fd left in the daemon (its RLIMIT_NOFILE lowered to its lowest free fd, prlimit): host peers
+ * connecting to a forward-listen port wait in the listener's backlog without the forwarding thread
+ * spinning on it (a listener whose accept fails with EMFILE stays readable); once the limit is back
+ * each reaches the guest. */
+static void no_fds(vg *g, pid_t daemon)
+{
+    struct rlimit old, low;
+    VT_REQUIRE(prlimit(daemon, RLIMIT_NOFILE, NULL, &old) == 0, "prlimit of the daemon: %s", strerror(errno));
+    low = (struct rlimit){ (rlim_t)vt_lowest_free_fd(daemon), old.rlim_max };
+    VT_REQUIRE(prlimit(daemon, RLIMIT_NOFILE, &low, NULL) == 0, "lower the daemon's RLIMIT_NOFILE: %s", strerror(errno));
+    int peers[3];
+    for (int i = 0; i < 3; i++) {
+        peers[i] = vsock_connect(9001);
+        VT_CHECK(peers[i] >= 0, "connect to (1, 9001) with the daemon out of fds: %s", strerror(-peers[i]));
+    }
+    double before = vt_cpu_seconds(daemon);
+    usleep(1000000);
+    double used = vt_cpu_seconds(daemon) - before;
+    VT_CHECK(before >= 0 && used < 0.1, "the daemon used %.2f s of CPU in 1 s with accept failing (spinning)", used);
+    VT_REQUIRE(prlimit(daemon, RLIMIT_NOFILE, &old, NULL) == 0, "restore the daemon's RLIMIT_NOFILE");
+    int n = 0;
+    vg_conn *got[3];
+    bool all; VT_UNTIL(all, 20000, n == 3, {
+        vg_conn *c;
+        while (n < 3 && (c = vg_accept(g, 9001)) != NULL) got[n++] = c;
+        vg_pump(g);
+        vg_wait(g, 1);
+    });
+    VT_CHECK(all, "%d of 3 host peers reached the guest after the daemon's fds came back", n);
+    for (int i = 0; i < n; i++) {
+        vg_rst(g, got[i]);
+        vg_release(got[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        if (peers[i] >= 0) close(peers[i]);
+    printf("forward: no fd left in the daemon: 3 peers waited, %.2f s of daemon CPU in 1 s, all served after\n", used);
+}
+
 int main(int argc, char **argv)
 {
     VT_REQUIRE(argc == 3, "usage: vhost_user_forward <daemon> <dir>");
@@ -467,14 +518,13 @@ int main(int argc, char **argv)
     vt_host hk;
     vg_conn *k1 = guest_to_host(&g, listener, &hk, 41);
     killed_peer(&g, k1, streaming_peer(hk.fd, 42), "guest -> host 9000");
+    accept_seeds(&g, 9001, 51, 52);
     int kfd = vsock_connect(9001);
     VT_REQUIRE(kfd >= 0, "connect (1, 9001): %s", strerror(-kfd));
     pid_t peer = streaming_peer(kfd, 51);
     vg_conn *k2 = NULL;
     bool acc; VT_UNTIL(acc, 20000, (k2 = vg_accept(&g, 9001)) != NULL, vg_pump(&g); vg_wait(&g, 1));
     VT_REQUIRE(acc, "host -> guest 9001 (killed peer): no connection");
-    k2->seed_in = 51;
-    k2->seed_out = 52;
     killed_peer(&g, k2, peer, "(1, 9001) -> guest");
     /* The guest side gone mid-transfer: the host peer's stream ends (EOF or ECONNRESET). */
     vt_host hg;
@@ -491,6 +541,9 @@ int main(int argc, char **argv)
 
     /* 5. Seqpacket. */
     seqpacket_cases(&g);
+
+    /* 7. No fd left in the daemon. */
+    no_fds(&g, daemon);
 
     /* 6. A clean transfer after all that. */
     vg_conn *c5 = guest_to_host(&g, listener, &h1, 71);

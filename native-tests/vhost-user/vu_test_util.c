@@ -85,6 +85,21 @@ int vt_memfd_maps(pid_t pid)
     return n;
 }
 
+int vt_lowest_free_fd(pid_t pid)
+{
+    char path[64];
+    static bool used[4096];
+    memset(used, 0, sizeof used);
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.' && atoi(e->d_name) < 4096) used[atoi(e->d_name)] = true;
+    if (d != NULL) closedir(d);
+    int k = 0;
+    while (k < 4096 && used[k]) k++;
+    return k;
+}
+
 double vt_cpu_seconds(pid_t pid)
 {
     char path[64], line[1024];

@@ -42,6 +42,9 @@ int vt_stop(pid_t pid);
 /* Number of open fds / memfd mappings of a process. */
 int vt_fd_count(pid_t pid);
 int vt_memfd_maps(pid_t pid);
+/* The lowest fd number a process does not use (the next one the kernel gives it): a RLIMIT_NOFILE
+ * lowered to it (prlimit) leaves the process no fd to open. */
+int vt_lowest_free_fd(pid_t pid);
 /* CPU time (user + system) a process has used, in seconds, from /proc/<pid>/stat; -1 on error. */
 double vt_cpu_seconds(pid_t pid);
 /* A scratch directory /tmp/<prefix>_XXXXXX into dir (exits on failure). */

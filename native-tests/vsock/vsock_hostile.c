@@ -23,6 +23,13 @@
  *     (connect timeout) or refuses it: each closed without "OK" and counted.
  *  5. max_connections: guest REQUESTs get RST (refused_limit), hybrid clients are closed
  *     (handshakes_rejected), vsn_device_connect returns -EAGAIN; freeing a connection makes room again.
+ *  6. no file descriptor left (RLIMIT_NOFILE reached): guest REQUESTs get RST (refused_no_resources),
+ *     vsn_device_connect -EMFILE, hybrid clients wait in the backlog with the loop not spinning on
+ *     the readable listener (accept_pauses); when fds come back, everything is served again.
+ *  7. TRANSPORT_RESET while four connections move data both ways: every connection reset, nothing
+ *     the device acknowledged lost at the host, no connection left, a new one served.
+ *  8. a guest whose rx ring stays empty while four host peers fill their sockets: the device stops
+ *     reading them (no socket read in 500 loop turns), memory flat; every byte arrives afterwards.
  */
 #include "guest_stack.h"
 #include "vsn_check.h"
@@ -32,6 +39,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define T 5000      /* deadline of a wait, ms */
@@ -835,12 +844,270 @@ static void test_limits(int lfd)
     gs_destroy(&s);
 }
 
+/* ---- 6. no file descriptor left ----------------------------------------------------------- */
+
+static int g_fillers[512], g_nfill;
+static struct rlimit g_nofile;
+
+/* Lowers RLIMIT_NOFILE to a little above the fds open now and takes every free fd below it, so this
+ * process, and the device in it, can open no fd until fds_return(). */
+static void fds_exhaust(void)
+{
+    int maxfd = 0;
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        if (atoi(e->d_name) > maxfd)
+            maxfd = atoi(e->d_name);
+    if (d != NULL)
+        closedir(d);
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &g_nofile), 0);
+    struct rlimit low = { (rlim_t)maxfd + 32, g_nofile.rlim_max };
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fd;
+    g_nfill = 0;
+    while (g_nfill < 512 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        g_fillers[g_nfill++] = fd;
+    CHECK_EQ(errno, EMFILE);
+}
+
+static void fds_return(void)
+{
+    for (int i = 0; i < g_nfill; i++)
+        close(g_fillers[i]);
+    g_nfill = 0;
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &g_nofile), 0);
+}
+
+#define WAITING_CLIENTS 3
+
+/* With RLIMIT_NOFILE reached in the device's process: guest REQUESTs get RST, counted as
+ * refused_no_resources; vsn_device_connect returns -EMFILE; hybrid clients wait in the listener's
+ * backlog without the loop retrying accept at every turn (a readable listener whose accept fails
+ * with EMFILE makes a level-triggered loop spin); the established flow keeps moving. When fds
+ * come back, the waiting clients are served and guest REQUESTs get through again. */
+static void test_fds_exhausted(int lfd)
+{
+    bool ok;
+    gs_stack *s = make_stack(0, 0, 0);
+    flow f;
+    flow_open(s, &f, lfd, 5000);
+    gs_listen(s, 1250);
+    int cl[WAITING_CLIENTS]; /* made while fds remain; they connect once none is left */
+    for (int i = 0; i < WAITING_CLIENTS; i++)
+        cl[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_un ua;
+    CHECK_EQ(vt_unix_addr(g_uds, &ua), 0);
+    flow_moves(s, &f, "the flow before the fds run out");
+    vsn_connection_layer_counter_values c0 = counters(s);
+    vsn_resource_counter_values r0 = device_counters(s).resources;
+
+    fds_exhaust();
+    for (int i = 0; i < 3; i++) {
+        gs_conn *r = gs_connect(s, 5000, 0);
+        CHECK(r != NULL);
+        if (r == NULL)
+            break;
+        WAIT_FLOW(s, &f, T, r->state != GS_CONNECTING, "RST for a REQUEST with no fd left", ok);
+        CHECK_EQ(r->state, GS_REFUSED);
+        gs_release(s, r);
+    }
+    vsn_connection_layer_counter_values c1 = counters(s);
+    CHECK_EQ(device_counters(s).resources.refused_no_resources - r0.refused_no_resources, 3);
+    CHECK_EQ(c1.refused_no_listener, c0.refused_no_listener);
+    int vfd = -1;
+    CHECK_EQ(vsn_device_connect(gs_device(s), 1250, VSN_VIRTIO_VSOCK_TYPE_STREAM, &vfd), -EMFILE);
+    CHECK_EQ(vfd, -1);
+    for (int i = 0; i < WAITING_CLIENTS; i++) {
+        CHECK_EQ(connect(cl[i], (struct sockaddr *)&ua, sizeof ua), 0); /* into the backlog: no fd needed */
+        CHECK_EQ(vt_write(cl[i], "CONNECT 1250\n", 13), 13);
+    }
+    flow_moves(s, &f, "the flow with no fd left and clients waiting");
+    /* The loop's turns while the backlog waits and accept cannot succeed: the accept attempts (and
+     * every other syscall but the loop's own epoll_wait) stay few, however many turns go by. */
+    vsn_device_counters d0 = device_counters(s);
+    for (int k = 0; k < 200; k++)
+        gs_pump(s, 1);
+    vsn_device_counters d1 = device_counters(s);
+    uint64_t tries = d1.syscalls.other - d0.syscalls.other;
+    printf("  no fd left: 200 loop turns with %d clients in the backlog: %llu accept (other) syscalls, "
+           "%llu epoll_wait; accept paused %llu time(s)\n", WAITING_CLIENTS, (unsigned long long)tries,
+           (unsigned long long)(d1.syscalls.epoll_wait - d0.syscalls.epoll_wait),
+           (unsigned long long)d1.resources.accept_pauses);
+    CHECK(tries < 40);
+    CHECK_EQ(d1.resources.accept_pauses - r0.accept_pauses, 1);
+    CHECK(gs_accept(s, 1250) == NULL);
+    flow_moves(s, &f, "the flow after 200 idle turns with no fd left");
+
+    fds_return();
+    for (int i = 0; i < WAITING_CLIENTS; i++) {
+        gs_conn *a = NULL;
+        WAIT_FLOW(s, &f, T, (a = gs_accept(s, 1250)) != NULL, "a waiting hybrid client served once fds came back", ok);
+        char line[32];
+        size_t len = 0;
+        bool eof = false;
+        int err = 0;
+        WAIT_FLOW(s, &f, T, (vt_drain(cl[i], (uint8_t *)line, sizeof line - 1, &len, &eof, &err), memchr(line, '\n', len) != NULL || eof),
+                  "OK for a client that waited", ok);
+        CHECK(len >= 3 && memcmp(line, "OK ", 3) == 0);
+        close(cl[i]);
+    }
+    int hfd = -1;
+    gs_conn *c = vt_connect_listener(s, lfd, 5000, VSN_VIRTIO_VSOCK_TYPE_STREAM, &hfd);
+    CHECK(c != NULL);
+    if (c != NULL) {
+        close(hfd);
+        VT_WAIT(s, T, c->rst_sent || c->rst_received, "the connection made after fds came back to end", ok);
+    }
+    flow_moves(s, &f, "the flow after fds came back");
+    flow_close(s, &f);
+    gs_destroy(&s);
+}
+
+/* ---- 7. TRANSPORT_RESET during traffic --------------------------------------------------------- */
+
+#define RESET_FLOWS 4
+
+/* Four connections moving data both ways; vsn_device_transport_reset in the middle: the guest resets
+ * every connection (the event), each host stream ends, what the host received is intact and at least
+ * what the device had acknowledged to the guest (its fwd_cnt); the device holds no connection, then
+ * serves a new one. */
+static void test_transport_reset_traffic(int lfd)
+{
+    bool ok;
+    gs_stack *s = make_stack(0, 0, 0);
+    flow fl[RESET_FLOWS];
+    for (int i = 0; i < RESET_FLOWS; i++)
+        flow_open(s, &fl[i], lfd, 5000);
+    for (int k = 0; k < 200; k++) {
+        for (int i = 0; i < RESET_FLOWS; i++)
+            flow_step(s, &fl[i]);
+        gs_pump(s, 0);
+    }
+    /* more in flight, unread at the host, with nothing pumped in between for one of them */
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        if (fl[i].c != NULL)
+            send_pattern(s, fl[i].c, 901, &fl[i].gsent, 65536);
+        if (i == 0)
+            gs_pump(s, 0);
+    }
+    uint32_t acked[RESET_FLOWS];
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        CHECK(fl[i].c != NULL && fl[i].hrx.got > 0 && fl[i].grx.got > 0);
+        if (fl[i].c == NULL) {
+            gs_destroy(&s);
+            return;
+        }
+        acked[i] = fl[i].c->peer_fwd_cnt;
+    }
+    vsn_connection_layer_counter_values c0 = counters(s);
+    CHECK_EQ(vsn_device_transport_reset(gs_device(s)), 0);
+    VT_WAIT(s, T, gs_get_stats(s)->transport_resets == 1, "the TRANSPORT_RESET event during traffic", ok);
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        flow *f = &fl[i];
+        CHECK_EQ(f->c->state, GS_RESET);
+        bool eof = false;
+        int err = 0;
+        VT_WAIT(s, T, (read_pattern(f->fd, &f->hrx, 1u << 20, &eof, &err), eof || err), "the host stream to end after the reset", ok);
+        CHECK(!f->hrx.bad && !f->grx.bad);
+        CHECK(f->hrx.got >= acked[i]);
+        CHECK(f->hrx.got <= f->gsent);
+        printf("  transport reset: connection %d: host got %llu bytes intact (acknowledged %u, sent %llu)\n", i,
+               (unsigned long long)f->hrx.got, acked[i], (unsigned long long)f->gsent);
+        close(f->fd);
+        gs_release(s, f->c);
+        f->c = NULL;
+    }
+    CHECK_EQ(conn_total(s), 0);
+    vsn_connection_layer_counter_values c1 = counters(s);
+    CHECK_EQ(c1.connections_opened, c1.connections_closed);
+    CHECK_EQ(c1.connections_closed - c0.connections_closed, RESET_FLOWS);
+    flow f;
+    flow_open(s, &f, lfd, 5000);
+    flow_moves(s, &f, "a new connection after the transport reset");
+    flow_close(s, &f);
+    gs_destroy(&s);
+}
+
+/* ---- 8. a guest whose rx ring stays empty ---------------------------------------------------- */
+
+/* The guest posts no rx buffers (its ring empty) while the host peers of four connections write until
+ * their sockets are full, and for 500 loop turns after: the device does not keep reading what it
+ * cannot deliver (socket reads flat), nor does the process grow; the host peers' writes only block.
+ * When the guest posts buffers again, every byte each host wrote arrives. */
+static void test_rx_ring_empty(int lfd)
+{
+    bool ok;
+    gs_config cfg = gs_config_default();
+    cfg.uds_path = g_uds;
+    cfg.rx_bufs = 32; /* fewer than one connection's credit fills */
+    gs_stack *s = vt_create_stack(&cfg, "vsock_hostile");
+    flow fl[RESET_FLOWS];
+    for (int i = 0; i < RESET_FLOWS; i++)
+        flow_open(s, &fl[i], lfd, 5000);
+    gs_rx_hold(s, true);
+    VT_WAIT(s, T, (write_pattern(fl[0].fd, 902, &fl[0].hsent, 16384), gs_rx_posted(s) == 0),
+            "the device to use every posted rx buffer", ok);
+    /* every host peer writes until its socket is full */
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        int idle = 0;
+        VT_WAIT(s, 10000, (idle = write_pattern(fl[i].fd, 902, &fl[i].hsent, 16384) == -EAGAIN ? idle + 1 : 0, idle >= 50),
+                "a host peer's socket to fill", ok);
+    }
+    long rss0 = -1;
+    vsn_device_counters d0 = device_counters(s);
+    FILE *st = fopen("/proc/self/statm", "r");
+    if (st != NULL) {
+        CHECK(fscanf(st, "%*d %ld", &rss0) == 1);
+        fclose(st);
+    }
+    int64_t t0 = gs_now_ms();
+    for (int k = 0; k < 500; k++) {
+        for (int i = 0; i < RESET_FLOWS; i++)
+            CHECK_EQ(write_pattern(fl[i].fd, 902, &fl[i].hsent, 16384), -EAGAIN);
+        gs_pump(s, 2);
+    }
+    int64_t dt = gs_now_ms() - t0;
+    vsn_device_counters d1 = device_counters(s);
+    long rss1 = -1;
+    st = fopen("/proc/self/statm", "r");
+    if (st != NULL) {
+        CHECK(fscanf(st, "%*d %ld", &rss1) == 1);
+        fclose(st);
+    }
+    uint64_t held = 0;
+    for (int i = 0; i < RESET_FLOWS; i++)
+        held += fl[i].hsent - fl[i].grx.got;
+    printf("  rx ring empty: %llu bytes written by the host peers wait; 500 turns (%lld ms): %llu socket reads, %llu other syscalls, "
+           "RSS %+ld pages\n", (unsigned long long)held, (long long)dt,
+           (unsigned long long)(d1.syscalls.socket_reads - d0.syscalls.socket_reads),
+           (unsigned long long)(d1.syscalls.other - d0.syscalls.other), rss1 - rss0);
+    CHECK(d1.syscalls.socket_reads - d0.syscalls.socket_reads < 10);
+    CHECK(rss1 - rss0 < 256); /* 1 MiB */
+    gs_rx_hold(s, false);
+    gs_rx_post(s, 1000);
+    for (int i = 0; i < RESET_FLOWS; i++) {
+        flow *f = &fl[i];
+        VT_WAIT(s, 30000, (recv_pattern(s, f->c, &f->grx), f->grx.got == f->hsent), "every byte the host wrote, once rx buffers came back", ok);
+        CHECK(!f->grx.bad);
+        CHECK_EQ(f->c->credit_violations, 0);
+    }
+    for (int i = 0; i < RESET_FLOWS; i++)
+        flow_moves(s, &fl[i], "a flow after the rx ring was empty");
+    for (int i = 0; i < RESET_FLOWS; i++)
+        flow_close(s, &fl[i]);
+    gs_destroy(&s);
+}
+
 #define CASES(X) \
     X(host_failures, test_host_failures(lfd)) \
     X(host_never_reads, test_host_never_reads(lfd)) \
     X(guest_never_reads, test_guest_never_reads(lfd)) \
     X(hybrid_line, test_hybrid_line(lfd)) \
-    X(limits, test_limits(lfd))
+    X(limits, test_limits(lfd)) \
+    X(fds_exhausted, test_fds_exhausted(lfd)) \
+    X(transport_reset_traffic, test_transport_reset_traffic(lfd)) \
+    X(rx_ring_empty, test_rx_ring_empty(lfd))
 static const char *const CASE_NAMES[] = { CASES(VSN_CASE_NAME) };
 
 int main(int argc, char **argv)

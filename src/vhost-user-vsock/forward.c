@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FWD_BUF (64u * 1024u)
@@ -305,6 +306,34 @@ static void on_proxy(forwarder *f, fwd_proxy *p, bool vsock_side, uint32_t event
     update(f, p);
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Watches the listeners (EPOLLIN) or not (0). */
+static void listen_watch(forwarder *f, uint32_t events)
+{
+    for (unsigned i = 0; i < f->nlisten; i++) {
+        struct epoll_event ev = { .events = events, .data.u64 = tag_of(TAG_LISTEN, i) };
+        epoll_ctl(f->epfd, EPOLL_CTL_MOD, f->listen_fds[i], &ev);
+    }
+}
+
+/* accept failed for lack of fds or memory: a listener with a peer waiting stays readable, so watching
+ * it would wake the thread at once, again and again (a spin). It is left unwatched for 100 ms, then
+ * tried again; the peers wait in its backlog. */
+static void listen_pause(forwarder *f, int err)
+{
+    if (!f->listen_short)
+        vu_log(VSN_LOG_WARN, "%s: forward: accept: %s; the peers wait, trying again every 100 ms", f->name, strerror(err));
+    f->listen_short = true;
+    f->listen_paused_until = now_ms() + 100;
+    listen_watch(f, 0);
+}
+
 static void on_listen(forwarder *f, unsigned i)
 {
     int lfd = f->listen_fds[i];
@@ -313,6 +342,12 @@ static void on_listen(forwarder *f, unsigned i)
     struct sockaddr_vm peer;
     socklen_t len = sizeof peer;
     int a = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (a < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+        listen_pause(f, errno);
+        return;
+    }
+    if (f->listen_short) vu_log(VSN_LOG_INFO, "%s: forward: accepting again", f->name);
+    f->listen_short = false;
     if (a < 0) return;
     uint32_t port = f->opt->forward_listen[i];
     int32_t pair = -1;
@@ -342,7 +377,13 @@ static void *fwd_thread(void *arg)
     forwarder *f = arg;
     struct epoll_event evs[32];
     while (1) {
-        int n = epoll_wait(f->epfd, evs, 32, -1);
+        int64_t left = f->listen_paused_until ? f->listen_paused_until - now_ms() : -1;
+        if (f->listen_paused_until && left <= 0) {
+            f->listen_paused_until = 0;  /* watched again: the next failure pauses again */
+            listen_watch(f, EPOLLIN);
+            left = -1;
+        }
+        int n = epoll_wait(f->epfd, evs, 32, (int)left);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             vu_log(VSN_LOG_ERROR, "%s: forward: epoll_wait: %s", f->name, strerror(errno));

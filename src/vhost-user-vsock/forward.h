@@ -43,6 +43,8 @@ typedef struct forwarder {
     int stop_fd;               /* the daemon's stop eventfd (never drained) */
     int listen_fds[VU_MAX_FORWARD_PORTS];
     unsigned nlisten;
+    int64_t listen_paused_until; /* accept failed for lack of fds: listeners unwatched until then (ms), 0: watched */
+    bool listen_short;         /* accept has failed for lack of fds since it last did not (logged once) */
     pthread_mutex_t lock;      /* proxies list, closed (the router calls in from the device's thread) */
     fwd_proxy *proxies;
     bool closed;

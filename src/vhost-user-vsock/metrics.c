@@ -34,6 +34,7 @@ COUNTERS_FN(put_dgram, vsn_dgram_counter_values, VSN_DGRAM_COUNTER_VALUES)
 COUNTERS_FN(put_connection, vsn_connection_counter_values, VSN_CONNECTION_COUNTER_VALUES)
 COUNTERS_FN(put_queue, vsn_queue_counter_values, VSN_QUEUE_COUNTER_VALUES)
 COUNTERS_FN(put_syscalls, vsn_syscall_counter_values, VSN_SYSCALL_COUNTER_VALUES)
+COUNTERS_FN(put_resources, vsn_resource_counter_values, VSN_RESOURCE_COUNTER_VALUES)
 
 static uint64_t load(const uint64_t *p)
 {
@@ -105,6 +106,8 @@ static void put_vm(FILE *f, vm *v)
     put_connection(f, &dc.ended_connections);
     fputs(", \"syscalls\": ", f);
     put_syscalls(f, &dc.syscalls);
+    fputs(", \"resources\": ", f);
+    put_resources(f, &dc.resources);
     fputs(", \"queues\": [", f);
     for (uint32_t q = 0; q < VU_QUEUES; q++) {
         vsn_queue_counters qc = { .struct_size = sizeof qc };

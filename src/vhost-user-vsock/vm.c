@@ -143,12 +143,25 @@ static void serve(vm *v, int conn)
 static void *vm_thread(void *arg)
 {
     vm *v = arg;
+    bool short_of_fds = false;
     while (wait_readable(v, v->listen_fd) == 1) {
         int conn = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+            /* No fd (or memory) left: the listener stays readable with the frontend in its backlog,
+             * so polling it again at once would spin. It waits; we try again every 100 ms. */
+            if (!short_of_fds)
+                vu_log(VSN_LOG_WARN, "%s: accept: %s; the frontend waits, trying again every 100 ms", v->name, strerror(errno));
+            short_of_fds = true;
+            struct pollfd stop = { .fd = v->stop_fd, .events = POLLIN };
+            if (poll(&stop, 1, 100) > 0) break;
+            continue;
+        }
         if (conn < 0) {
             if (errno != EINTR && errno != ECONNABORTED) vu_log(VSN_LOG_WARN, "%s: accept: %s", v->name, strerror(errno));
             continue;
         }
+        if (short_of_fds) vu_log(VSN_LOG_INFO, "%s: accepting frontends again", v->name);
+        short_of_fds = false;
         __atomic_add_fetch(&v->connections, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&v->connected, 1, __ATOMIC_RELAXED);
         /* A message is read whole once its first byte is there; a frontend that stops in the middle

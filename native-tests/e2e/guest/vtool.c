@@ -38,6 +38,10 @@ static void usage(void)
          "  --expect-broken  every transfer must end early with an error or a short EOF\n"
          "  --die-after N    SIGKILL myself once N bytes arrived on a connection\n"
          "  --pace-us U      sleep U microseconds after every receive (a slow reader)\n"
+         "  --duration S     (stream) send the pattern for S seconds instead of --send bytes, then\n"
+         "                   shutdown(SHUT_WR); the count sent is printed (a soak)\n"
+         "  --expect-any     (stream) receive the peer's seed and checked pattern bytes until EOF, any\n"
+         "                   count (the peer sends for --duration); compare the CRC-32s of both ends\n"
          "  --corrupt-at N   (self-test) send byte N of the pattern with its bits flipped\n"
          "  --fake-eor-at K  (self-test) take received message K as if it came with MSG_EOR\n"
          "  --timeout S      fail after S seconds [120]\n"
@@ -92,6 +96,7 @@ static int parse_args(int argc, char **argv, vt_opts *o)
         uint64_t n = 0;
         if (strcmp(a, "--seqpacket") == 0) { o->seqpacket = 1; continue; }
         if (strcmp(a, "--expect-broken") == 0) { o->expect_broken = 1; continue; }
+        if (strcmp(a, "--expect-any") == 0) { o->expect_any = 1; o->expect_set = 1; o->expect = ~0ull; continue; }
         if (!v)
             return -1;
         i++;
@@ -115,6 +120,7 @@ static int parse_args(int argc, char **argv, vt_opts *o)
         else if (strcmp(a, "--trunc-every") == 0 && n >= 1 && n <= 1000000) o->trunc_every = (uint32_t)n;
         else if (strcmp(a, "--rcvtimeo-test") == 0 && n >= 1 && n <= 600000) o->rcvtimeo_ms = (uint32_t)n;
         else if (strcmp(a, "--pace-us") == 0 && n <= 1000000) o->pace_us = n;
+        else if (strcmp(a, "--duration") == 0 && n >= 1 && n <= 86400) { o->duration_s = n; o->send = ~0ull; o->send_set = 1; }
         else if (strcmp(a, "--conns") == 0 && n >= 1 && n <= 256) o->conns = (int)n;
         else if (strcmp(a, "--max-msg") == 0 && n >= 1 && n <= (1u << 24)) o->max_msg = (uint32_t)n;
         else if (strcmp(a, "--timeout") == 0 && n >= 1 && n <= 3600) o->timeout_s = (int)n;
@@ -122,6 +128,8 @@ static int parse_args(int argc, char **argv, vt_opts *o)
     }
     if (!o->seqpacket && (o->eor_every || o->trunc_every || o->fake_eor_at))
         return -1; /* message options */
+    if (o->seqpacket && (o->duration_s || o->expect_any))
+        return -1; /* stream options */
     return 0;
 }
 

@@ -46,6 +46,8 @@ typedef struct vt_opts {
     uint64_t die_after;    /* SIGKILL ourselves once this many bytes arrived (0: never) */
     uint64_t corrupt_at;   /* self-test hook: flip the byte at this pattern offset + 1 when sending (0: never) */
     uint64_t pace_us;      /* sleep this long after every receive call: a slow reader (credit stalls) */
+    uint64_t duration_s;   /* send for this many seconds (instead of `send` bytes), then shutdown(SHUT_WR) */
+    int expect_any;        /* receive until EOF, any number of bytes (each checked); with --duration peers */
     int timeout_s;
 } vt_opts;
 

@@ -81,6 +81,8 @@ internal interface IVsockBackend : IDisposable
     ISiblingRouter? Router { get; set; }
 
     MuxerCounters ConnectionCounters { get; }
+    /// <summary>What the connection layer could not do for lack of fds or memory.</summary>
+    ResourceCounters ResourceCounters => default;
     ConnectionCounters EndedConnectionCounters { get; }
     DatagramCounters DatagramCounters { get; }
 

@@ -40,6 +40,7 @@ internal sealed partial class Muxer
         int rc = SocketCalls.Pair(SocketTypeOf(type), out int mine, out int theirs);
         if (rc < 0)
         {
+            if (Errno.IsResourceShortage(-rc)) _resources.RefusedNoResources++;
             _log.Error($"guest port {h.SrcPort} -> host port {h.DstPort}: socketpair failed (errno {-rc}); RST");
             QueueReset(h);
             return true;

@@ -15,6 +15,22 @@ internal sealed partial class Muxer
     private readonly Dictionary<uint, Handshake> _handshakes = new();
     private int _listenFd = -1;
 
+    /// <summary>How long the hybrid socket is left unwatched after accept failed for lack of fds.</summary>
+    private const int AcceptRetryMs = 100;
+    private readonly AcceptPause _acceptPause = new();
+
+    /// <summary>The hybrid socket is not watched until <see cref="DeadlineMs"/>: accept failed for lack
+    /// of file descriptors or memory. Its listener stays readable meanwhile (the clients wait in the
+    /// backlog), so a level-triggered loop that kept watching it would wake at every turn: a spin.</summary>
+    private sealed class AcceptPause : ITimed
+    {
+        public long DeadlineMs { get; set; } = long.MaxValue;
+        public long ScheduledMs { get; set; } = long.MaxValue;
+        public bool Paused => DeadlineMs != long.MaxValue;
+        /// <summary>Accept has failed for lack of fds since it last did not (one episode, counted once).</summary>
+        public bool Short;
+    }
+
     /// <summary>A host client that has not sent its CONNECT line yet.</summary>
     private sealed class Handshake : ITimed
     {
@@ -49,6 +65,8 @@ internal sealed partial class Muxer
     {
         foreach (var hs in _handshakes.Values) CloseHandshake(hs);
         _handshakes.Clear();
+        _acceptPause.DeadlineMs = long.MaxValue;
+        _acceptPause.Short = false;
         if (_listenFd >= 0)
         {
             _poll.Remove(_listenFd);
@@ -75,6 +93,16 @@ internal sealed partial class Muxer
         for (int i = 0; i < 16; i++)
         {
             int fd = SocketCalls.Accept(_listenFd);
+            if (fd < 0 && Errno.IsResourceShortage(-fd))
+            {
+                PauseAccepting(nowMs, -fd);
+                return;
+            }
+            if (_acceptPause.Short)
+            {
+                _acceptPause.Short = false;
+                _log.Info("hybrid socket: accepting again");
+            }
             if (fd < 0) return;
             if (_handshakes.Count >= _options.MaxHandshakes)
             {
@@ -93,6 +121,33 @@ internal sealed partial class Muxer
             _handshakes[id] = hs;
             _timers.Schedule(hs);
         }
+    }
+
+    /// <summary>Accept failed for lack of fds or memory: stop watching the listener and try again
+    /// <see cref="AcceptRetryMs"/> later (the first failure of an episode is logged and counted; the
+    /// next accept that does not fail for lack of fds ends the episode).</summary>
+    private void PauseAccepting(long nowMs, int errno)
+    {
+        if (!_acceptPause.Short)
+        {
+            _acceptPause.Short = true;
+            _resources.AcceptPauses++;
+            _log.Warn($"hybrid socket: accept failed (errno {errno}: no file descriptor or memory left); "
+                + $"clients wait in the backlog, trying again every {AcceptRetryMs} ms");
+        }
+        _poll.Modify(_listenFd, PollTag.Make(PollTag.Listener, 0), 0);
+        _acceptPause.DeadlineMs = nowMs + AcceptRetryMs;
+        _timers.Schedule(_acceptPause);
+    }
+
+    /// <summary>The pause is over: accept what waits (which pauses again if fds are still short), then
+    /// watch the listener again.</summary>
+    private void ResumeAccepting(long nowMs)
+    {
+        _acceptPause.DeadlineMs = long.MaxValue;
+        if (_listenFd < 0) return;
+        AcceptClients(nowMs);
+        if (!_acceptPause.Paused) _poll.Modify(_listenFd, PollTag.Make(PollTag.Listener, 0), Libc.EPOLLIN);
     }
 
     private void ReadHandshake(uint id, long nowMs)

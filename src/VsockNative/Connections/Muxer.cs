@@ -33,6 +33,7 @@ internal sealed partial class Muxer : IDisposable
     /// <summary>Every deadline of the muxer (connections, hybrid handshakes, pending routes).</summary>
     private readonly TimerHeap<ITimed> _timers = new();
     private MuxerCounters _counters;
+    private ResourceCounters _resources;
     private ConnectionCounters _ended;
 
     /// <summary>One connection with its host side (an fd, or a direct link to a sibling device), poll
@@ -76,6 +77,9 @@ internal sealed partial class Muxer : IDisposable
     }
 
     public MuxerCounters Counters => _counters;
+
+    /// <summary>What could not be done for lack of fds or memory.</summary>
+    public ResourceCounters ResourceCounters => _resources;
 
     /// <summary>The per-connection counters of every connection freed so far, added up (what a
     /// connection counted stays visible after it is gone).</summary>
@@ -179,8 +183,16 @@ internal sealed partial class Muxer : IDisposable
         int fd = SocketCalls.ConnectUnix(path, SocketTypeOf(type));
         if (fd < 0)
         {
-            _counters.RefusedNoListener++;
-            if (_log.Enabled(LogLevel.Debug)) _log.Write(LogLevel.Debug, $"guest port {h.SrcPort} -> {path}: connect failed (errno {-fd}); RST");
+            if (Errno.IsResourceShortage(-fd))
+            {
+                _resources.RefusedNoResources++;
+                _log.Warn($"guest port {h.SrcPort} -> {path}: no file descriptor or memory left (errno {-fd}); RST");
+            }
+            else
+            {
+                _counters.RefusedNoListener++;
+                if (_log.Enabled(LogLevel.Debug)) _log.Write(LogLevel.Debug, $"guest port {h.SrcPort} -> {path}: connect failed (errno {-fd}); RST");
+            }
             QueueReset(h);
             return;
         }
@@ -355,6 +367,9 @@ internal sealed partial class Muxer : IDisposable
                     break;
                 case PendingRoute r when _routes.TryGetValue(r.Id, out var p) && p == r:
                     FailRoute(r.Id, r, "no answer in time", sendRst: true);
+                    break;
+                case AcceptPause when ReferenceEquals(item, _acceptPause):
+                    ResumeAccepting(nowMs);
                     break;
             }
         }

@@ -41,3 +41,18 @@ public struct MuxerCounters
     /// <summary>Connections opened by vsn_device_connect_from (a sibling's guest connecting to this guest).</summary>
     public ulong RoutedIn;
 }
+
+/// <summary>What the connection layer could not do for lack of host resources (file descriptors,
+/// memory). A tail of vsn_device_counters since ABI 0.6, so the members before it keep their offsets.</summary>
+[Interop.CSection(Interop.AbiSection.Diagnostics, 4)]
+[Interop.CStruct("vsn_resource_counter_values")]
+public struct ResourceCounters
+{
+    /// <summary>Guest REQUESTs refused with RST because the process had no file descriptor or memory
+    /// left for the host end (EMFILE, ENFILE, ENOBUFS, ENOMEM from socket, connect or socketpair).</summary>
+    public ulong RefusedNoResources;
+    /// <summary>Times the hybrid socket stopped accepting because accept failed for lack of file
+    /// descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): its clients wait in the backlog and
+    /// accepting is tried again 100 ms later (never at every turn of the event loop).</summary>
+    public ulong AcceptPauses;
+}

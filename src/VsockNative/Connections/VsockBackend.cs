@@ -63,6 +63,7 @@ internal sealed class VsockBackend : IVsockBackend
     }
 
     public MuxerCounters ConnectionCounters => _muxer.Counters;
+    public ResourceCounters ResourceCounters => _muxer.ResourceCounters;
     public ConnectionCounters EndedConnectionCounters => _muxer.EndedCounters;
     public DatagramCounters DatagramCounters => _dgram.Counters;
     public int Snapshot(Span<ConnectionInfo> destination) => _muxer.Snapshot(destination);

@@ -548,6 +548,12 @@ internal sealed partial class VsockDevice : IDisposable
     }
 
     /// <summary>The per-connection counters of every freed connection, added up.</summary>
+    /// <summary>What the connection layer could not do for lack of fds or memory.</summary>
+    public ResourceCounters ResourceCounters
+    {
+        get { lock (_gate) return _backend.ResourceCounters; }
+    }
+
     public ConnectionCounters EndedConnectionCounters
     {
         get { lock (_gate) return _backend.EndedConnectionCounters; }

@@ -27,4 +27,10 @@ internal static class Errno
     public const int ENOTCONN = 107;
     public const int EHOSTUNREACH = 113;
     public const int ENOSPC = 28;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
+
+    /// <summary>The process (or the system) has no file descriptor or memory left for a new socket:
+    /// EMFILE, ENFILE, ENOBUFS, ENOMEM. It passes once fds or memory are given back.</summary>
+    public static bool IsResourceShortage(int errno) => errno is EMFILE or ENFILE or ENOBUFS or ENOMEM;
 }

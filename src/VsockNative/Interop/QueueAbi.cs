@@ -90,6 +90,8 @@ internal struct DeviceCountersAbi
     /// <summary>The syscalls the device's event loop made, by kind (its own, not the program's):
     /// divided by the packets moved, what batching saves.</summary>
     public Native.SyscallCounters Syscalls;
+    /// <summary>What the connection layer could not do for lack of file descriptors or memory (ABI 0.6).</summary>
+    public Connections.ResourceCounters Resources;
 }
 
 /// <summary>Queue indexes of the virtio-vsock device (virtio 1.3 5.10.2).</summary>

@@ -289,7 +289,7 @@ internal static unsafe class QueueExports
         {
             int rc = Abi.Lookup(device, fn, out var d);
             if (rc != 0) return rc;
-            return Abi.CopyOut(d, fn, new DeviceCountersAbi { Status = d.Status, Values = d.Counters, Connections = d.ConnectionCounters, Datagrams = d.DatagramCounters, EndedConnections = d.EndedConnectionCounters, Syscalls = d.SyscallCounters }, out_counters);
+            return Abi.CopyOut(d, fn, new DeviceCountersAbi { Status = d.Status, Values = d.Counters, Connections = d.ConnectionCounters, Datagrams = d.DatagramCounters, EndedConnections = d.EndedConnectionCounters, Syscalls = d.SyscallCounters, Resources = d.ResourceCounters }, out_counters);
         }
         catch (Exception e) { return Abi.Crash(fn, e); }
     }

@@ -498,6 +498,7 @@ static void on_packet(vg *g, const uint8_t *buf, uint32_t used_len)
     }
     c->peer_buf_alloc = le32toh(h.buf_alloc);
     c->peer_fwd_cnt = le32toh(h.fwd_cnt);
+    c->credit_asked = false;
     switch (op) {
     case VSN_VIRTIO_VSOCK_OP_RESPONSE:
         if (c->state == VG_CONNECTING) c->state = VG_ESTABLISHED;
@@ -624,7 +625,13 @@ int vg_send_msg(vg *g, vg_conn *c, const uint8_t *data, uint32_t len, bool eor)
     if (c->state != VG_ESTABLISHED) return -ENOTCONN;
     uint32_t credit = c->peer_buf_alloc - (c->tx_cnt - c->peer_fwd_cnt);
     if (c->tx_cnt - c->peer_fwd_cnt > c->peer_buf_alloc) credit = 0;
-    if (len > credit) return 0;
+    if (len > credit) {
+        /* A whole message waits for credit: the device sends an unsolicited update only when its
+         * free space ran low (as Linux does), not whenever more than the last figure is free, so
+         * ask once (Linux's guest would send the message in pieces instead). */
+        if (!c->credit_asked && ctl(g, c, VSN_VIRTIO_VSOCK_OP_CREDIT_REQUEST) == 0) c->credit_asked = true;
+        return 0;
+    }
     uint32_t done = 0;
     do {
         uint32_t n = len - done > VG_MAX_PAYLOAD ? VG_MAX_PAYLOAD : len - done;

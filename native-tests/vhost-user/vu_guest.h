@@ -38,6 +38,7 @@ typedef struct vg_conn {
     uint32_t local_port, peer_port;
     bool incoming;
     uint32_t tx_cnt, peer_buf_alloc, peer_fwd_cnt;
+    bool credit_asked;         /* a CREDIT_REQUEST is out (vg_send_msg: a message beyond the credit known) */
     uint32_t fwd_cnt, last_fwd_sent;
     uint64_t sent, received;
     uint8_t seed_out, seed_in;

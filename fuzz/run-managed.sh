@@ -22,6 +22,7 @@ input=("-i" "$root/fuzz/managed/corpus")
 # dotnet itself is not instrumented (SharpFuzz instruments the managed code it runs): skip afl's binary check
 export AFL_SKIP_BIN_CHECK=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1
 export AFL_FORKSRV_INIT_TMOUT=60000
+export VSN_FUZZ_LOG=${VSN_FUZZ_LOG:-$work/failures.log}
 rc=0
 afl-fuzz "${input[@]}" -o "$work/out" -V "$seconds" -t 10000 -m none -x "$root/fuzz/managed/vsock.dict" \
   -- dotnet "$work/bin/VsockNative.Fuzz.dll" afl >"$work/afl.log" 2>&1 || rc=$?

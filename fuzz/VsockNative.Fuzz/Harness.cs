@@ -9,6 +9,16 @@ using VsockNative.Wire;
 
 namespace VsockNative.Fuzz;
 
+/// <summary>Sums over the runs of one <see cref="Harness"/>.</summary>
+public sealed class HarnessTotals
+{
+    public ulong Runs, Steps, UsedEntries, BytesToGuest, BytesFromGuest, ConnectionsOpened, BadChains, NeedsReset;
+
+    public override string ToString() =>
+        $"{Runs} runs, {Steps} steps, {UsedEntries} used entries, {ConnectionsOpened} connections, {BytesFromGuest} bytes from the guest, " +
+        $"{BytesToGuest} bytes to it, {BadChains} bad chains, {NeedsReset} rings broken";
+}
+
 /// <summary>A broken invariant: AFL records the input as a crash.</summary>
 public sealed class InvariantViolation : Exception
 {
@@ -33,6 +43,9 @@ public sealed class Harness : IDisposable
     private readonly int _baselineFds = -1;
     private int _fdCount;
 
+    /// <summary>What the runs so far made the device do (to show a corpus exercises what it claims).</summary>
+    public HarnessTotals Totals { get; } = new();
+
     /// <summary>What an input op byte means (op = byte % Count).</summary>
     public enum Op : byte
     {
@@ -50,9 +63,10 @@ public sealed class Harness : IDisposable
     /// <summary>Plays one input; throws on a broken invariant.</summary>
     public void Run(ReadOnlySpan<byte> input)
     {
-        using (var run = new Session(_peers, input))
+        using (var run = new Session(_peers, input, Totals))
             run.Play(input);
         _peers.CloseAll();
+        Totals.Runs++;
         if (_baselineFds >= 0) CheckFds();
         if (GC.GetTotalMemory(false) > HeapBound && GC.GetTotalMemory(true) > HeapBound)
             throw new InvariantViolation($"managed heap above {HeapBound >> 20} MiB after a run");
@@ -97,6 +111,7 @@ public sealed class Harness : IDisposable
     {
         private const ushort DescNext = 1, DescWrite = 2, DescIndirect = 4;
         private readonly HostPeers _peers;
+        private readonly HarnessTotals _totals;
         private readonly GuestRam _ram = new();
         private readonly GuestQueue[] _q = new GuestQueue[3];
         private readonly bool[][] _descBusy = new bool[3][];
@@ -107,12 +122,15 @@ public sealed class Harness : IDisposable
         private readonly bool _indirect;
         private ulong _heapNext = GuestRam.HeapGpa;
         private bool _creditUnknown;
+        private readonly ulong[] _usedSeen = new ulong[3];
+        private ulong _rxPackets, _rxBytes;
         private bool _broken;
         private readonly byte[] _packet = new byte[1 << 16];
 
-        public Session(HostPeers peers, ReadOnlySpan<byte> input)
+        public Session(HostPeers peers, ReadOnlySpan<byte> input, HarnessTotals totals)
         {
             _peers = peers;
+            _totals = totals;
             var r = new InputReader(input);
             byte f = r.U8();
             bool eventIdx = (f & 1) != 0;
@@ -195,7 +213,17 @@ public sealed class Harness : IDisposable
             BeforeDevice();
             for (uint i = 0; i < 3; i++)
                 if (queue == 3 || queue == i) _device!.Notify(i, out _);
-            if (_device!.Poll(0, out _) < 0) _broken = true;  // the device needs a reset: the guest broke a ring
+            int rc = _device!.Poll(0, out var why);
+            if (rc < 0 || (_device.Status & StatusBits.NeedsReset) != 0)
+            {
+                // the guest broke a ring: the device stops until a reset (chains it filled but had not
+                // published yet stay unpublished); the input ends after this step's checks
+                _broken = true;
+                _totals.NeedsReset++;
+                Trace($"poll {rc}: {why}, status 0x{_device.Status:x}");
+            }
+
+            _totals.Steps++;
             _peers.Accept();
             Check();
         }
@@ -220,6 +248,9 @@ public sealed class Harness : IDisposable
             {
                 foreach (var (id, len, ranges) in q.TakeUsed(Fail))
                 {
+                    _totals.UsedEntries++;
+                    _usedSeen[q.Index]++;
+                    if (q.Index == 0 && len > 0) { _rxPackets++; _rxBytes += len; }
                     if (q.Index == 0 && len > 0) RxPacket(id, len);
                     FreeDescs(q.Index, id);
                 }
@@ -232,10 +263,15 @@ public sealed class Harness : IDisposable
                 ulong reasons = 0;
                 foreach (ChainError e in Enum.GetValues<ChainError>()) reasons += c.BadChainsWith(e);
                 if (reasons != c.BadChains) Fail($"queue {i}: {c.BadChains} bad chains but the reasons add up to {reasons}");
+                Trace($"queue {i}: used idx {_ram.U16(_q[i].UsedGpa + 2)}, device used {c.UsedEntries}, popped {c.ChainsPopped}, given back {c.ChainsGivenBack}, bad {c.BadChains}, faults {c.QueueFaults}");
+                if (_broken ? c.UsedEntries < _usedSeen[i] : c.UsedEntries != _usedSeen[i]) Fail($"queue {i}: the device counts {c.UsedEntries} used entries, the guest saw {_usedSeen[i]}");
                 if (c.UnusableReadable + c.UnusableTooSmall + c.UnusableHeaderOnly != c.UnusableChains)
                     Fail($"queue {i}: {c.UnusableChains} unusable chains but the reasons add up to {c.UnusableReadable + c.UnusableTooSmall + c.UnusableHeaderOnly}");
             }
 
+            var d = _device!.Counters;
+            if (_broken ? d.RxPackets < _rxPackets : d.RxPackets != _rxPackets || d.RxBytes != _rxBytes)
+                Fail($"the device counts {d.RxPackets} rx packets of {d.RxBytes} bytes, the guest got {_rxPackets} of {_rxBytes}");
             var m = _device!.ConnectionCounters;
             int open = _device.ConnectionSnapshot(default);
             if (m.ConnectionsOpened - m.ConnectionsClosed != (ulong)open)
@@ -244,6 +280,13 @@ public sealed class Harness : IDisposable
         }
 
         private static void Fail(string why) => throw new InvariantViolation(why);
+
+        private static readonly bool Verbose = Environment.GetEnvironmentVariable("VSN_FUZZ_VERBOSE") == "1";
+
+        private static void Trace(string what)
+        {
+            if (Verbose) Console.Error.WriteLine(what);
+        }
 
         /// <summary>A packet the device put in rx chain <paramref name="id"/>: its header is checked and its
         /// data counted against the credit the guest advertised on that connection.</summary>
@@ -271,6 +314,7 @@ public sealed class Harness : IDisposable
             if (op != (ushort)VirtioVsockOp.Rw || type == (ushort)VirtioVsockType.Dgram) return;
             if (!_credit.TryGetValue(key, out var c)) { _credit[key] = c = new Credit(); }
             c.Sent += payload;
+            _totals.BytesToGuest += payload;
             foreach (var (bufAlloc, fwdCnt) in c.Ads)
                 if ((uint)(c.Sent - fwdCnt) <= bufAlloc) return;
             Fail($"connection guest:{dstPort} host:{srcPort}: the device has sent {c.Sent} bytes, more than any credit the guest advertised ({Describe(c)})");
@@ -482,6 +526,15 @@ public sealed class Harness : IDisposable
 
         public void Dispose()
         {
+            if (_device is not null)
+            {
+                var m = _device.ConnectionCounters;
+                _totals.ConnectionsOpened += m.ConnectionsOpened;
+                _totals.BytesFromGuest += _device.Counters.TxPayloadBytes;
+                for (uint i = 0; i < 3; i++)
+                    if (_device.GetQueueCounters(i, out var c, out _) == 0) _totals.BadChains += c.BadChains;
+            }
+
             _device?.Dispose();
             _ram.Dispose();
         }

@@ -35,6 +35,7 @@ public static class Mutator
             catch (Exception e)
             {
                 log?.WriteLine($"iteration {i} (seed {seed}): {e}");
+                if (Environment.GetEnvironmentVariable("VSN_FUZZ_SAVE") is { } save) File.WriteAllBytes(save, input);
                 return new MutationResult(i, watch.Elapsed, input, e.Message);
             }
         }

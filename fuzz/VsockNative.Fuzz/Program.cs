@@ -20,13 +20,23 @@ public static class Program
             case "afl":
             {
                 // made inside the first run: instrumented code may run only once SharpFuzz has mapped afl's shared memory
+                // afl keeps no output of the target: VSN_FUZZ_LOG names a file that gets every failure, with its input
                 Harness? harness = null;
+                string? log = Environment.GetEnvironmentVariable("VSN_FUZZ_LOG");
                 SharpFuzz.Fuzzer.Run(stream =>
                 {
                     using var ms = new MemoryStream();
                     stream.CopyTo(ms);
-                    harness ??= new Harness();
-                    harness.Run(ms.GetBuffer().AsSpan(0, (int)ms.Length));
+                    try
+                    {
+                        harness ??= new Harness();
+                        harness.Run(ms.GetBuffer().AsSpan(0, (int)ms.Length));
+                    }
+                    catch (Exception e) when (log is not null)
+                    {
+                        File.AppendAllText(log, $"{DateTime.UtcNow:O} after {harness?.Totals.Runs} runs, input {Convert.ToHexString(ms.ToArray())}\n{e}\n\n");
+                        throw;
+                    }
                 });
                 harness?.Dispose();
                 return 0;

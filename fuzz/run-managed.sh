@@ -13,12 +13,13 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 mkdir -p "$work"
 (cd "$root" && dotnet tool restore >/dev/null)
 rm -rf "$work/bin"
-dotnet publish "$root/fuzz/VsockNative.Fuzz" -c Release -o "$work/bin" --nologo -v quiet >/dev/null
+# its own configuration name: never the obj/Release the NativeAOT publish of the CMake build uses
+dotnet publish "$root/fuzz/VsockNative.Fuzz" -c Fuzz -p:Optimize=true -o "$work/bin" --nologo -v quiet >/dev/null
 # sharpfuzz rewrites the assembly in place: instrument a fresh copy every time
 (cd "$root" && dotnet tool run sharpfuzz "$work/bin/VsockNative.dll") >/dev/null
 
 input=("-i" "$root/fuzz/managed/corpus")
-[ "${VSN_FUZZ_RESUME:-0}" = 1 ] && [ -d "$work/out/default" ] && input=("-i" "-")
+if [ "${VSN_FUZZ_RESUME:-0}" = 1 ] && [ -d "$work/out/default" ]; then input=("-i" "-"); else rm -rf "$work/out" "$work/failures.log"; fi
 # dotnet itself is not instrumented (SharpFuzz instruments the managed code it runs): skip afl's binary check
 export AFL_SKIP_BIN_CHECK=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1
 export AFL_FORKSRV_INIT_TMOUT=60000
@@ -39,4 +40,5 @@ echo "executions: $(get execs_done)"
 echo "duration:   $(get run_time) s ($(get execs_per_sec) exec/s)"
 echo "coverage:   $(get edges_found) edges of $(get total_edges) ($(get bitmap_cvg) map density), corpus $(get corpus_count) inputs"
 echo "findings:   $crashes crashes, $hangs hangs (saved_crashes $(get saved_crashes), saved_hangs $(get saved_hangs)) in $work/out/default"
-[ "$crashes" -eq 0 ]
+[ -s "$work/failures.log" ] && { echo "failures (VSN_FUZZ_LOG):"; grep -A1 '^20' "$work/failures.log" | grep -v '^--' | cut -c1-300; }
+[ "$(get execs_done)" -gt 0 ] && [ "$crashes" -eq 0 ]

@@ -198,8 +198,10 @@ public sealed class Harness : IDisposable
                     case Op.RingFlags: RingFlags(ref r); break;
                     case Op.TransportReset:
                         BeforeDevice();
-                        _device!.TransportReset(out _);
-                        _credit.Clear();
+                        Trace("TRANSPORT_RESET");
+                        NoteBroken(_device!.TransportReset(out var why), why);
+                        // every connection is gone; a REQUEST still in the tx ring opens a new one from zero
+                        foreach (var c in _credit.Values) c.Sent = 0;
                         Check();
                         break;
                 }
@@ -212,22 +214,25 @@ public sealed class Harness : IDisposable
         /// <summary>Kicks queue <paramref name="queue"/> (3: all, -1: none), polls once, checks.</summary>
         private void Step(int queue)
         {
+            Trace($"step: kick {queue}");
             BeforeDevice();
             for (uint i = 0; i < 3; i++)
                 if (queue == 3 || queue == i) _device!.Notify(i, out _);
-            int rc = _device!.Poll(0, out var why);
-            if (rc < 0 || (_device.Status & StatusBits.NeedsReset) != 0)
-            {
-                // the guest broke a ring: the device stops until a reset (chains it filled but had not
-                // published yet stay unpublished); the input ends after this step's checks
-                _broken = true;
-                _totals.NeedsReset++;
-                Trace($"poll {rc}: {why}, status 0x{_device.Status:x}");
-            }
+            NoteBroken(_device!.Poll(0, out var why), why);
 
             _totals.Steps++;
             _peers.Accept();
             Check();
+        }
+
+        /// <summary>The guest broke a ring: the device stops until a reset (chains it filled but had not
+        /// published yet stay unpublished); the input ends after this step's checks.</summary>
+        private void NoteBroken(int rc, string why)
+        {
+            if (rc >= 0 && (_device!.Status & StatusBits.NeedsReset) == 0) return;
+            _broken = true;
+            _totals.NeedsReset++;
+            Trace($"device call {rc}: {why}, status 0x{_device!.Status:x}");
         }
 
         private void BeforeDevice()
@@ -312,6 +317,7 @@ public sealed class Harness : IDisposable
             if (dstCid != GuestCid) Fail($"rx packet for cid {dstCid}");
             if (payload != len - HeaderSize) Fail($"rx packet header says len {payload}, the used entry {len - HeaderSize} after the header");
             var key = (dstPort, srcPort);
+            Trace($"device -> guest: {srcPort}->{dstPort} type {type} op {op} len {payload} flags {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])} buf_alloc {BinaryPrimitives.ReadUInt32LittleEndian(h[36..])} fwd_cnt {BinaryPrimitives.ReadUInt32LittleEndian(h[40..])}");
             if (op == (ushort)VirtioVsockOp.Request) { _credit[key] = new Credit(); return; }
             if (op != (ushort)VirtioVsockOp.Rw || type == (ushort)VirtioVsockType.Dgram) return;
             if (!_credit.TryGetValue(key, out var c)) { _credit[key] = c = new Credit(); }
@@ -365,6 +371,7 @@ public sealed class Harness : IDisposable
             BinaryPrimitives.WriteUInt32LittleEndian(h[40..], fwdCnt);
             for (int i = HeaderSize; i < bytes.Length; i++) bytes[i] = (byte)(i * 7);
 
+            Trace($"guest -> device: {srcCid}:{srcPort}->{dstCid}:{dstPort} type {type} op {op} len {lenField} ({payload} follow) flags {flags} buf_alloc {bufAlloc} fwd_cnt {fwdCnt} shape 0x{shape:x}");
             if (op == (ushort)VirtioVsockOp.Request) _credit[key] = credit = new Credit();
             if (credit is null) _credit[key] = credit = new Credit();
             credit.Ads.Add((bufAlloc, fwdCnt));

@@ -94,11 +94,13 @@ internal sealed class GuestQueue
         _ram.W16(AvailGpa + 2, _availIdx);
     }
 
-    /// <summary>The guest writes a slot (and maybe the index) raw: pending slots rewritten make the book unreliable.</summary>
+    /// <summary>The guest writes a slot raw: a pending slot rewritten makes the book unreliable.</summary>
     public void WriteSlot(int slot, ushort head)
     {
         if (Size == 0) return;
-        if (Outstanding > 0) Chaos = true;
+        // a slot published before may still be pending (even one naming a head beyond the queue, which
+        // the book does not count): rewriting it changes what the device pops
+        if (_availIdx != 0) Chaos = true;
         _ram.W16(AvailGpa + 4 + 2ul * (ulong)(slot % Size), head);
     }
 
@@ -142,6 +144,9 @@ internal sealed class GuestQueue
         if (!Live || Size == 0) yield break;
         ushort usedIdx = _ram.U16(UsedGpa + 2);
         int fresh = (ushort)(usedIdx - _usedSeen);
+        if (fresh > 0 && Environment.GetEnvironmentVariable("VSN_FUZZ_VERBOSE") == "1")
+            for (int i = 0; i < fresh && i < Size; i++)
+                Console.Error.WriteLine($"queue {Index} used[{(_usedSeen + i) % Size}] = id {_ram.U32(UsedGpa + 4 + 8ul * (ulong)((_usedSeen + i) % Size))}, outstanding {Outstanding}, avail idx {_availIdx}");
         if (fresh > Size) fail($"queue {Index}: used->idx jumped from {_usedSeen} to {usedIdx} (queue size {Size})");
         if (!Chaos && fresh > Outstanding) fail($"queue {Index}: {fresh} new used entries but only {Outstanding} chains outstanding");
         for (int i = 0; i < fresh; i++)

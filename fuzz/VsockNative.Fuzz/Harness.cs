@@ -181,7 +181,9 @@ public sealed class Harness : IDisposable
             for (int i = 0; i < 5; i++) r.U8();
             for (int ops = 0; ops < MaxOps && !r.End && !_broken; ops++)
             {
-                switch ((Op)(r.U8() % (byte)Op.Count))
+                var op = (Op)(r.U8() % (byte)Op.Count);
+                Trace($"op {op}");
+                switch (op)
                 {
                     case Op.TxPacket: TxPacket(ref r); break;
                     case Op.RxPost: RxPost(ref r); break;
@@ -215,6 +217,14 @@ public sealed class Harness : IDisposable
         private void Step(int queue)
         {
             Trace($"step: kick {queue}");
+            if (Verbose)
+                foreach (var q in _q)
+                    if (q.Size > 0)
+                    {
+                        var slots = new List<string>();
+                        for (int i = 0; i < Math.Min((int)q.Size, 8); i++) slots.Add(_ram.U16(q.AvailGpa + 4 + 2ul * (ulong)i).ToString());
+                        Trace($"  queue {q.Index} avail idx {_ram.U16(q.AvailGpa + 2)} slots {string.Join(",", slots)}");
+                    }
             BeforeDevice();
             for (uint i = 0; i < 3; i++)
                 if (queue == 3 || queue == i) _device!.Notify(i, out _);
@@ -257,6 +267,7 @@ public sealed class Harness : IDisposable
                 {
                     _totals.UsedEntries++;
                     _usedSeen[q.Index]++;
+                    Trace($"used: queue {q.Index} id {id} len {len}");
                     if (q.Index == 0 && len > 0) { _rxPackets++; _rxBytes += len; }
                     if (q.Index == 0 && len > 0) RxPacket(id, len);
                     FreeDescs(q.Index, id);
@@ -451,6 +462,7 @@ public sealed class Harness : IDisposable
             byte slot = r.U8();
             ushort head = r.U16();
             byte bump = r.U8();
+            Trace($"raw avail: queue {q.Index} slot {slot % Math.Max((int)q.Size, 1)} head {head} bump {bump}");
             q.WriteSlot(slot, head);
             if (bump >= 0xF0) q.SetAvailIdx(r.U16());
             else if (bump > 0) q.Bump(bump % 0x80);
@@ -512,6 +524,7 @@ public sealed class Harness : IDisposable
                 }
             }
 
+            Trace($"chain: queue {queue} head {free[0]} descriptors {string.Join(",", free)} {(indirect ? "indirect" : "direct")}");
             foreach (var d in free) _descBusy[queue][d] = true;
             _chainDescs[queue][free[0]] = free;
             if (queue == 0) _rxBuffers[free[0]] = buffers.FindAll(b => b.Writable).ConvertAll(b => (b.Gpa, b.Len));

@@ -182,7 +182,7 @@ public sealed class Harness : IDisposable
             for (int ops = 0; ops < MaxOps && !r.End && !_broken; ops++)
             {
                 var op = (Op)(r.U8() % (byte)Op.Count);
-                Trace($"op {op}");
+                if (Verbose) Trace($"op {op}");
                 switch (op)
                 {
                     case Op.TxPacket: TxPacket(ref r); break;
@@ -200,7 +200,7 @@ public sealed class Harness : IDisposable
                     case Op.RingFlags: RingFlags(ref r); break;
                     case Op.TransportReset:
                         BeforeDevice();
-                        Trace("TRANSPORT_RESET");
+                        if (Verbose) Trace("TRANSPORT_RESET");
                         NoteBroken(_device!.TransportReset(out var why), why);
                         // every connection is gone; a REQUEST still in the tx ring opens a new one from zero
                         foreach (var c in _credit.Values) c.Sent = 0;
@@ -216,14 +216,14 @@ public sealed class Harness : IDisposable
         /// <summary>Kicks queue <paramref name="queue"/> (3: all, -1: none), polls once, checks.</summary>
         private void Step(int queue)
         {
-            Trace($"step: kick {queue}");
+            if (Verbose) Trace($"step: kick {queue}");
             if (Verbose)
                 foreach (var q in _q)
                     if (q.Size > 0)
                     {
                         var slots = new List<string>();
                         for (int i = 0; i < Math.Min((int)q.Size, 8); i++) slots.Add(_ram.U16(q.AvailGpa + 4 + 2ul * (ulong)i).ToString());
-                        Trace($"  queue {q.Index} avail idx {_ram.U16(q.AvailGpa + 2)} slots {string.Join(",", slots)}");
+                        if (Verbose) Trace($"  queue {q.Index} avail idx {_ram.U16(q.AvailGpa + 2)} slots {string.Join(",", slots)}");
                     }
             BeforeDevice();
             for (uint i = 0; i < 3; i++)
@@ -242,7 +242,7 @@ public sealed class Harness : IDisposable
             if (rc >= 0 && (_device!.Status & StatusBits.NeedsReset) == 0) return;
             _broken = true;
             _totals.NeedsReset++;
-            Trace($"device call {rc}: {why}, status 0x{_device!.Status:x}");
+            if (Verbose) Trace($"device call {rc}: {why}, status 0x{_device!.Status:x}");
         }
 
         private void BeforeDevice()
@@ -267,7 +267,7 @@ public sealed class Harness : IDisposable
                 {
                     _totals.UsedEntries++;
                     _usedSeen[q.Index]++;
-                    Trace($"used: queue {q.Index} id {id} len {len}");
+                    if (Verbose) Trace($"used: queue {q.Index} id {id} len {len}");
                     if (q.Index == 0 && len > 0) { _rxPackets++; _rxBytes += len; }
                     if (q.Index == 0 && len > 0) RxPacket(id, len);
                     FreeDescs(q.Index, id);
@@ -281,7 +281,7 @@ public sealed class Harness : IDisposable
                 ulong reasons = 0;
                 foreach (ChainError e in Enum.GetValues<ChainError>()) reasons += c.BadChainsWith(e);
                 if (reasons != c.BadChains) Fail($"queue {i}: {c.BadChains} bad chains but the reasons add up to {reasons}");
-                Trace($"queue {i}: used idx {_ram.U16(_q[i].UsedGpa + 2)}, device used {c.UsedEntries}, popped {c.ChainsPopped}, given back {c.ChainsGivenBack}, bad {c.BadChains}, faults {c.QueueFaults}");
+                if (Verbose) Trace($"queue {i}: used idx {_ram.U16(_q[i].UsedGpa + 2)}, device used {c.UsedEntries}, popped {c.ChainsPopped}, given back {c.ChainsGivenBack}, bad {c.BadChains}, faults {c.QueueFaults}");
                 if (_broken ? c.UsedEntries < _usedSeen[i] : c.UsedEntries != _usedSeen[i]) Fail($"queue {i}: the device counts {c.UsedEntries} used entries, the guest saw {_usedSeen[i]}");
                 if (c.UnusableReadable + c.UnusableTooSmall + c.UnusableHeaderOnly != c.UnusableChains)
                     Fail($"queue {i}: {c.UnusableChains} unusable chains but the reasons add up to {c.UnusableReadable + c.UnusableTooSmall + c.UnusableHeaderOnly}");
@@ -301,10 +301,8 @@ public sealed class Harness : IDisposable
 
         private static readonly bool Verbose = Environment.GetEnvironmentVariable("VSN_FUZZ_VERBOSE") == "1";
 
-        private static void Trace(string what)
-        {
-            if (Verbose) Console.Error.WriteLine(what);
-        }
+        /// <summary>Callers test <see cref="Verbose"/> first: the messages are never formatted in a fuzz run.</summary>
+        private static void Trace(string what) => Console.Error.WriteLine(what);
 
         /// <summary>A packet the device put in rx chain <paramref name="id"/>: its header is checked and its
         /// data counted against the credit the guest advertised on that connection.</summary>
@@ -328,7 +326,7 @@ public sealed class Harness : IDisposable
             if (dstCid != GuestCid) Fail($"rx packet for cid {dstCid}");
             if (payload != len - HeaderSize) Fail($"rx packet header says len {payload}, the used entry {len - HeaderSize} after the header");
             var key = (dstPort, srcPort);
-            Trace($"device -> guest: {srcPort}->{dstPort} type {type} op {op} len {payload} flags {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])} buf_alloc {BinaryPrimitives.ReadUInt32LittleEndian(h[36..])} fwd_cnt {BinaryPrimitives.ReadUInt32LittleEndian(h[40..])}");
+            if (Verbose) Trace($"device -> guest: {srcPort}->{dstPort} type {type} op {op} len {payload} flags {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])} buf_alloc {BinaryPrimitives.ReadUInt32LittleEndian(h[36..])} fwd_cnt {BinaryPrimitives.ReadUInt32LittleEndian(h[40..])}");
             if (op == (ushort)VirtioVsockOp.Request) { _credit[key] = new Credit(); return; }
             if (op != (ushort)VirtioVsockOp.Rw || type == (ushort)VirtioVsockType.Dgram) return;
             if (!_credit.TryGetValue(key, out var c)) { _credit[key] = c = new Credit(); }
@@ -382,7 +380,7 @@ public sealed class Harness : IDisposable
             BinaryPrimitives.WriteUInt32LittleEndian(h[40..], fwdCnt);
             for (int i = HeaderSize; i < bytes.Length; i++) bytes[i] = (byte)(i * 7);
 
-            Trace($"guest -> device: {srcCid}:{srcPort}->{dstCid}:{dstPort} type {type} op {op} len {lenField} ({payload} follow) flags {flags} buf_alloc {bufAlloc} fwd_cnt {fwdCnt} shape 0x{shape:x}");
+            if (Verbose) Trace($"guest -> device: {srcCid}:{srcPort}->{dstCid}:{dstPort} type {type} op {op} len {lenField} ({payload} follow) flags {flags} buf_alloc {bufAlloc} fwd_cnt {fwdCnt} shape 0x{shape:x}");
             if (op == (ushort)VirtioVsockOp.Request) _credit[key] = credit = new Credit();
             if (credit is null) _credit[key] = credit = new Credit();
             credit.Ads.Add((bufAlloc, fwdCnt));
@@ -462,7 +460,7 @@ public sealed class Harness : IDisposable
             byte slot = r.U8();
             ushort head = r.U16();
             byte bump = r.U8();
-            Trace($"raw avail: queue {q.Index} slot {slot % Math.Max((int)q.Size, 1)} head {head} bump {bump}");
+            if (Verbose) Trace($"raw avail: queue {q.Index} slot {slot % Math.Max((int)q.Size, 1)} head {head} bump {bump}");
             q.WriteSlot(slot, head);
             if (bump >= 0xF0) q.SetAvailIdx(r.U16());
             else if (bump > 0) q.Bump(bump % 0x80);
@@ -524,7 +522,7 @@ public sealed class Harness : IDisposable
                 }
             }
 
-            Trace($"chain: queue {queue} head {free[0]} descriptors {string.Join(",", free)} {(indirect ? "indirect" : "direct")}");
+            if (Verbose) Trace($"chain: queue {queue} head {free[0]} descriptors {string.Join(",", free)} {(indirect ? "indirect" : "direct")}");
             foreach (var d in free) _descBusy[queue][d] = true;
             _chainDescs[queue][free[0]] = free;
             if (queue == 0) _rxBuffers[free[0]] = buffers.FindAll(b => b.Writable).ConvertAll(b => (b.Gpa, b.Len));

@@ -107,6 +107,9 @@ public sealed class Harness : IDisposable
     {
         public uint Sent;
         public readonly List<(uint BufAlloc, uint FwdCnt)> Ads = new();
+        /// <summary>Where the ads of the guest's latest REQUEST begin: the device's RESPONSE starts the
+        /// connection from them (a REQUEST the device drops, or one on a connection it keeps, starts nothing).</summary>
+        public int RequestAt;
     }
 
     private sealed class Session : IDisposable
@@ -179,6 +182,7 @@ public sealed class Harness : IDisposable
         {
             var r = new InputReader(input);
             for (int i = 0; i < 5; i++) r.U8();
+            if (Verbose) Trace($"=== input of {input.Length} bytes: features 0x{input[0]:x}, queue sizes {_q[0].Size} {_q[1].Size} {_q[2].Size}");
             for (int ops = 0; ops < MaxOps && !r.End && !_broken; ops++)
             {
                 var op = (Op)(r.U8() % (byte)Op.Count);
@@ -202,8 +206,7 @@ public sealed class Harness : IDisposable
                         BeforeDevice();
                         if (Verbose) Trace("TRANSPORT_RESET");
                         NoteBroken(_device!.TransportReset(out var why), why);
-                        // every connection is gone; a REQUEST still in the tx ring opens a new one from zero
-                        foreach (var c in _credit.Values) c.Sent = 0;
+                        // every connection is gone: a new one starts at the device's RESPONSE (see RxPacket)
                         Check();
                         break;
                 }
@@ -327,7 +330,16 @@ public sealed class Harness : IDisposable
             if (payload != len - HeaderSize) Fail($"rx packet header says len {payload}, the used entry {len - HeaderSize} after the header");
             var key = (dstPort, srcPort);
             if (Verbose) Trace($"device -> guest: {srcPort}->{dstPort} type {type} op {op} len {payload} flags {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])} buf_alloc {BinaryPrimitives.ReadUInt32LittleEndian(h[36..])} fwd_cnt {BinaryPrimitives.ReadUInt32LittleEndian(h[40..])}");
-            if (op == (ushort)VirtioVsockOp.Request) { _credit[key] = new Credit(); return; }
+            if (op is (ushort)VirtioVsockOp.Request or (ushort)VirtioVsockOp.Response)
+            {
+                // a new connection on the device's side: nothing sent yet, the guest's credit is what it
+                // advertised since its REQUEST (a host's REQUEST: nothing until the guest's RESPONSE)
+                if (!_credit.TryGetValue(key, out var fresh)) _credit[key] = fresh = new Credit();
+                fresh.Sent = 0;
+                fresh.Ads.RemoveRange(0, op == (ushort)VirtioVsockOp.Request ? fresh.Ads.Count : Math.Min(fresh.RequestAt, fresh.Ads.Count));
+                fresh.RequestAt = 0;
+                return;
+            }
             if (op != (ushort)VirtioVsockOp.Rw || type == (ushort)VirtioVsockType.Dgram) return;
             if (!_credit.TryGetValue(key, out var c)) { _credit[key] = c = new Credit(); }
             c.Sent += payload;
@@ -381,8 +393,8 @@ public sealed class Harness : IDisposable
             for (int i = HeaderSize; i < bytes.Length; i++) bytes[i] = (byte)(i * 7);
 
             if (Verbose) Trace($"guest -> device: {srcCid}:{srcPort}->{dstCid}:{dstPort} type {type} op {op} len {lenField} ({payload} follow) flags {flags} buf_alloc {bufAlloc} fwd_cnt {fwdCnt} shape 0x{shape:x}");
-            if (op == (ushort)VirtioVsockOp.Request) _credit[key] = credit = new Credit();
             if (credit is null) _credit[key] = credit = new Credit();
+            if (op == (ushort)VirtioVsockOp.Request) credit.RequestAt = credit.Ads.Count;
             credit.Ads.Add((bufAlloc, fwdCnt));
 
             // the shape: 1-4 readable segments cut at input-chosen points, direct or indirect

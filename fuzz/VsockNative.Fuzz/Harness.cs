@@ -332,11 +332,12 @@ public sealed class Harness : IDisposable
             if (Verbose) Trace($"device -> guest: {srcPort}->{dstPort} type {type} op {op} len {payload} flags {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])} buf_alloc {BinaryPrimitives.ReadUInt32LittleEndian(h[36..])} fwd_cnt {BinaryPrimitives.ReadUInt32LittleEndian(h[40..])}");
             if (op is (ushort)VirtioVsockOp.Request or (ushort)VirtioVsockOp.Response)
             {
-                // a new connection on the device's side: nothing sent yet, the guest's credit is what it
-                // advertised since its REQUEST (a host's REQUEST: nothing until the guest's RESPONSE)
+                // a new connection on the device's side: nothing sent yet. Its RESPONSE: the guest's credit is
+                // what it advertised since its REQUEST. Its own REQUEST: the guest's RESPONSE may already be in
+                // the tx ring, processed in the same poll (the ads so far stay)
                 if (!_credit.TryGetValue(key, out var fresh)) _credit[key] = fresh = new Credit();
                 fresh.Sent = 0;
-                fresh.Ads.RemoveRange(0, op == (ushort)VirtioVsockOp.Request ? fresh.Ads.Count : Math.Min(fresh.RequestAt, fresh.Ads.Count));
+                if (op == (ushort)VirtioVsockOp.Response) fresh.Ads.RemoveRange(0, Math.Min(fresh.RequestAt, fresh.Ads.Count));
                 fresh.RequestAt = 0;
                 return;
             }

@@ -120,6 +120,20 @@ public static class Seeds
             s.Kick();
             s.Kick();
         }));
+        yield return ("host-connects-guest-accepts", Session(0, s =>
+        {
+            s.Op(Harness.Op.HostConnect, 4);          // CONNECT 5000: the device sends REQUEST from its first host port
+            s.Kick();
+            s.Peer(0, 1, 4);                          // the host reads "OK <port>" once the guest answers
+            s.Op(Harness.Op.TxPacket, 8, 0, 0x00, 0x00, 0x00, 0x40, Stream, Response, 0, 4, 0, 0);
+            s.Kick();
+            s.Peer(0, 1, 4);
+            s.Peer(0, 0, 9);                          // the host writes 512 bytes
+            s.Kick();
+            s.Op(Harness.Op.TxPacket, 8, 0, 0x00, 0x00, 0x00, 0x40, Stream, Rw, 0, 4, 40, 0);
+            s.Kick();
+            s.Peer(0, 1, 8);
+        }));
         yield return ("transport-reset", Session(0, s =>
         {
             s.Tx(Request);

@@ -147,7 +147,8 @@ internal sealed class GuestQueue
         if (fresh > 0 && Environment.GetEnvironmentVariable("VSN_FUZZ_VERBOSE") == "1")
             for (int i = 0; i < fresh && i < Size; i++)
                 Console.Error.WriteLine($"queue {Index} used[{(_usedSeen + i) % Size}] = id {_ram.U32(UsedGpa + 4 + 8ul * (ulong)((_usedSeen + i) % Size))}, outstanding {Outstanding}, avail idx {_availIdx}");
-        if (fresh > Size) fail($"queue {Index}: used->idx jumped from {_usedSeen} to {usedIdx} (queue size {Size})");
+        // (a guest that made more than a ring's worth available at once may see that many come back)
+        if (!Chaos && fresh > Size) fail($"queue {Index}: used->idx jumped from {_usedSeen} to {usedIdx} (queue size {Size})");
         if (!Chaos && fresh > Outstanding) fail($"queue {Index}: {fresh} new used entries but only {Outstanding} chains outstanding");
         for (int i = 0; i < fresh; i++)
         {

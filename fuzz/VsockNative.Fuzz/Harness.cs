@@ -107,9 +107,10 @@ public sealed class Harness : IDisposable
     {
         public uint Sent;
         public readonly List<(uint BufAlloc, uint FwdCnt)> Ads = new();
-        /// <summary>Where the ads of the guest's latest REQUEST begin: the device's RESPONSE starts the
-        /// connection from them (a REQUEST the device drops, or one on a connection it keeps, starts nothing).</summary>
-        public int RequestAt;
+        /// <summary>Where the ads of the guest's first REQUEST since the device's last RESPONSE begin (-1:
+        /// none): the RESPONSE starts the connection from them; a REQUEST the device drops, or one on a
+        /// connection it keeps, starts nothing, so the earliest one counts.</summary>
+        public int RequestAt = -1;
     }
 
     private sealed class Session : IDisposable
@@ -337,8 +338,8 @@ public sealed class Harness : IDisposable
                 // the tx ring, processed in the same poll (the ads so far stay)
                 if (!_credit.TryGetValue(key, out var fresh)) _credit[key] = fresh = new Credit();
                 fresh.Sent = 0;
-                if (op == (ushort)VirtioVsockOp.Response) fresh.Ads.RemoveRange(0, Math.Min(fresh.RequestAt, fresh.Ads.Count));
-                fresh.RequestAt = 0;
+                if (op == (ushort)VirtioVsockOp.Response && fresh.RequestAt > 0) fresh.Ads.RemoveRange(0, Math.Min(fresh.RequestAt, fresh.Ads.Count));
+                fresh.RequestAt = -1;
                 return;
             }
             if (op != (ushort)VirtioVsockOp.Rw || type == (ushort)VirtioVsockType.Dgram) return;
@@ -394,9 +395,13 @@ public sealed class Harness : IDisposable
             for (int i = HeaderSize; i < bytes.Length; i++) bytes[i] = (byte)(i * 7);
 
             if (Verbose) Trace($"guest -> device: {srcCid}:{srcPort}->{dstCid}:{dstPort} type {type} op {op} len {lenField} ({payload} follow) flags {flags} buf_alloc {bufAlloc} fwd_cnt {fwdCnt} shape 0x{shape:x}");
-            if (credit is null) _credit[key] = credit = new Credit();
-            if (op == (ushort)VirtioVsockOp.Request) credit.RequestAt = credit.Ads.Count;
-            credit.Ads.Add((bufAlloc, fwdCnt));
+            if (srcCid == GuestCid)
+            {
+                // (another source CID is spoofed: the device drops it, its credit must never count)
+                if (credit is null) _credit[key] = credit = new Credit();
+                if (op == (ushort)VirtioVsockOp.Request && credit.RequestAt < 0) credit.RequestAt = credit.Ads.Count;
+                credit.Ads.Add((bufAlloc, fwdCnt));
+            }
 
             // the shape: 1-4 readable segments cut at input-chosen points, direct or indirect
             int segments = 1 + shape % 4;

@@ -38,7 +38,7 @@ crashes=$(find "$work/out/default/crashes" -type f -name 'id:*' | wc -l)
 hangs=$(find "$work/out/default/hangs" -type f -name 'id:*' | wc -l)
 echo "executions: $(get execs_done)"
 echo "duration:   $(get run_time) s ($(get execs_per_sec) exec/s)"
-echo "coverage:   $(get edges_found) edges of $(get total_edges) ($(get bitmap_cvg) map density), corpus $(get corpus_count) inputs"
+echo "coverage:   $(get edges_found) edges of $(get total_edges) ($(get bitmap_cvg) map density), corpus $(get corpus_count) inputs, stability $(get stability)"
 echo "findings:   $crashes crashes, $hangs hangs (saved_crashes $(get saved_crashes), saved_hangs $(get saved_hangs)) in $work/out/default"
 [ -s "$work/failures.log" ] && { echo "failures (VSN_FUZZ_LOG):"; grep -A1 '^20' "$work/failures.log" | grep -v '^--' | cut -c1-300; }
 [ "$(get execs_done)" -gt 0 ] && [ "$crashes" -eq 0 ]

@@ -1,0 +1,75 @@
+/*
+ * fz_input.h: reading a libFuzzer input as a stream of small decisions, and the checks every
+ * native harness makes (header-only; shared by fuzz/native/c-abi and fuzz/native/vhost-user).
+ *
+ * Every read is total: past the end of the input it returns 0 (or an empty span), so a harness
+ * never has to test for the end except to stop its op loop (fz_done).
+ */
+#ifndef FZ_INPUT_H
+#define FZ_INPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fz_in {
+    const uint8_t *p;
+    size_t n;
+} fz_in;
+
+static inline bool fz_done(const fz_in *in) { return in->n == 0; }
+
+static inline uint8_t fz_u8(fz_in *in)
+{
+    if (in->n == 0) return 0;
+    in->n--;
+    return *in->p++;
+}
+
+static inline uint16_t fz_u16(fz_in *in) { return (uint16_t)(fz_u8(in) | (uint16_t)fz_u8(in) << 8); }
+static inline uint32_t fz_u32(fz_in *in) { return (uint32_t)fz_u16(in) | (uint32_t)fz_u16(in) << 16; }
+static inline uint64_t fz_u64(fz_in *in) { return (uint64_t)fz_u32(in) | (uint64_t)fz_u32(in) << 32; }
+static inline bool fz_bool(fz_in *in) { return fz_u8(in) & 1; }
+
+/* A value in 0..n-1 (n > 0) from one byte (two when n > 256). */
+static inline uint32_t fz_pick(fz_in *in, uint32_t n)
+{
+    return n <= 256 ? fz_u8(in) % n : fz_u16(in) % n;
+}
+
+/* Up to max bytes of the input: a one- or two-byte length, then that many bytes (fewer at the end). */
+static inline size_t fz_bytes(fz_in *in, const uint8_t **out, size_t max)
+{
+    size_t want = max > 255 ? fz_u16(in) : fz_u8(in);
+    if (max > 0) want %= max + 1;
+    if (want > in->n) want = in->n;
+    *out = in->p;
+    in->p += want;
+    in->n -= want;
+    return want;
+}
+
+/* A broken invariant: one line naming it, then abort (libFuzzer saves the input as a crash). */
+#define FZ_CHECK(cond, ...)                                                                    \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "fuzz invariant broken at %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fputc('\n', stderr);                                                               \
+            abort();                                                                           \
+        }                                                                                      \
+    } while (0)
+
+/* Open fds of this process (the /proc/self/fd entries, its own directory fd excluded), pipes only
+ * when their inode is one of pipes[0..npipes) (the harness's own: the .NET runtime inside
+ * libvsocknative.so opens pipes of its own at moments no input decides). */
+int fz_count_fds(const uint64_t *pipes, unsigned npipes);
+/* Lists the open fds on stderr (when a count did not match). */
+void fz_dump_fds(void);
+/* Lines of /proc/self/maps that contain needle. */
+int fz_count_maps(const char *needle);
+
+#endif

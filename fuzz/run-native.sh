@@ -45,9 +45,12 @@ else
   runs=()
   [[ -n ${FUZZ_RUNS:-} ]] && runs=(-runs="$FUZZ_RUNS")
   seed=()
-  # A copy, so a rebuild during a long run does not replace the binary under it.
-  cp "$fuzzer" "$work.bin"
-  fuzzer=$work.bin
+  # Copies of the fuzzer and the library, so a rebuild during a long run replaces neither under it.
+  mkdir -p "$work.lib"
+  cp "$fuzzer" "$work.lib/fuzz_$harness"
+  cp -L "$build/native/libvsocknative.so.0" "$work.lib/"
+  fuzzer=$work.lib/fuzz_$harness
+  export LD_LIBRARY_PATH=$work.lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 
 start=$(date +%s)

@@ -63,6 +63,26 @@ static inline size_t fz_bytes(fz_in *in, const uint8_t **out, size_t max)
         }                                                                                      \
     } while (0)
 
+/* Coverage from inside libvsocknative.so, which libFuzzer cannot instrument (managed code): the
+ * harness turns what the device reports (its counters, its log lines) into libFuzzer's extra
+ * counters, so an input that makes the device count or log something new is kept. */
+#define FZ_EXTRA 8192u
+extern uint8_t fz_extra[FZ_EXTRA];
+/* Feature slot for a value: its magnitude in libFuzzer's buckets (1, 2, 3, 4-7, ..., 128+). */
+static inline void fz_feature(uint32_t slot, uint64_t value)
+{
+    uint8_t v = value > 255 ? 255 : (uint8_t)value;
+    if (v > fz_extra[slot % FZ_EXTRA]) fz_extra[slot % FZ_EXTRA] = v;
+}
+/* Feature slot for a log line: its words up to the first digit (the numbers vary, the reason not). */
+static inline void fz_feature_text(uint32_t base, uint32_t span, const char *text)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = text; *p != '\0' && (*p < '0' || *p > '9') && p - text < 80; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    uint8_t *slot = &fz_extra[(base + h % span) % FZ_EXTRA];
+    if (*slot < 255) (*slot)++;
+}
+
 /* Open fds of this process (the /proc/self/fd entries, its own directory fd excluded), pipes only
  * when their inode is one of pipes[0..npipes) (the harness's own: the .NET runtime inside
  * libvsocknative.so opens pipes of its own at moments no input decides). */

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+__attribute__((section("__libfuzzer_extra_counters"))) uint8_t fz_extra[FZ_EXTRA];
+
 int fz_count_fds(const uint64_t *pipes, unsigned npipes)
 {
     DIR *d = opendir("/proc/self/fd");

@@ -633,6 +633,13 @@ static void op_transport_reset(fz *f)
     for (unsigned i = 0; i < MAX_CONNS; i++) f->conn[i].used = false;
 }
 
+/* The getter wrote nothing past what the caller said it has room for. */
+static void untouched(const uint8_t *bytes, size_t from, size_t size, const char *what)
+{
+    for (size_t k = from; k < size; k++)
+        FZ_CHECK(bytes[k] == 0xee, "%s wrote byte %zu, past the %zu the caller gave", what, k, from);
+}
+
 /* Getters with sizes a caller of another header version could pass. */
 static void op_getters(fz *f)
 {
@@ -649,18 +656,21 @@ static void op_getters(fz *f)
     case 0:
         u.d.struct_size = size ? size : sizeof u.d;
         if (u.d.struct_size > sizeof u.d) u.d.struct_size = sizeof u.d; /* the larger tail is ours */
-        CHECK_RC(vsn_device_get_counters(f->dev, &u.d));
+        if (CHECK_RC(vsn_device_get_counters(f->dev, &u.d)) == 0)
+            untouched(u.bytes, u.d.struct_size, sizeof u, "vsn_device_get_counters");
         break;
     case 1:
         u.q.struct_size = size ? size : sizeof u.q;
         if (u.q.struct_size > sizeof u.q) u.q.struct_size = sizeof u.q;
-        CHECK_RC(vsn_queue_get_counters(f->dev, fz_u8(&f->in) % 7, &u.q));
+        if (CHECK_RC(vsn_queue_get_counters(f->dev, fz_u8(&f->in) % 7, &u.q)) == 0)
+            untouched(u.bytes, u.q.struct_size, sizeof u, "vsn_queue_get_counters");
         break;
     case 2: {
         uint32_t total, entry = size ? size : sizeof(vsn_connection_info), cap = fz_u8(&f->in) % 5;
         if (entry > 0 && (uint64_t)entry * cap > sizeof u) cap = (uint32_t)(sizeof u / entry);
         int32_t n = CHECK_RC(vsn_device_get_connections(f->dev, cap ? u.conns : NULL, cap, entry, &total));
         if (n >= 0) FZ_CHECK((uint32_t)n <= cap, "vsn_device_get_connections wrote %d entries into %u", n, cap);
+        if (n >= 0) untouched(u.bytes, (size_t)n * entry, sizeof u, "vsn_device_get_connections");
         break;
     }
     case 3: {
@@ -668,6 +678,7 @@ static void op_getters(fz *f)
         uint32_t len = fz_u8(&f->in) % 12;
         int32_t n = CHECK_RC(vsn_device_read_config(f->dev, off, u.bytes, len));
         if (n >= 0) FZ_CHECK((uint64_t)off + len <= sizeof(vsn_virtio_vsock_config), "config read %u+%u accepted", off, len);
+        untouched(u.bytes, n >= 0 ? len : 0, sizeof u, "vsn_device_read_config");
         break;
     }
     case 4: {

@@ -25,6 +25,8 @@ def tx(mode, op, payload=b"", typ=None, flags=None, recent=None):
     out += bytes([0])  # coherent header
     if flags is not None:
         out += bytes([flags])
+    if mode & 0x20:
+        out += bytes([0])  # to the host (not the sibling CID 4)
     return out + bytes([0])  # layout: header alone, one payload piece
 
 
@@ -47,6 +49,11 @@ seeds = {
         + host_write(b"hello host side") + bytes([OP["poll"], 0]) + tx(0x02, RW, b"from the guest") + kick_poll()
         + bytes([OP["host_io"], 0x10]) + tx(0x02, CREDIT_REQUEST) + kick_poll() + tx(0x02, SHUTDOWN, flags=3)
         + kick_poll() + tx(0x02, RST) + kick_poll(),
+    # a guest with 4 KiB of buffer (mode 0x20): the host writes more; the device stops at the credit
+    # until the guest's CREDIT_UPDATE
+    "credit": prologue() + bytes([OP["listen"], 4, 0]) + rx(4, lens=3) + rx(4, lens=3) + tx(0x22, REQUEST) + kick_poll()
+        + host_write(b"a" * 2000) + host_write(b"b" * 2000) + host_write(b"c" * 2000) + bytes([OP["poll"], 0])
+        + tx(0x22, CREDIT_UPDATE) + kick_poll() + bytes([OP["poll"], 0]) + tx(0x22, CREDIT_UPDATE) + kick_poll(),
     # the host connects to guest port 5000; the guest answers the REQUEST it received
     "host-connects": prologue() + rx(4) + bytes([OP["connect"], 2, 0, OP["poll"], 0])
         + tx(0x80, RESPONSE, recent=0) + kick_poll()

@@ -112,6 +112,7 @@ static void on_log(void *user, int32_t level, const char *message)
 {
     (void)user;
     fz_feature_text(4096, 4096, message);
+    FZ_CHECK_LOG_LINE(message);
     if (getenv("ABIFZ_LOG")) fprintf(stderr, "vsn %d: %s\n", level, message);
 }
 

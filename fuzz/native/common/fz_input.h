@@ -83,6 +83,11 @@ static inline void fz_feature_text(uint32_t base, uint32_t span, const char *tex
     if (*slot < 255) (*slot)++;
 }
 
+/* A log line of libvsocknative.so: an exception caught at the ABI ("internal error", returned as
+ * -EIO) is a bug whatever the input did. */
+#define FZ_CHECK_LOG_LINE(message) \
+    FZ_CHECK(strstr((message), "internal error") == NULL, "the library logged: %s", (message))
+
 /* Open fds of this process (the /proc/self/fd entries, its own directory fd excluded), pipes only
  * when their inode is one of pipes[0..npipes) (the harness's own: the .NET runtime inside
  * libvsocknative.so opens pipes of its own at moments no input decides). */

@@ -89,15 +89,25 @@ static void on_needs_reset(void *user, uint32_t queue_index, const char *reason)
     vu_backend_needs_reset(user, queue_index, reason);
 }
 
+static void on_log(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    (void)level;
+    FZ_CHECK_LOG_LINE(message);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    vsn_set_log_callback(on_log, NULL, VSN_LOG_ERROR);
     vu_log_level = getenv("VUFZ_LOG") ? VSN_LOG_DEBUG : -1;
     vsn_device_config cfg = {
         .struct_size = sizeof cfg,
         .flags = VSN_DEVICE_F_MANUAL_POLL,
         .guest_cid = 3,
+        .log_fn = on_log,
+        .log_level = VSN_LOG_ERROR,
         .needs_reset_fn = on_needs_reset,
         .needs_reset_user = &g_backend,
     };

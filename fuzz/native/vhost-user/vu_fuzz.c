@@ -65,19 +65,31 @@ void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 int __real_munmap(void *addr, size_t len);
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int __wrap_munmap(void *addr, size_t len);
+static void *g_shared[4 * VU_MAX_REGIONS]; /* the daemon's live shared file mappings */
 static long g_shared_maps;
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     void *p = __real_mmap(addr, len, prot, flags, fd, off);
-    if (p != MAP_FAILED && fd >= 0 && (flags & MAP_SHARED)) g_shared_maps++;
+    if (p != MAP_FAILED && fd >= 0 && (flags & MAP_SHARED)) {
+        for (unsigned i = 0; i < sizeof g_shared / sizeof g_shared[0]; i++)
+            if (g_shared[i] == NULL) {
+                g_shared[i] = p;
+                break;
+            }
+        g_shared_maps++;
+    }
     return p;
 }
 
 int __wrap_munmap(void *addr, size_t len)
 {
     int rc = __real_munmap(addr, len);
-    if (rc == 0) g_shared_maps--; /* only the daemon's unmaps come here (guest memory) */
+    for (unsigned i = 0; rc == 0 && i < sizeof g_shared / sizeof g_shared[0]; i++)
+        if (g_shared[i] == addr) { /* a munmap of anything else (libFuzzer's own) is not counted */
+            g_shared[i] = NULL;
+            g_shared_maps--;
+        }
     return rc;
 }
 

@@ -979,6 +979,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (!fz_done(&f.in)) {
             uint8_t op = fz_u8(&f.in) % FZ_OP_SLOTS;
             if (ops[op].fn == NULL) continue;
+            if (getenv("ABIFZ_LOG")) fprintf(stderr, "op %s\n", ops[op].name);
             ops[op].fn(&f);
             shadow_check(&f); /* the device's writes during the op */
             shadow_sync(&f);
@@ -993,7 +994,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     session_close(&f);
     if (fds_before < 0) return 0; /* the warm-up */
-    int fds_after = fz_count_fds(NULL, 0); /* the pipes bad_args makes are closed at once */
+    int fds_after = fz_count_fds_settled(NULL, 0, fds_before); /* bad_args's pipes are closed at once */
     if (fds_after != fds_before) fz_dump_fds();
     FZ_CHECK(fds_after == fds_before, "%d fds open after the input, %d before", fds_after, fds_before);
     return 0;

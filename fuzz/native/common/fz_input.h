@@ -92,6 +92,10 @@ static inline void fz_feature_text(uint32_t base, uint32_t span, const char *tex
  * when their inode is one of pipes[0..npipes) (the harness's own: the .NET runtime inside
  * libvsocknative.so opens pipes of its own at moments no input decides). */
 int fz_count_fds(const uint64_t *pipes, unsigned npipes);
+/* fz_count_fds until it is `expected`, for up to 50 ms: the runtime's own threads (the background
+ * GC reading /proc and cgroup files) open and close fds at any moment, so a count that differs
+ * once is looked at again; a leaked fd stays. */
+int fz_count_fds_settled(const uint64_t *pipes, unsigned npipes, int expected);
 /* Lists the open fds on stderr (when a count did not match). */
 void fz_dump_fds(void);
 /* Lines of /proc/self/maps that contain needle. */

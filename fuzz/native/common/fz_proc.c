@@ -17,7 +17,8 @@ int fz_count_fds(const uint64_t *pipes, unsigned npipes)
         int fd = atoi(e->d_name);
         if (fd == dirfd(d)) continue;
         struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        if (fstat(fd, &st) < 0) continue; /* closed while we looked */
+        if (S_ISFIFO(st.st_mode)) {
             bool ours = false;
             for (unsigned i = 0; i < npipes; i++) ours |= pipes[i] == (uint64_t)st.st_ino;
             if (!ours) continue; /* the .NET runtime makes pipes of its own, lazily */
@@ -25,6 +26,16 @@ int fz_count_fds(const uint64_t *pipes, unsigned npipes)
         n++;
     }
     closedir(d);
+    return n;
+}
+
+int fz_count_fds_settled(const uint64_t *pipes, unsigned npipes, int expected)
+{
+    int n = fz_count_fds(pipes, npipes);
+    for (int tries = 0; n != expected && tries < 50; tries++) {
+        usleep(1000);
+        n = fz_count_fds(pipes, npipes);
+    }
     return n;
 }
 

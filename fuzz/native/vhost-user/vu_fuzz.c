@@ -477,7 +477,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(s.back);
     for (unsigned i = 0; i < s.pool.nmemfd; i++) close(s.pool.memfd[i]);
     for (unsigned i = 0; i < s.pool.neventfd; i++) close(s.pool.eventfd[i]);
-    int fds_after = fz_count_fds(s.pool.pipe_inode, s.pool.npipes);
+    int fds_after = fz_count_fds_settled(s.pool.pipe_inode, s.pool.npipes, fds_before);
     if (fds_after != fds_before) fz_dump_fds();
     FZ_CHECK(fds_after == fds_before, "%d fds open after the input, %d before", fds_after, fds_before);
     FZ_CHECK(g_shared_maps == 0, "%ld mappings of guest memory left", g_shared_maps);

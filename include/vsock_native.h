@@ -233,7 +233,10 @@ typedef void (*vsn_needs_reset_fn)(void *user, uint32_t queue_index, const char 
  * know; a newer, larger struct is accepted when the bytes this library does not know are zero.
  */
 typedef struct vsn_device_config {
-    /** sizeof(vsn_device_config) as the caller compiled it (at least VSN_DEVICE_CONFIG_MIN_SIZE). */
+    /**
+     * sizeof(vsn_device_config) as the caller compiled it (at least VSN_DEVICE_CONFIG_MIN_SIZE, a
+     * multiple of 8).
+     */
     uint32_t struct_size;
     /** VSN_DEVICE_F_* bits; others must be 0. */
     uint32_t flags;
@@ -318,11 +321,12 @@ VSN_STATIC_ASSERT(sizeof(vsn_device_config) == 96, "vsn_device_config size");
  * @param config The settings; struct_size must be set (see vsn_device_config).
  * @param out_device Receives the new device; untouched on failure.
  * @return 0; -EINVAL for a NULL pointer, a reserved guest CID (0, 1, 2, 0xFFFFFFFF or above 32
- *     bits), a struct_size below VSN_DEVICE_CONFIG_MIN_SIZE or non-zero reserved fields;
- *     -E2BIG for a larger struct whose unknown bytes are not zero; -ENOTSUP for feature bits
- *     the library lacks; the negative errno of socket/bind/listen when uds_path cannot be
- *     bound. The reason is logged (to config's log_fn when given, else the process-wide
- *     callback).
+ *     bits), a struct_size below VSN_DEVICE_CONFIG_MIN_SIZE or not a multiple of 8 (the sizeof
+ *     of every version of the struct is, so a size that ends inside a field, such as half of
+ *     log_fn, is never a caller's), or non-zero reserved fields; -E2BIG for a larger struct
+ *     whose unknown bytes are not zero; -ENOTSUP for feature bits the library lacks; the
+ *     negative errno of socket/bind/listen when uds_path cannot be bound. The reason is logged
+ *     (to config's log_fn when given, else the process-wide callback).
  */
 int32_t vsn_device_create(const vsn_device_config *config, vsn_device **out_device);
 

@@ -128,6 +128,21 @@ static void test_struct_size_rules(void) {
     CHECK_EQ(create(&c, &d), -E2BIG);
 }
 
+/* Finding of fuzz/native/c-abi: a struct_size that ends inside a field (25: one byte of log_fn)
+ * made the library copy part of a pointer and call it (SIGSEGV in vsn_device_create). Every
+ * sizeof of the struct is a multiple of 8: any other size is refused, and logged. */
+static void test_struct_size_inside_a_field(void) {
+    for (uint32_t size = VSN_DEVICE_CONFIG_MIN_SIZE; size <= sizeof(vsn_device_config) + 8; size++) {
+        if (size % 8 == 0) continue;
+        vsn_device_config c = base_config(3);
+        c.struct_size = size;
+        vsn_device *d = NULL;
+        CHECK_EQ(create(&c, &d), -EINVAL);
+        CHECK(d == NULL);
+        CHECK(strstr(last_log, "multiple of 8") != NULL);
+    }
+}
+
 static void test_fields(void) {
     vsn_device *d = NULL;
     vsn_device_config c = base_config(3);
@@ -233,6 +248,7 @@ static void test_many_devices(void) {
     X(create_read_destroy, test_create_read_destroy()) \
     X(reserved_cids, test_reserved_cids()) \
     X(struct_size_rules, test_struct_size_rules()) \
+    X(struct_size_inside_a_field, test_struct_size_inside_a_field()) \
     X(fields, test_fields()) \
     X(null_arguments_and_global_log, test_null_arguments_and_global_log()) \
     X(deprecated_names, test_deprecated_names()) \

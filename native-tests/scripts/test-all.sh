@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${VSN_BUILD_DIR:-$root/build}
 
-need=(cmake make gcc g++ pkg-config binutils diffutils linux-libc-dev libclang1-14 libclang-common-14-dev libyaml-dev socat afl++)
+need=(cmake make gcc g++ pkg-config binutils diffutils linux-libc-dev libclang1-14 libclang-common-14-dev libyaml-dev socat afl++ clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

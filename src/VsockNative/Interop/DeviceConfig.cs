@@ -8,7 +8,7 @@ namespace VsockNative.Interop;
 [CStruct("vsn_device_config")]
 internal unsafe struct DeviceConfig
 {
-    /// <summary>sizeof(vsn_device_config) as the caller compiled it (at least VSN_DEVICE_CONFIG_MIN_SIZE).</summary>
+    /// <summary>sizeof(vsn_device_config) as the caller compiled it (at least VSN_DEVICE_CONFIG_MIN_SIZE, a multiple of 8).</summary>
     public uint StructSize;
     /// <summary>VSN_DEVICE_F_* bits; others must be 0.</summary>
     public uint Flags;

@@ -19,7 +19,9 @@ internal static unsafe class DeviceExports
     /// <param name="config">The settings; struct_size must be set (see vsn_device_config).</param>
     /// <param name="out_device">Receives the new device; untouched on failure.</param>
     /// <returns>0; -EINVAL for a NULL pointer, a reserved guest CID (0, 1, 2, 0xFFFFFFFF or above 32 bits),
-    /// a struct_size below VSN_DEVICE_CONFIG_MIN_SIZE or non-zero reserved fields; -E2BIG for a larger
+    /// a struct_size below VSN_DEVICE_CONFIG_MIN_SIZE or not a multiple of 8 (the sizeof of every version of
+    /// the struct is, so a size that ends inside a field, such as half of log_fn, is never a caller's),
+    /// or non-zero reserved fields; -E2BIG for a larger
     /// struct whose unknown bytes are not zero; -ENOTSUP for feature bits the library lacks; the
     /// negative errno of socket/bind/listen when uds_path cannot be bound. The reason is logged (to config's log_fn when given, else the process-wide callback).</returns>
     [UnmanagedCallersOnly(EntryPoint = "vsn_device_create")]
@@ -141,6 +143,15 @@ internal static unsafe class DeviceExports
         if (size < DeviceConfig.MinSize)
         {
             why = $"struct_size {size} is below the minimum {DeviceConfig.MinSize}: set it to sizeof(vsn_device_config)";
+            return -Errno.EINVAL;
+        }
+        if (size % 8 != 0)
+        {
+            // Every vsn_device_config a header ever declared ends on a field boundary: its fields are
+            // 8-byte aligned pointers and pairs of 32-bit values, so its sizeof is a multiple of 8. A
+            // size that ends inside a field would hand the device part of a pointer (log_fn, uds_path,
+            // needs_reset_fn) to call or read: refused (found by fuzz/native c-abi).
+            why = $"struct_size {size} is not a multiple of 8, so not the sizeof of any vsn_device_config: set it to sizeof(vsn_device_config)";
             return -Errno.EINVAL;
         }
         if (size > MaxConfigSize)

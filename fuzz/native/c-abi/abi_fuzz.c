@@ -72,6 +72,7 @@ typedef struct fz_conn {
 typedef struct fz {
     fz_in in;
     vsn_device *dev;
+    vsn_device_config cfg; /* what dev was created with (a restored device gets the same) */
     vsn_sim_mem *mem;
     uint32_t nregions;
     uint8_t *shadow[MAX_REGIONS];
@@ -880,6 +881,45 @@ static void op_requeue(fz *f)
     }
 }
 
+/* The snapshot blob is input from the VMM: the device's own blob (saved once stopped; -EBUSY while
+ * it runs), cut short and/or with bytes overwritten by the input, restored into a new device made
+ * like this one, with or without the guest's memory table: 0 or -EINVAL, never another result,
+ * never a crash; the new device is destroyed again (the session goes on with the old one). */
+static void op_snapshot(fz *f)
+{
+    uint8_t c = fz_u8(&f->in);
+    size_t size = 0;
+    int32_t rc = CHECK_RC(vsn_device_save_state(f->dev, NULL, 0, &size));
+    if (f->running) {
+        FZ_CHECK(rc == -EBUSY || rc == -EINVAL, "vsn_device_save_state of a running device returned %d", rc);
+        return;
+    }
+    if (rc < 0 || size == 0 || size > (1u << 20)) return;
+    uint8_t *blob = malloc(size);
+    if (blob == NULL) return;
+    size_t got = 0;
+    if (CHECK_RC(vsn_device_save_state(f->dev, blob, size, &got)) == 0 && got == size) {
+        size_t len = got;
+        if (c & 1) len = fz_u16(&f->in) % (got + 1);
+        if (c & 2)
+            for (unsigned k = fz_u8(&f->in) % 8 + 1; k > 0; k--) blob[fz_u16(&f->in) % got] = fz_u8(&f->in);
+        vsn_device *x = NULL;
+        if (CHECK_RC(vsn_device_create(&f->cfg, &x)) == 0) {
+            if (!(c & 4)) {
+                vsn_mem_region regions[MAX_REGIONS];
+                uint32_t n = vsn_sim_bind_regions(f->mem, regions, MAX_REGIONS);
+                CHECK_RC(vsn_device_set_mem_table(x, regions, n));
+            }
+            rc = CHECK_RC(vsn_device_restore_state(x, blob, len));
+            FZ_CHECK(rc == 0 || rc == -EINVAL, "vsn_device_restore_state returned %d, not 0 or -EINVAL", rc);
+            FZ_CHECK(vsn_device_destroy(x) == 0, "vsn_device_destroy of a restored device failed");
+        }
+    } else {
+        FZ_CHECK(got == size, "the blob's size changed between two saves of a stopped device (%zu, %zu)", size, got);
+    }
+    free(blob);
+}
+
 /* ---- the op table: FZ_OP_SLOTS slots, the input's byte % FZ_OP_SLOTS picks one; empty slots are
  * no-ops, so a new op goes into a free slot without changing what committed inputs mean. ---- */
 
@@ -899,7 +939,8 @@ static const struct {
     /* the common ones again, so they are picked more often */
     [17] = { "tx", op_tx },         [18] = { "poll", op_poll },      [19] = { "rx", op_rx },
     [20] = { "kick", op_kick },     [21] = { "tx", op_tx },          [22] = { "poll", op_poll },
-    /* 23..31: free (e.g. snapshot save/restore) */
+    [23] = { "snapshot", op_snapshot },
+    /* 24..31: free */
 };
 
 /* ---- one input ------------------------------------------------------------------------------- */
@@ -940,6 +981,7 @@ static bool session_open(fz *f)
         .dgram_layout = (d & 8) ? VSN_DGRAM_LAYOUT_SEPARATE : VSN_DGRAM_LAYOUT_SHARED,
     };
     if (CHECK_RC(vsn_device_create(&cfg, &f->dev)) < 0) return false;
+    f->cfg = cfg;
     uint64_t offered = 0;
     CHECK_RC(vsn_device_get_features(f->dev, &offered));
     /* Driver features: VERSION_1 (mostly), and what the input picks of the rest. */

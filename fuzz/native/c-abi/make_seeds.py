@@ -7,7 +7,7 @@ import struct
 
 OP = dict(tx=0, rx=1, bad_chain=2, raw_ring=3, kick=4, poll=5, host_io=6, listen=7, connect=8,
           stop_start=9, reset=10, transport_reset=11, getters=12, bad_args=13, create=14, router=15,
-          requeue=16)
+          requeue=16, snapshot=23)
 REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST = range(0, 7)  # op byte: 1 + b % 7
 
 
@@ -69,6 +69,12 @@ seeds = {
     # malformed chains of every class, then bad arguments
     "hostile": prologue(regions=0x05) + b"".join(bytes([OP["bad_chain"], k & 1, 0, k]) for k in range(14))
         + kick_poll() + b"".join(bytes([OP["bad_args"], k, 0, 0, 1]) for k in range(40)),
+    # a connection open, the device stopped and saved; its blob restored into a new device whole, cut at
+    # 200 bytes with two bytes overwritten, and without a memory table; then started again
+    "snapshot": prologue() + bytes([OP["listen"], 0, 0]) + rx(3) + tx(0x02, REQUEST) + kick_poll()
+        + bytes([OP["stop_start"], 0, OP["snapshot"], 0, OP["snapshot"], 3]) + struct.pack("<H", 200) + bytes([1])
+        + struct.pack("<HB", 5, 0x41) + struct.pack("<HB", 40, 0x7f) + bytes([OP["snapshot"], 4, OP["stop_start"], 0])
+        + kick_poll(),
     # five queues (separate datagram layout), router and a sibling connecting in
     "five-queues-router": prologue(device=0x09, features=0x39) + rx(2) + bytes([OP["router"], 0x04 | 0x40])
         + kick_poll(0) + tx(0x02, REQUEST) + kick_poll(),

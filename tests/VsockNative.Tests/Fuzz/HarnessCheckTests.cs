@@ -6,6 +6,7 @@ using Xunit;
 namespace VsockNative.Tests.Fuzz;
 
 /// <summary>The fuzz harness's own checks catch what they claim to (a checker that cannot fail finds nothing).</summary>
+[Collection(ManagedFuzzCollection.Name)]
 public sealed class HarnessCheckTests : IDisposable
 {
     private readonly GuestRam _ram = new();

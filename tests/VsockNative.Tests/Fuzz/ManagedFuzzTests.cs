@@ -6,9 +6,18 @@ using Xunit;
 
 namespace VsockNative.Tests.Fuzz;
 
+/// <summary>Runs alone (no other test class in parallel): after every input the harness counts the
+/// process's sockets, epoll and event fds, which another test class would be opening meanwhile.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ManagedFuzzCollection
+{
+    public const string Name = "managed fuzz";
+}
+
 /// <summary>The managed fuzz harness in CI (fuzz/VsockNative.Fuzz; the coverage-guided run is
 /// fuzz/run-managed.sh): every committed seed and finding replayed with every invariant, then a
 /// seeded, deterministic mutation run from the seeds.</summary>
+[Collection(ManagedFuzzCollection.Name)]
 public sealed class ManagedFuzzTests
 {
     private static readonly string Managed = Path.Combine(RepoPaths.Root, "fuzz", "managed");

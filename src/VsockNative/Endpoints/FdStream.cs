@@ -102,27 +102,39 @@ internal sealed class FdStream : IHostMessageStream
             taken = TakeReadAhead(into, room);
             if (_aheadCount > 0 || (ulong)taken == room) return taken;
         }
-        if (into.Length >= StackVecs) return taken > 0 ? taken : SocketCalls.Receive(Fd, into); // no room for one more
         ulong want = room - (ulong)taken;
-        Span<IoVec> vecs = stackalloc IoVec[StackVecs];
-        int count = IoVecRange.Take(into, (ulong)taken, want, vecs);
         // Read ahead only while the socket fills whole buffers (a bulk stream): a request/response
         // stream of small messages never rents the array.
-        int ahead = !_filling || want >= ReadAheadCapacity ? 0 : (int)Math.Min(readAhead, ReadAheadCapacity);
-        if (ahead > 0)
+        int ahead = _filling && want < ReadAheadCapacity && into.Length < StackVecs
+            ? (int)Math.Min(readAhead, ReadAheadCapacity) : 0;
+        long n;
+        if (taken == 0 && ahead == 0)
         {
-            if (_ahead.Array is null) _ahead.Rent(ReadAheadCapacity);
-            vecs[count++] = new IoVec(_ahead.Address, (nuint)ahead);
+            n = SocketCalls.Receive(Fd, into);  // a plain readv: the caller's list as it is
         }
-        long n = SocketCalls.Receive(Fd, vecs[..count]);
-        if (n > (long)want)
+        else if (into.Length >= StackVecs)
         {
-            _aheadOffset = 0;
-            _aheadCount = (int)(n - (long)want);
-            return taken + (long)want;
+            return taken;  // no room to describe the rest of the buffer: the next read takes it
+        }
+        else
+        {
+            Span<IoVec> vecs = stackalloc IoVec[StackVecs];
+            int count = IoVecRange.Take(into, (ulong)taken, want, vecs);
+            if (ahead > 0)
+            {
+                if (_ahead.Array is null) _ahead.Rent(ReadAheadCapacity);
+                vecs[count++] = new IoVec(_ahead.Address, (nuint)ahead);
+            }
+            n = SocketCalls.Receive(Fd, vecs[..count]);
+            if (n > (long)want)
+            {
+                _aheadOffset = 0;
+                _aheadCount = (int)(n - (long)want);
+                return taken + (long)want;
+            }
         }
         _filling = n == (long)want;
-        if (_aheadCount == 0) _ahead.Return();
+        _ahead.Return();  // nothing is read ahead any more: an idle stream holds no array
         if (n > 0) return taken + n;
         if (taken == 0) return n;
         if (n != HostStreamResult.WouldBlock) _deferredResult = n == 0 ? EndOfStream : n;

@@ -201,7 +201,7 @@ public sealed partial class Connection
         // One recvmsg, no peek: the message goes into the rx buffer, and what the buffer or the
         // credit cannot take now into a rented array behind it, as large as the largest message
         // allowed; the real length comes back even when the message was larger.
-        uint largest = Math.Min(bufAlloc, peerBufAlloc);
+        uint largest = LargestMessage;
         uint direct = Math.Min(first, largest);
         IoVec[]? rented = null;
         Span<IoVec> scratch = rxBuffer.Length < StackSegments
@@ -214,30 +214,33 @@ public sealed partial class Connection
         if (rented is not null)
             ArrayPool<IoVec>.Shared.Return(rented);
 
-        if (size < 0)
+        if (size > direct && size <= largest)
         {
-            h2gRest.Clear();
-            if (size == HostStreamResult.WouldBlock)
-                hostReadable = false;
-            else
-                HostReadEnded(failed: size != HostStreamResult.EndOfStream, nowMs);
-            return 0;
+            h2gRest.Filled((int)(size - direct), eor);
+            return SentData(rxBuffer, direct, 0, false);
         }
-
+        h2gRest.Clear();  // nothing waits behind the rx buffer
+        if (size < 0)
+            return NoMessage(size, nowMs);
         if (size > largest)
         {
-            h2gRest.Clear();
             Oversize(); // the guest could never hold it whole (Linux refuses a message beyond its buf_alloc)
             return 0;
         }
+        return SentData(rxBuffer, (uint)size, Eom | (eor ? Eor : 0), true);
+    }
 
-        if (size <= direct)
-        {
-            h2gRest.Clear();
-            return SentData(rxBuffer, (uint)size, Eom | (eor ? Eor : 0), true);
-        }
-        h2gRest.Filled((int)(size - direct), eor);
-        return SentData(rxBuffer, direct, 0, false);
+    /// <summary>The largest message either side can hold whole (a larger one resets the connection).</summary>
+    private uint LargestMessage => Math.Min(bufAlloc, peerBufAlloc);
+
+    /// <summary>No message was read: the host stream is empty for now, ended or broken.</summary>
+    private uint NoMessage(long result, long nowMs)
+    {
+        if (result == HostStreamResult.WouldBlock)
+            hostReadable = false;
+        else
+            HostReadEnded(failed: result != HostStreamResult.EndOfStream, nowMs);
+        return 0;
     }
 
     /// <summary>A host that hands out messages in pieces: the next message's length first (a peek),
@@ -246,15 +249,8 @@ public sealed partial class Connection
     {
         long size = messages!.PeekMessage();
         if (size < 0)
-        {
-            if (size == HostStreamResult.WouldBlock)
-                hostReadable = false;
-            else
-                HostReadEnded(failed: size != HostStreamResult.EndOfStream, nowMs);
-            return 0;
-        }
-
-        if (size > Math.Min(bufAlloc, peerBufAlloc))
+            return NoMessage(size, nowMs);
+        if (size > LargestMessage)
         {
             Oversize();
             return 0;

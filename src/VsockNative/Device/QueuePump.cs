@@ -38,6 +38,13 @@ internal sealed class QueuePump
     /// <summary>A TRANSPORT_RESET event waits for an event buffer.</summary>
     public bool TransportResetPending { get; set; }
 
+    /// <summary>A TRANSPORT_RESET event is owed to the driver (counted).</summary>
+    public void PostTransportReset()
+    {
+        TransportResetPending = true;
+        Counters.TransportResets++;
+    }
+
     /// <summary>Holds rx back after a restore until the driver has acted on TRANSPORT_RESET.</summary>
     public RestoreGate Gate { get; } = new();
 

@@ -111,14 +111,10 @@ internal sealed partial class VsockDevice
             Log.Info("restored device started without an event queue: the transport posts TRANSPORT_RESET itself");
             return;
         }
-        _pump.TransportResetPending = true;
-        _pump.Counters.TransportResets++;
+        _pump.PostTransportReset();
         _pump.Gate.Arm();
         Log.Info("restored device started: TRANSPORT_RESET posted; rx held until the driver has acted on it");
     }
-
-    private static VirtqFeatures RingFeatures(ulong features) =>
-        (VirtqFeatures)(features & (Wire.VirtioTransportFeatures.IndirectDesc | Wire.VirtioTransportFeatures.EventIdx));
 
     private static bool No(out string why, string reason)
     {

@@ -153,7 +153,7 @@ internal sealed partial class VsockDevice : IDisposable
             if (_memory is null) return Fail(out error, -Errno.EINVAL, "set the memory table before the queues");
             if (!_featuresSet) return Fail(out error, -Errno.EINVAL, "set the driver features before the queues");
             if (!Slot(queueIndex, out uint index, out error)) return -Errno.EINVAL;
-            var ringFeatures = (VirtqFeatures)(_driverFeatures & (VirtioTransportFeatures.IndirectDesc | VirtioTransportFeatures.EventIdx));
+            var ringFeatures = RingFeatures(_driverFeatures);
             var config = new QueueConfig(setup.Size, setup.DescAddr, setup.AvailAddr, setup.UsedAddr, ringFeatures);
             // Validate, then assign: check the rings against the memory table before the notifier
             // takes the new fds, so a rejected setup leaves a queue that was set up before intact.
@@ -464,8 +464,7 @@ internal sealed partial class VsockDevice : IDisposable
         {
             error = "";
             _backend.DropConnections(tellGuest: false);  // the event tells the guest
-            _pump.TransportResetPending = true;
-            _pump.Counters.TransportResets++;
+            _pump.PostTransportReset();
             Log.Info("TRANSPORT_RESET: all connections dropped; event queued for the driver");
             if (_running && _q[QueueSlot.Event].Configured)
             {
@@ -547,13 +546,13 @@ internal sealed partial class VsockDevice : IDisposable
         get { lock (_gate) return _backend.ConnectionCounters; }
     }
 
-    /// <summary>The per-connection counters of every freed connection, added up.</summary>
     /// <summary>What the connection layer could not do for lack of fds or memory.</summary>
     public ResourceCounters ResourceCounters
     {
         get { lock (_gate) return _backend.ResourceCounters; }
     }
 
+    /// <summary>The per-connection counters of every freed connection, added up.</summary>
     public ConnectionCounters EndedConnectionCounters
     {
         get { lock (_gate) return _backend.EndedConnectionCounters; }
@@ -610,4 +609,8 @@ internal sealed partial class VsockDevice : IDisposable
             _loop.Dispose();
         }
     }
+
+    /// <summary>The ring features among the driver's (indirect descriptors, event index).</summary>
+    private static VirtqFeatures RingFeatures(ulong features) =>
+        (VirtqFeatures)(features & (VirtioTransportFeatures.IndirectDesc | VirtioTransportFeatures.EventIdx));
 }

@@ -342,7 +342,7 @@ static void on_listen(forwarder *f, unsigned i)
     struct sockaddr_vm peer;
     socklen_t len = sizeof peer;
     int a = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (a < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+    if (a < 0 && vu_short_of_fds(errno)) {
         listen_pause(f, errno);
         return;
     }

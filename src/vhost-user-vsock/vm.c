@@ -146,7 +146,7 @@ static void *vm_thread(void *arg)
     bool short_of_fds = false;
     while (wait_readable(v, v->listen_fd) == 1) {
         int conn = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (conn < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+        if (conn < 0 && vu_short_of_fds(errno)) {
             /* No fd (or memory) left: the listener stays readable with the frontend in its backlog,
              * so polling it again at once would spin. It waits; we try again every 100 ms. */
             if (!short_of_fds)

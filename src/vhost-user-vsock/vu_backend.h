@@ -18,6 +18,7 @@
 #include "vhost_user.h"
 #include "vsock_native.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -92,6 +93,11 @@ void vu_backend_disconnect(vu_backend *b);
  * writes 1 to the err eventfd of ring queue_index, or of every ring that has one when that ring has
  * none or queue_index is VSN_QUEUE_NONE. */
 void vu_backend_needs_reset(vu_backend *b, uint32_t queue_index, const char *reason);
+
+/* accept() failed for lack of file descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): its
+ * listener stays readable while the peer waits in the backlog, so watching it again at once spins;
+ * the daemon's listeners pause instead and try again later. */
+static inline bool vu_short_of_fds(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
 /* Logging for the daemon: printf-like, one line, prefixed with the level. */
 void vu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

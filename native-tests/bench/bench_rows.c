@@ -146,17 +146,26 @@ static double guest_stream(gs_stack *s, gs_conn *c, reader *r, uint64_t bytes, p
     return bytes / dt / 1e6;
 }
 
+/* The guest (cid 3) connects to "<uds>_port"; the host end is accepted on lfd into *hfd (-1 if
+ * not within 10 s). The connection, or NULL. */
+static gs_conn *connect_accepted(gs_stack *s, int lfd, uint32_t port, int *hfd)
+{
+    gs_conn *c = gs_connect(s, port, 0);
+    *hfd = -1;
+    double dl = vt_now_s() + 10;
+    while (c != NULL && (c->state == GS_CONNECTING || *hfd < 0) && vt_now_s() < dl) {
+        if (*hfd < 0)
+            *hfd = vt_accept(lfd);
+        gs_pump(s, 1);
+    }
+    return c;
+}
+
 /* A threaded guest stack (cid 3) connected to "<uds>_port" with a reader thread on the host end. */
 static gs_conn *open_stream(gs_stack *s, int lfd, uint32_t port, reader *r)
 {
-    gs_conn *c = gs_connect(s, port, 0);
-    int hfd = -1;
-    double dl = vt_now_s() + 10;
-    while (c != NULL && (c->state == GS_CONNECTING || hfd < 0) && vt_now_s() < dl) {
-        if (hfd < 0)
-            hfd = vt_accept(lfd);
-        gs_pump(s, 1);
-    }
+    int hfd;
+    gs_conn *c = connect_accepted(s, lfd, port, &hfd);
     if (c == NULL || c->state != GS_ESTABLISHED || hfd < 0 || set_blocking(hfd) != 0) {
         fprintf(stderr, "bench_rows: stream to port %u not established\n", port);
         if (hfd >= 0)
@@ -317,14 +326,8 @@ static int row_rtt(uint64_t count)
     gs_stack *s = NULL;
     if (lfd < 0 || gs_create(&cfg, &s) != 0)
         return 1;
-    gs_conn *c = gs_connect(s, 5003, 0);
-    int hfd = -1;
-    double dl = vt_now_s() + 10;
-    while (c != NULL && (c->state == GS_CONNECTING || hfd < 0) && vt_now_s() < dl) {
-        if (hfd < 0)
-            hfd = vt_accept(lfd);
-        gs_pump(s, 1);
-    }
+    int hfd;
+    gs_conn *c = connect_accepted(s, lfd, 5003, &hfd);
     double *dev = calloc(count, sizeof *dev), *base = calloc(count, sizeof *base);
     uint64_t warm = count / 10 + 1, done = 0;
     vsn_bench_snap a, b;

@@ -120,7 +120,10 @@ static void migrate(void)
     long len = vg_vu_save_state(&g, state, sizeof state);
     VT_REQUIRE(len > 16, "save the device state (%ld)", len);
     VT_CHECK(memcmp(state, "VSNS", 4) == 0, "the state starts with its magic");
-    vg_send(&g, c, 30000);  /* chains the guest makes available after the stop: the next device's */
+    /* chains the guest makes available after the stop: the next device's (the data as far as the
+     * credit the guest knows allows, then a SHUTDOWN, which needs none: at least one chain waits) */
+    vg_send(&g, c, 30000);
+    VT_REQUIRE(vg_shutdown(&g, c, 2) == 0, "a SHUTDOWN chain after the stop");
     uint16_t tx_avail = vg_avail_idx(&g, VG_TX);
     VT_CHECK((uint16_t)(tx_avail - g.bases[1]) <= VG_QSIZE && tx_avail != g.bases[1], "tx base %u vs avail %u", g.bases[1], tx_avail);
     printf("migrate: %ld bytes of state, bases rx %u tx %u, %u tx chains not processed yet\n", len, g.bases[0], g.bases[1],

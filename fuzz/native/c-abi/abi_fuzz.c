@@ -519,6 +519,14 @@ static void reap_all(fz *f)
                 fprintf(stderr, "queue %u size %u: avail idx %u, used idx %u, used[0] = {%u, %u}, flags %u\n", i, l.queue_size,
                         le16toh(l.avail->idx), le16toh(l.used->idx), le32toh(l.used->ring[0].id), le32toh(l.used->ring[0].len),
                         le16toh(l.used->flags));
+                for (uint32_t j = 0; j < f->nq; j++) {
+                    if (f->q[j].q == NULL) continue;
+                    vsn_sim_queue_layout m;
+                    vsn_sim_queue_layout_get(f->q[j].q, &m);
+                    fprintf(stderr, "  queue %u: size %u, desc 0x%llx, avail 0x%llx, used 0x%llx%s\n", j, m.queue_size,
+                            (unsigned long long)m.desc_gpa, (unsigned long long)m.avail_gpa, (unsigned long long)m.used_gpa,
+                            f->q[j].tainted ? " (tainted)" : "");
+                }
             }
             if (rc < 0) {
                 FZ_CHECK(q->tainted, "queue %u: the simulator's reap failed: %s", i, vsn_sim_strerror(rc));
@@ -875,8 +883,26 @@ static void op_requeue(fz *f)
     default: qc.size = fz_u32(&f->in); break;
     }
     if (CHECK_RC(vsn_queue_setup(f->dev, i, &qc)) == 0) {
-        /* The device now reads rings the simulator does not keep: its reaps are not checked. */
+        if (getenv("ABIFZ_LOG"))
+            fprintf(stderr, "queue %u set up again: size %u, desc 0x%llx, avail 0x%llx, used 0x%llx\n", i, qc.size,
+                    (unsigned long long)qc.desc_addr, (unsigned long long)qc.avail_addr, (unsigned long long)qc.used_addr);
+        /* The device now reads rings the simulator does not keep: its reaps are not checked. Nor are
+         * those of a queue whose rings the new ones overlap: the device publishes this queue's used
+         * entries there, or takes its chains from there (the VMM's mistake, not the device's). */
         f->q[i].tainted = true;
+        uint64_t n = qc.size > 32768 ? 32768 : qc.size;
+        uint64_t mine[3][2] = { { qc.desc_addr, 16 * n }, { qc.avail_addr, 6 + 2 * n }, { qc.used_addr, 6 + 8 * n } };
+        for (uint32_t j = 0; j < f->nq; j++) {
+            if (j == i || f->q[j].q == NULL) continue;
+            vsn_sim_queue_layout m;
+            vsn_sim_queue_layout_get(f->q[j].q, &m);
+            uint64_t theirs[3][2] = { { m.desc_gpa, 16ull * m.queue_size }, { m.avail_gpa, 6 + 2ull * m.queue_size },
+                                      { m.used_gpa, 6 + 8ull * m.queue_size } };
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++)
+                    if (mine[a][0] < theirs[b][0] + theirs[b][1] && theirs[b][0] < mine[a][0] + mine[a][1])
+                        f->q[j].tainted = true;
+        }
         mask_range(f, qc.used_addr, 6 + 8ull * (qc.size > 32768 ? 32768 : qc.size));
     }
 }

@@ -96,6 +96,14 @@ internal sealed class QueuePump
         new VirtioVsockHdrScatter(chain.Readable).CopyTo(copy);
         var h = PacketHeader.Read(copy);
         uint follow = chain.ReadableLength - VirtioVsockHdr.Size;
+        // Only datagrams travel on the datagram tx queue: anything else is dropped here, one
+        // malformed packet whatever else is wrong with it, and not a tx packet.
+        if (slot == QueueSlot.DgramTx && h.Type != (ushort)VirtioVsockType.Dgram)
+        {
+            Counters.TxMalformed++;
+            if (_log.Enabled(LogLevel.Warn)) _log.Warn($"type {h.Type} packet on the datagram tx queue dropped: {h}");
+            return;
+        }
         if (h.Len != follow)
         {
             // The backend sees the bytes that really follow, finds the length mismatch and answers
@@ -107,12 +115,6 @@ internal sealed class QueuePump
         {
             Counters.TxPackets++;
             Counters.TxPayloadBytes += h.Len;
-        }
-        if (slot == QueueSlot.DgramTx && h.Type != (ushort)VirtioVsockType.Dgram)
-        {
-            Counters.TxMalformed++;
-            if (_log.Enabled(LogLevel.Warn)) _log.Warn($"type {h.Type} packet on the datagram tx queue dropped: {h}");
-            return;
         }
         int n = IoVecRange.Take(chain.Readable, VirtioVsockHdr.Size, follow, _payload);
         _backend.OnGuestPacket(h, _payload.AsSpan(0, n), slot == QueueSlot.DgramTx ? BackendQueue.Datagram : BackendQueue.Stream, nowMs);

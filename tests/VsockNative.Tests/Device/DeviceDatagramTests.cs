@@ -1,4 +1,5 @@
 using System;
+using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.Net;
@@ -201,9 +202,16 @@ public sealed unsafe class DeviceDatagramTests : IDisposable
         // wrong queue either way: dropped, counted
         Send(tx, Packet(6000, 7000, VirtioVsockType.Dgram, VirtioVsockOp.Rw, new byte[] { 1 }, (uint)VirtioVsockDgramFlags.Eom));
         Assert.Equal(1UL, _device.DatagramCounters.DroppedMalformed);
-        ulong txm = _device.Counters.TxMalformed;
+        ulong txm = _device.Counters.TxMalformed, txp = _device.Counters.TxPackets;
         Send(dtx, Packet(6002, 999, VirtioVsockType.Stream, VirtioVsockOp.Request, default, 0));
         Assert.Equal(txm + 1, _device.Counters.TxMalformed);
+        Assert.Equal(txp, _device.Counters.TxPackets);   // malformed, not also a packet
+        // a stream packet on the datagram tx queue whose hdr.len also lies: one packet, counted once
+        var lying = Packet(6002, 999, VirtioVsockType.Stream, VirtioVsockOp.Rw, new byte[] { 1, 2 }, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(lying.AsSpan(24), 7);
+        Send(dtx, lying);
+        Assert.Equal(txm + 2, _device.Counters.TxMalformed);
+        Assert.Equal(txp, _device.Counters.TxPackets);
         Assert.Empty(Used(rx));
         Assert.Equal(1UL, _device.DatagramCounters.GuestToHostDatagrams);
         // the event queue is index 4

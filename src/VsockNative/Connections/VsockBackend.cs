@@ -197,13 +197,13 @@ internal sealed class VsockBackend : IVsockBackend
         {
             if (!DatagramsOffered(out error)) return -Errno.ENOTSUP;
             rc = _dgram.ConnectFd(guestPort, nowMs, out fd);
-            return rc < 0 ? Fail(out error, rc, $"cannot bind a datagram socket to guest port {guestPort}: {_dgram.EndpointCount} datagram sockets open (errno {-rc})") : 0;
+            return rc < 0 ? Fail(out error, rc, $"cannot bind a datagram socket to guest port {guestPort}: {_dgram.EndpointCount} datagram sockets open") : 0;
         }
         if (!ConnectionType(type, out error)) return -Errno.ENOTSUP;
         if (type == VirtioVsockType.Seqpacket && !_muxer.SeqpacketNegotiated)
             return Fail(out error, -Errno.ENOTSUP, "seqpacket: the driver has not negotiated VIRTIO_VSOCK_F_SEQPACKET");
         rc = _muxer.ConnectFd(guestPort, type, nowMs, out fd);
-        return rc < 0 ? Fail(out error, rc, $"cannot open a connection to guest port {guestPort} (errno {-rc})") : 0;
+        return rc < 0 ? Fail(out error, rc, $"cannot open a connection to guest port {guestPort}") : 0;
     }
 
     public int ConnectFrom(uint guestPort, VirtioVsockType type, ulong srcCid, uint srcPort, int fd, long nowMs, out string error)
@@ -223,7 +223,7 @@ internal sealed class VsockBackend : IVsockBackend
             -Errno.EADDRINUSE => $"cid {srcCid} port {srcPort} -> guest port {guestPort} is already connected",
             -Errno.EPROTOTYPE => $"fd {fd} is not a {(type == VirtioVsockType.Seqpacket ? "SOCK_SEQPACKET" : "SOCK_STREAM")} socket",
             -Errno.EAGAIN => "connection limit reached",
-            _ => $"fd {fd} cannot be used (errno {-rc})",
+            _ => $"fd {fd} cannot be used",
         });
     }
 

@@ -43,6 +43,7 @@ internal sealed partial class VsockDevice : IDisposable
     /// <summary>Five queues: separate datagram layout configured and VIRTIO_VSOCK_F_DGRAM negotiated.</summary>
     private volatile bool _fiveQueues;
     private int _pendingKicks;
+    private int _sleepers;  // threads in (or about to enter) a blocking epoll_wait of this device
     /// <summary>vsn_queue_notify calls (lock-free, so counted apart from the pump's counters).</summary>
     private long _notifyKicks;
 
@@ -302,7 +303,12 @@ internal sealed partial class VsockDevice : IDisposable
         if (!Slot(queueIndex, out uint index, out error)) return -Errno.EINVAL;
         Interlocked.Increment(ref _notifyKicks);
         int old = Interlocked.Or(ref _pendingKicks, 1 << (int)index);
-        if ((old & (1 << (int)index)) == 0) _loop.Wake();
+        // Only a thread asleep in this device's epoll_wait needs the wake eventfd (a write here and a
+        // read on the loop: two of a small packet's four syscalls). One about to sleep sees the bit
+        // first (RunOnceCounted announces itself, then looks); one that is processing takes the bit
+        // on this turn or looks before its next wait. Interlocked.Or is a full fence: _sleepers is
+        // read after the bit is set, as the loop reads the bits after announcing itself (Dekker).
+        if ((old & (1 << (int)index)) == 0 && Volatile.Read(ref _sleepers) != 0) _loop.Wake();
         return 0;
     }
 
@@ -342,7 +348,16 @@ internal sealed partial class VsockDevice : IDisposable
     private int RunOnceCounted(int timeoutMs)
     {
         lock (_gate) timeoutMs = WaitTimeout(timeoutMs);
+        // A thread that may sleep says so before it looks at the pending kicks (Notify wakes only
+        // such a thread), and does not sleep when a kick is already pending.
+        bool maySleep = timeoutMs != 0;
+        if (maySleep)
+        {
+            Interlocked.Increment(ref _sleepers);
+            if (Volatile.Read(ref _pendingKicks) != 0) timeoutMs = 0;
+        }
         int n = _loop.Wait(timeoutMs);
+        if (maySleep) Interlocked.Decrement(ref _sleepers);
         IDeferredCall[]? calls;
         int processed = 0;
         lock (_gate)

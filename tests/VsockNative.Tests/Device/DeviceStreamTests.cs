@@ -87,6 +87,13 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
 
     private void Send(VirtioVsockOp op, uint srcPort, uint dstPort, ReadOnlySpan<byte> payload = default, uint flags = 0, ulong srcCid = GuestCid, ulong dstCid = 2)
     {
+        PutTx(op, srcPort, dstPort, payload, flags, srcCid, dstCid);
+        Poll();
+    }
+
+    /// <summary>Makes one tx packet available, without a kick.</summary>
+    private void PutTx(VirtioVsockOp op, uint srcPort, uint dstPort, ReadOnlySpan<byte> payload = default, uint flags = 0, ulong srcCid = GuestCid, ulong dstCid = 2)
+    {
         var packet = new byte[VirtioVsockHdr.Size + payload.Length];
         var h = new VirtioVsockHdr(packet)
         {
@@ -95,7 +102,6 @@ public sealed unsafe partial class DeviceStreamTests : IDisposable
         };
         payload.CopyTo(packet.AsSpan(VirtioVsockHdr.Size));
         _tx.AddChain(new[] { _tx.AddData(packet) });
-        Poll();
     }
 
     private byte[] Expect(VirtioVsockOp op, ulong srcCid = 2)

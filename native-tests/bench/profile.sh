@@ -4,7 +4,8 @@
 #   bash native-tests/bench/profile.sh stream_g2h seqpacket_64_h2g   # the rows named
 #   bash native-tests/bench/profile.sh --missed                      # every row that misses its target
 #   bash native-tests/bench/profile.sh --list                        # the rows it knows, with their programs
-#   bash native-tests/bench/profile.sh --callers ROW REGEX [DEPTH]   # chains through a symbol, from the last profile
+#   bash native-tests/bench/profile.sh --report ROW...|--missed       # the tables again from the last recording
+#   bash native-tests/bench/profile.sh --callers ROW REGEX [DEPTH]   # chains through a symbol, from the last recording
 #
 # For each row it runs the program run.sh runs for it, with VSN_BENCH_ONLY=<row> (the row's device
 # side alone: no baseline, no other row) under `perf record -g`, with the perf events switched on only
@@ -105,9 +106,11 @@ if [ "${1:-}" = --callers ]; then
 fi
 
 ROWS=()
+REPORT_ONLY=0
 for a in "$@"; do
     case "$a" in
         --missed) ROWS+=("${MISSED[@]}") ;;
+        --report) REPORT_ONLY=1 ;;
         --list)
             for r in "${MISSED[@]}"; do
                 IFS='|' read -r t b args th < <(program_for "$r")
@@ -128,13 +131,15 @@ command -v perf > /dev/null || die "perf is not installed (Debian: apt-get insta
 perf record -q -N -o /dev/null -- true > /dev/null 2>&1 ||
     die "perf cannot record here (not root and kernel.perf_event_paranoid > 1? $(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null)): $(perf record -q -N -o /dev/null -- true 2>&1 | head -n 1)"
 
-echo "== build ($BUILD)"
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 1
+if [ "$REPORT_ONLY" = 0 ]; then
+    echo "== build ($BUILD)"
+    if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+        cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 1
+    fi
+    TARGETS=$(for r in "${ROWS[@]}"; do program_for "$r" | cut -d'|' -f1; done | sort -u | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    cmake --build "$BUILD" -j2 --target $TARGETS || exit 1
 fi
-TARGETS=$(for r in "${ROWS[@]}"; do program_for "$r" | cut -d'|' -f1; done | sort -u | tr '\n' ' ')
-# shellcheck disable=SC2086
-cmake --build "$BUILD" -j2 --target $TARGETS || exit 1
 
 # the library's symbols: the debuglink file next to the library, if it belongs to it
 LIB=$BUILD/native/libvsocknative.so.0.1.0
@@ -177,6 +182,7 @@ analyse() { # ALLOC(0|1) THREAD
             if (user == "" && dso[i] !~ /kernel/ && sym[i] != "[unknown]") user = sym[i] " (" dso[i] ")"
             if (alloc && sym[i] ~ /^Rhp(New|GcAlloc)|^RhNew|WKS::|SVR::|GCHeap|gc_heap/) isalloc = 1
         }
+        by_kind[kind(dev)]++
         if (dev) {
             devs++
             by_own[own == "" ? "(runtime or exports only: " sym[1] ")" : own]++
@@ -185,6 +191,30 @@ analyse() { # ALLOC(0|1) THREAD
             by_user[user == "" ? "(kernel only)" : user]++
         }
         n = 0
+    }
+    # What a sample was doing, by the first of these found on its chain (leaf outward).
+    function kind(dev,   i, sys) {
+        sys = 0
+        for (i = 1; i <= n; i++) if (sym[i] ~ /^entry_SYSCALL/) sys = 1
+        if (dev) {
+            for (i = 1; i <= n; i++) {
+                if (sym[i] ~ /EventFd__Signal$/) {
+                    for (; i <= n; i++) if (sym[i] == "vsn_queue_notify") return "device: eventfd write of vsn_queue_notify (the wake-up, on the caller thread; not in syscalls/pkt)"
+                    return "device: eventfd write, interrupt (call fd) or wake-up"
+                }
+                if (sym[i] ~ /EventFd__Drain$/) return "device: eventfd read (wake-up or kick fd drained)"
+                if (sym[i] ~ /Libc__EpollWait$/) return "device: epoll_wait"
+                if (sym[i] ~ /Libc__EpollCtl$/) return "device: epoll_ctl"
+                if (sym[i] ~ /SocketCalls__(SendMsgCall|RecvMsgCall)$/) return "device: sendmsg/recvmsg on host sockets (kernel copy included)"
+            }
+            if (sys) return "device: other syscalls (socket, connect, close, ...)"
+            if (sym[1] ~ /memmove|memcpy|memset|Memmove|ScatterIo__(Scatter|Gather)|BulkMove/) return "device: copies in user space (ScatterIo, Memmove, libc memmove)"
+            for (i = 1; i <= n; i++) if (sym[i] ~ /^Rhp(New|GcAlloc)|^RhNew|WKS::|SVR::|GCHeap|gc_heap/) return "device: allocation and GC"
+            return "device: managed code and runtime (the rest)"
+        }
+        if (sys) return "bench: host peer syscalls (read, recv, send, accept, close: kernel included)"
+        if (sym[1] ~ /memmove|memcpy|memset/) return "bench: simulated guest copies (libc memmove/memcpy)"
+        return "bench: guest stack and driver simulator code"
     }
     /^[ \t]*$/ { flush(); next }
     /^[^ \t]/ { flush(); comm = $1; next }
@@ -213,6 +243,7 @@ analyse() { # ALLOC(0|1) THREAD
         table("share by DSO (self)", by_dso, total, top)
         table("top symbols by self time", by_sym, total, top)
         table("top symbols by self time inside libvsocknative", by_lib, total, top)
+        table("where the time goes, by kind (the first kind found on the call chain, leaf outward)", by_kind, total, 20)
         printf "\n-- share by side\n"
         printf "  %6.2f%%  device: a libvsocknative frame on the call chain (its libc and kernel time included)\n", 100 * devs / total
         printf "  %6.2f%%  bench program: the simulated guest (guest_stack, driver simulator) and the host peer\n", 100 * (total - devs) / total
@@ -250,11 +281,10 @@ syscalls_from_row() {
     }'
 }
 
-profile_row() { # ROW
-    local row=$1 t b args thread file data
+# Records one row into build/bench/profile-ROW.data (and its @row line into profile-ROW.row).
+record_row() { # ROW
+    local row=$1 t b args thread data=$OUT/profile-$1.data
     IFS='|' read -r t b args thread < <(program_for "$row")
-    file=$OUT/profile-$row.txt
-    data=$OUT/profile-$row.data
     local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "== $row: $NT/$b $args (load average before: $load)"
     # shellcheck disable=SC2086
@@ -267,12 +297,24 @@ profile_row() { # ROW
         return 1
     fi
     {
-        echo "profile of $row ($(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src modified'))"
+        echo "recorded $(date -u '+%Y-%m-%d %H:%M UTC') at $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
         echo "command: VSN_BENCH_ONLY=$row $NT/$b $args under perf record -g -F $FREQ (measured part only)"
         echo "load average: before $load, after $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); perf data: $data"
-        grep '^@row ' "$WORK/$row.out" | syscalls_from_row
+        grep '^@row ' "$WORK/$row.out"
+    } > "$OUT/profile-$row.row"
+}
+
+# Writes build/bench/profile-ROW.txt from the row's recorded data, and prints it.
+report_row() { # ROW
+    local row=$1 thread file=$OUT/profile-$1.txt
+    IFS='|' read -r _ _ _ thread < <(program_for "$row")
+    [ -f "$OUT/profile-$row.data" ] && [ -f "$OUT/profile-$row.row" ] || { echo "   $row: not recorded"; return 1; }
+    {
+        echo "profile of $row, $(head -n 1 "$OUT/profile-$row.row")"
+        sed -n '2,3p' "$OUT/profile-$row.row"
+        grep '^@row ' "$OUT/profile-$row.row" | syscalls_from_row
         [ -n "$thread" ] && echo "the row measures the CPU of thread $thread only: the tables below are of its samples"
-        perf script -i "$data" -F comm,tid,ip,sym,dso 2>/dev/null |
+        perf script -i "$OUT/profile-$row.data" -F comm,tid,ip,sym,dso 2>/dev/null |
             analyse "$([ "$row" = connect_rate ] && echo 1 || echo 0)" "$thread"
     } > "$file"
     sed 's/^/   /' "$file"
@@ -281,6 +323,7 @@ profile_row() { # ROW
 
 failed=0
 for row in "${ROWS[@]}"; do
-    profile_row "$row" || failed=1
+    if [ "$REPORT_ONLY" = 0 ]; then record_row "$row" || { failed=1; continue; }; fi
+    report_row "$row" || failed=1
 done
 exit $failed

@@ -22,7 +22,8 @@
 #     host peer (by the innermost user-space function: read/write/sendmsg wrappers carry the kernel
 #     time under them);
 #   - the top symbols by self time (dso and symbol of the leaf frame, as perf report --sort dso,sym),
-#     those inside libvsocknative, the device's time by its innermost own method (runtime, libc and
+#     then apart: those inside libvsocknative, the kernel, libc and the bench program (the simulated
+#     guest and driver simulator, the host peer); where the time goes by kind; the device's time by its innermost own method (runtime, libc and
 #     kernel callees folded into the VsockNative method that called them), and by inclusive time;
 #   - for connect_rate (and its aliases alloc_bytes, gc_count): the device methods under the
 #     allocation and GC helpers, and the managed bytes allocated per connection.
@@ -171,6 +172,9 @@ analyse() { # ALLOC(0|1) THREAD
         by_dso[dso[1]]++
         by_sym[sprintf("%-16s %s", dso[1], sym[1])]++
         if (dso[1] ~ /libvsocknative/) by_lib[sym[1]]++
+        else if (dso[1] ~ /kernel/) by_kern[sym[1]]++
+        else if (dso[1] ~ /^libc[.-]/) by_libc[sym[1]]++
+        else if (dso[1] !~ /^ld-linux|vdso/) by_prog[sym[1] " (" dso[1] ")"]++
         dev = 0; own = ""; user = ""; isalloc = 0
         split("", seen)
         for (i = 1; i <= n; i++) {
@@ -243,6 +247,9 @@ analyse() { # ALLOC(0|1) THREAD
         table("share by DSO (self)", by_dso, total, top)
         table("top symbols by self time", by_sym, total, top)
         table("top symbols by self time inside libvsocknative", by_lib, total, top)
+        table("top symbols by self time in the kernel (whoever made the syscall)", by_kern, total, 8)
+        table("top symbols by self time in libc (whoever called it)", by_libc, total, 5)
+        table("top symbols by self time in the bench program (simulated guest, driver simulator, host peer)", by_prog, total, 8)
         table("where the time goes, by kind (the first kind found on the call chain, leaf outward)", by_kind, total, 20)
         printf "\n-- share by side\n"
         printf "  %6.2f%%  device: a libvsocknative frame on the call chain (its libc and kernel time included)\n", 100 * devs / total

@@ -46,7 +46,7 @@
 # VSN_PROFILE_NICE (niceness of the run, default 5). Needs perf (Debian: linux-perf) and the right
 # to use it (root, or kernel.perf_event_paranoid <= 1). Measures, asserts nothing; not run by ctest.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 FREQ=${VSN_PROFILE_FREQ:-9999}
 SCALE=${VSN_PROFILE_SCALE:-1}
@@ -114,7 +114,7 @@ for a in "$@"; do
         --report) REPORT_ONLY=1 ;;
         --list)
             for r in "${MISSED[@]}"; do
-                IFS='|' read -r t b args th < <(program_for "$r")
+                IFS='|' read -r _ b args th < <(program_for "$r")
                 printf '%-22s %s/%s %s%s\n' "$r" "$NT" "$b" "$args" "${th:+ (thread $th)}"
             done
             echo "alloc_bytes, gc_count: aliases of connect_rate (the one row that allocates)"
@@ -290,8 +290,8 @@ syscalls_from_row() {
 
 # Records one row into build/bench/profile-ROW.data (and its @row line into profile-ROW.row).
 record_row() { # ROW
-    local row=$1 t b args thread data=$OUT/profile-$1.data
-    IFS='|' read -r t b args thread < <(program_for "$row")
+    local row=$1 b args thread data=$OUT/profile-$1.data
+    IFS='|' read -r _ b args thread < <(program_for "$row")
     local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "== $row: $NT/$b $args (load average before: $load)"
     # shellcheck disable=SC2086

@@ -79,6 +79,8 @@ program_for() {
     esac
 }
 
+command -v perf > /dev/null || die "perf is not installed (Debian: apt-get install linux-perf); it is needed for profiles, not for the tests"
+
 # --callers ROW REGEX [DEPTH]: the call chains through the first frame matching REGEX (an awk
 # regular expression over symbol names), DEPTH frames from there outward, from the row's last
 # profile (build/bench/profile-ROW.data), in % of the row's samples (its thread's for a threaded row).
@@ -128,7 +130,6 @@ done
 # each row once, in the order given
 mapfile -t ROWS < <(printf '%s\n' "${ROWS[@]}" | awk '!seen[$0]++')
 
-command -v perf > /dev/null || die "perf is not installed (Debian: apt-get install linux-perf); it is needed for profiles, not for the tests"
 perf record -q -N -o /dev/null -- true > /dev/null 2>&1 ||
     die "perf cannot record here (not root and kernel.perf_event_paranoid > 1? $(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null)): $(perf record -q -N -o /dev/null -- true 2>&1 | head -n 1)"
 

@@ -58,6 +58,7 @@ MISSED=(stream_g2h stream_h2g seqpacket_64_g2h seqpacket_64_h2g seqpacket_4000_g
         seqpacket_65536_g2h seqpacket_65536_h2g ring_direct2 ring_indirect6 threaded_stream_cpu connect_rate)
 
 die() { echo "profile.sh: $*" >&2; exit 1; }
+need_perf() { command -v perf > /dev/null || die "perf is not installed (Debian: apt-get install linux-perf); it is needed for profiles, not for the tests"; }
 # Shortens the library's symbol names: VsockNative_VsockNative_Device_QueuePump__ProcessTx ->
 # Device_QueuePump__ProcessTx, S_P_CoreLib_System_... -> CoreLib:System_...
 shorten() { sed -e 's/VsockNative_VsockNative_//g' -e 's/S_P_CoreLib_/CoreLib:/g' -e 's/libvsocknative\.so\.0\.1\.0/libvsocknative/g'; }
@@ -79,13 +80,12 @@ program_for() {
     esac
 }
 
-command -v perf > /dev/null || die "perf is not installed (Debian: apt-get install linux-perf); it is needed for profiles, not for the tests"
-
 # --callers ROW REGEX [DEPTH]: the call chains through the first frame matching REGEX (an awk
 # regular expression over symbol names), DEPTH frames from there outward, from the row's last
 # profile (build/bench/profile-ROW.data), in % of the row's samples (its thread's for a threaded row).
 if [ "${1:-}" = --callers ]; then
     [ $# -ge 3 ] || die "usage: profile.sh --callers ROW REGEX [DEPTH]"
+    need_perf
     IFS='|' read -r _ _ _ thread < <(program_for "$2") || die "unknown row '$2'"
     [ -f "$OUT/profile-$2.data" ] || die "$OUT/profile-$2.data missing: run profile.sh $2 first"
     perf script -i "$OUT/profile-$2.data" -F comm,ip,sym 2>/dev/null | awk -v pat="$3" -v depth="${4:-4}" -v th="$thread" '
@@ -130,6 +130,7 @@ done
 # each row once, in the order given
 mapfile -t ROWS < <(printf '%s\n' "${ROWS[@]}" | awk '!seen[$0]++')
 
+need_perf
 perf record -q -N -o /dev/null -- true > /dev/null 2>&1 ||
     die "perf cannot record here (not root and kernel.perf_event_paranoid > 1? $(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null)): $(perf record -q -N -o /dev/null -- true 2>&1 | head -n 1)"
 

@@ -27,7 +27,9 @@
  *                    epoll_wait calls per second over 3 s while everything is idle.
  *   smoke            every mode, tiny (ctest bench_rows_smoke: each must complete).
  * Exit status 1 when something did not complete. With VSN_BENCH_ROWS=1 each row also goes out as
- * an @row line (vsn_bench_row.h).
+ * an @row line (vsn_bench_row.h). VSN_BENCH_ONLY=threaded_stream_cpu (mode threaded) or
+ * connect_rate (mode connect) runs that row's device side alone (no baseline) and
+ * VSN_BENCH_PERF_CTL brackets its measured part for perf (vsn_bench_row.h; profile.sh).
  */
 #include "bench_util.h"
 #include "guest_stack.h"
@@ -262,7 +264,9 @@ static int row_threaded(uint64_t mib)
     vsn_bench_snap a, b;
     if (c != NULL && tid > 0 && guest_stream(s, c, &r, bytes / 16, tid, NULL) > 0) {
         vsn_bench_snap1(&a, gs_device(s));
+        vsn_bench_perf(true);
         mbs = guest_stream(s, c, &r, bytes, tid, &cpu);
+        vsn_bench_perf(false);
         vsn_bench_snap1(&b, gs_device(s));
     }
     if (c != NULL)
@@ -270,17 +274,17 @@ static int row_threaded(uint64_t mib)
     gs_destroy(&s);
     close(lfd);
     unlink(lpath);
-    double pmbs = 0, pcpu = pair_writer_cpu(bytes, &pmbs);
+    double pmbs = NAN, pcpu = vsn_bench_baselines() ? pair_writer_cpu(bytes, &pmbs) : NAN;
     double gib = bytes / (double)(1u << 30);
     double dev = cpu / gib, base = pcpu / gib;
     printf("%-40s %12s %12s %8s\n", "threaded_stream_cpu (CPU s per GiB)", "device thr", "writer thr", "ratio");
     printf("%-40s %12.3f %12.3f %8.2f   (device %0.f MB/s, socketpair %0.f MB/s)\n", "guest->host 64 KiB, own loop thread",
            dev, base, dev / base, mbs, pmbs);
-    if (mbs <= 0 || !(cpu >= 0) || !(pcpu > 0)) {
+    if (mbs <= 0 || !(cpu >= 0) || (vsn_bench_baselines() && !(pcpu > 0))) {
         fprintf(stderr, "bench_rows: threaded stream did not complete (tid %d)\n", (int)tid);
         return 1;
     }
-    vsn_bench_row("threaded_stream_cpu", dev, base, "CPU s/GiB", dev / base, &a, &b,
+    vsn_bench_row("threaded_stream_cpu", dev, base, "CPU s/GiB", vsn_bench_ratio(dev, base), &a, &b,
                   "\"device_mbs\":%.1f,\"baseline_mbs\":%.1f", mbs, pmbs);
     return 0;
 }
@@ -419,6 +423,7 @@ static int row_connect(uint64_t count)
     for (uint64_t i = 0; ok && i < warm + count; i++) {
         if (i == warm) {
             vsn_bench_snap1(&a, gs_device(s));
+            vsn_bench_perf(true);
             t0 = vt_now_s();
         }
         gs_conn *c = gs_connect(s, 5004, 0);
@@ -441,6 +446,7 @@ static int row_connect(uint64_t count)
         done += ok && i >= warm;
     }
     double dt = vt_now_s() - t0;
+    vsn_bench_perf(false);
     vsn_bench_snap1(&b, gs_device(s));
     gs_destroy(&s);
     if (!ok) {
@@ -451,7 +457,7 @@ static int row_connect(uint64_t count)
     double dev = done / dt;
     /* baseline: Unix connect, accept, close both, one at a time, the same listener */
     double p0 = vt_now_s();
-    for (uint64_t i = 0; i < count; i++) {
+    for (uint64_t i = 0; i < (vsn_bench_baselines() ? count : 0); i++) {
         int fd = vt_unix_connect_as(lpath, 0);
         int afd = fd >= 0 ? vt_accept(lfd) : -1;
         if (fd < 0 || afd < 0)
@@ -459,12 +465,13 @@ static int row_connect(uint64_t count)
         close(fd);
         close(afd);
     }
-    double base = count / (vt_now_s() - p0);
+    double base = vsn_bench_baselines() ? count / (vt_now_s() - p0) : NAN;
     close(lfd);
     unlink(lpath);
     printf("%-40s %12s %12s %8s\n", "connect_rate (per s)", "device", "unix", "ratio");
-    printf("%-40s %12.0f %12.0f %8.2f\n", "REQUEST/accept/RESPONSE/close, 1 at a time", dev, base, dev / base);
-    vsn_bench_row("connect_rate", dev, base, "conn/s", dev / base, &a, &b, "\"connections\":%llu",
+    printf("%-40s %12.0f %12.0f %8.2f\n", "REQUEST/accept/RESPONSE/close, 1 at a time", dev, base,
+           vsn_bench_ratio(dev, base));
+    vsn_bench_row("connect_rate", dev, base, "conn/s", vsn_bench_ratio(dev, base), &a, &b, "\"connections\":%llu",
                   (unsigned long long)count);
     return 0;
 }
@@ -673,6 +680,12 @@ int main(int argc, char **argv)
         return 1;
     snprintf(g_uds, sizeof g_uds, "%s/vsock", g_dir);
     int rc;
+    static const char *const only[] = { "threaded_stream_cpu", "connect_rate" };
+    vsn_bench_only_check("bench_rows", only, 2);
+    if (vsn_bench_only() != NULL && strcmp(mode, strcmp(vsn_bench_only(), only[0]) == 0 ? "threaded" : "connect") != 0) {
+        fprintf(stderr, "bench_rows: VSN_BENCH_ONLY=%s is not a row of mode %s\n", vsn_bench_only(), mode);
+        return 2;
+    }
     if (strcmp(mode, "threaded") == 0)
         rc = row_threaded(arg(argc, argv, 2, 1024));
     else if (strcmp(mode, "rtt") == 0)

@@ -17,14 +17,98 @@
 
 #include "vsock_native.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VSN_BENCH_MAX_DEVS 4
+
+/*
+ * One row alone, for native-tests/bench/profile.sh: with VSN_BENCH_ONLY=<row name> in the
+ * environment a program runs only the device side of that row (its warm-up and measured part), no
+ * baseline and no other row; its @row line then has baseline and ratio null. A program given a row
+ * it does not produce exits with status 2.
+ */
+static inline const char *vsn_bench_only(void)
+{
+    const char *e = getenv("VSN_BENCH_ONLY");
+    return e != NULL && *e != '\0' ? e : NULL;
+}
+
+/* Whether the row `name` is to be run (every row when VSN_BENCH_ONLY is not set). */
+static inline bool vsn_bench_wants(const char *name)
+{
+    return vsn_bench_only() == NULL || strcmp(vsn_bench_only(), name) == 0;
+}
+
+/* Whether baselines are to be run (not when one row's device side is profiled). */
+static inline bool vsn_bench_baselines(void)
+{
+    return vsn_bench_only() == NULL;
+}
+
+/* device / baseline; NAN when the baseline was not run (NAN), 0 when it failed (0). */
+static inline double vsn_bench_ratio(double device, double baseline)
+{
+    return baseline > 0 || baseline != baseline ? device / baseline : 0;
+}
+
+/* Exits with status 2 when VSN_BENCH_ONLY names a row none of names[0..n) is. */
+static inline void vsn_bench_only_check(const char *prog, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n && vsn_bench_only() != NULL; i++)
+        if (strcmp(vsn_bench_only(), names[i]) == 0)
+            return;
+    if (vsn_bench_only() == NULL)
+        return;
+    fprintf(stderr, "%s: VSN_BENCH_ONLY=%s is not a row of this program (", prog, vsn_bench_only());
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", i > 0 ? " " : "", names[i]);
+    fprintf(stderr, ")\n");
+    exit(2);
+}
+
+/*
+ * The measured part under perf, for profile.sh: with VSN_BENCH_PERF_CTL=<ctl fifo>,<ack fifo> (the
+ * fifos of `perf record --control fifo:<ctl>,<ack> --delay -1`, which starts with its events off)
+ * vsn_bench_perf(true) turns the events on where a row's measured part begins and
+ * vsn_bench_perf(false) off where it ends, each waiting for perf's ack, so set-up, warm-up and
+ * baselines stay out of the profile. Without the variable both do nothing.
+ */
+static inline void vsn_bench_perf(bool enable)
+{
+    static int ctl = -1, ack = -1;
+    const char *e = getenv("VSN_BENCH_PERF_CTL");
+    if (e == NULL || *e == '\0')
+        return;
+    if (ctl < 0) {
+        char path[512];
+        const char *comma = strchr(e, ',');
+        size_t n = comma != NULL ? (size_t)(comma - e) : strlen(e);
+        if (n >= sizeof path)
+            return;
+        memcpy(path, e, n);
+        path[n] = '\0';
+        ctl = open(path, O_WRONLY | O_CLOEXEC);
+        ack = comma != NULL ? open(comma + 1, O_RDONLY | O_CLOEXEC) : -1;
+        if (ctl < 0) {
+            fprintf(stderr, "vsn_bench_perf: cannot open %s: %s\n", path, strerror(errno));
+            return;
+        }
+    }
+    const char *cmd = enable ? "enable\n" : "disable\n";
+    if (write(ctl, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
+        fprintf(stderr, "vsn_bench_perf: write to perf's control fifo: %s\n", strerror(errno));
+    char reply[16];
+    if (ack >= 0 && read(ack, reply, sizeof reply) <= 0)
+        fprintf(stderr, "vsn_bench_perf: no ack from perf\n");
+}
 
 /* The counters of up to VSN_BENCH_MAX_DEVS devices and of the runtime at one moment. */
 typedef struct vsn_bench_snap {

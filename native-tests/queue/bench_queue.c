@@ -16,6 +16,9 @@
  *
  * With VSN_BENCH_ROWS=1 the rows ring_direct2 (the first shape) and ring_indirect6 (the third)
  * also go out as @row lines (vsn_bench_row.h), counters taken after the first ring-full.
+ * VSN_BENCH_ONLY=ring_direct2|ring_indirect6 runs that row's device side alone (no walker, no other
+ * row) and VSN_BENCH_PERF_CTL brackets its measured part for perf (profile.sh): the driver's
+ * fill and reap stay inside that bracket (they interleave with the polls), in this program's code.
  *
  * Thread rows: the device on its own event-loop thread, the driver on this thread keeping the
  * ring full (refill as it reaps, kick when the device asks, sleep on the interrupt when nothing
@@ -27,6 +30,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +179,7 @@ static int bench_device(const struct shape *s, uint64_t total, double *rate)
             rc = -EIO;
         vsn_sim_mem_mark_release(mem, &mark);
         if (done == 0) {
+            vsn_bench_perf(true);
             vsn_bench_snap1(&g_snap[0], vsn_sd_device(sd));
             spent = 0;
             warm = got;
@@ -183,6 +188,7 @@ static int bench_device(const struct shape *s, uint64_t total, double *rate)
         done += got;
     }
     vsn_bench_snap1(&g_snap[1], vsn_sd_device(sd));
+    vsn_bench_perf(false);
     done -= warm;
     vsn_device_counter_values dc;
     if (rc == 0 && (vsn_sd_device_counters(sd, &dc) != 0 || dc.tx_packets != total))
@@ -331,21 +337,28 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    static const char *const rows[] = { "ring_direct2", "ring_indirect6" };
+    vsn_bench_only_check("bench_queue", rows, 2);
     printf("bench_queue: %llu chains per row, queue size %u, EVENT_IDX + INDIRECT_DESC, "
            "null consumer\n\n", (unsigned long long)total, QSIZE);
     printf("%-38s %14s %9s %14s %9s %12s\n", "manual poll + vsn_queue_notify", "device ch/s",
            "ns/chain", "walker ch/s", "ns/chain", "device/walker");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        double dev, walk;
-        if (bench_device(&shapes[i], total, &dev) != 0 || bench_walker(&shapes[i], total, &walk) != 0)
+        double dev, walk = NAN;
+        if (vsn_bench_only() != NULL && (i == 1 || !vsn_bench_wants(rows[i / 2])))
+            continue;
+        if (bench_device(&shapes[i], total, &dev) != 0 ||
+            (vsn_bench_baselines() && bench_walker(&shapes[i], total, &walk) != 0))
             return 1;
         printf("%-38s %14.0f %9.1f %14.0f %9.1f %12.2f\n", shapes[i].name, dev, 1e9 / dev, walk,
                1e9 / walk, dev / walk);
         if (i != 1)
-            vsn_bench_row(i == 0 ? "ring_direct2" : "ring_indirect6", dev, walk, "chains/s", dev / walk,
+            vsn_bench_row(rows[i / 2], dev, walk, "chains/s", vsn_bench_ratio(dev, walk),
                           &g_snap[0], &g_snap[1], "\"ns_per_chain\":%.1f,\"walker_ns_per_chain\":%.1f",
                           1e9 / dev, 1e9 / walk);
     }
+    if (!vsn_bench_baselines())
+        return 0; /* one row alone: no thread rows */
     static const struct {
         const char *name;
         uint32_t flags;

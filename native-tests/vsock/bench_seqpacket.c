@@ -12,11 +12,14 @@
  * Each size and direction first moves 1/16 of its messages unmeasured (warm-up); with
  * VSN_BENCH_ROWS=1 the rows seqpacket_<size>_<g2h|h2g> also go out as @row lines (vsn_bench_row.h).
  * Usage: bench_seqpacket [MiB]   (default 256 per size and direction; at most 200 000 messages)
+ * VSN_BENCH_ONLY=seqpacket_<size>_<g2h|h2g> runs that row's device side alone (no baseline) and
+ * VSN_BENCH_PERF_CTL brackets its measured part for perf (vsn_bench_row.h; profile.sh).
  */
 #include "guest_stack.h"
 #include "vsn_bench_row.h"
 #include "vt_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -87,6 +90,10 @@ static vt_accepted g_acc = { .fd = -1 };
 int main(int argc, char **argv)
 {
     uint64_t total = (argc > 1 ? strtoull(argv[1], NULL, 10) : 256) << 20;
+    static const char *const rows[] = { "seqpacket_64_g2h",   "seqpacket_64_h2g",
+                                        "seqpacket_4000_g2h", "seqpacket_4000_h2g",
+                                        "seqpacket_65536_g2h", "seqpacket_65536_h2g" };
+    vsn_bench_only_check("bench_seqpacket", rows, sizeof rows / sizeof rows[0]);
     gs_config cfg = gs_config_default();
     cfg.seqpacket = true;
     cfg.max_pkt = 65536;
@@ -120,26 +127,31 @@ int main(int argc, char **argv)
         uint64_t count = total / sizes[i];
         if (count > 200000)
             count = 200000;
-        double pair = run_pair(sizes[i], count);
+        double pair = NAN;
         for (int dir = 0; dir < 2; dir++) {
+            char name[48];
+            snprintf(name, sizeof name, "seqpacket_%zu_%s", sizes[i], dir == 0 ? "g2h" : "h2g");
+            if (!vsn_bench_wants(name))
+                continue;
+            if (isnan(pair) && vsn_bench_baselines())
+                pair = run_pair(sizes[i], count);
             gs_conn *conn = dir == 0 ? c : d;
             int rfd = dir == 0 ? g_acc.fd : fd;
             vsn_bench_snap a, b;
             double dev = 0;
             if (run(s, conn, rfd, dir == 0, sizes[i], count / 16 + 1) > 0) {
                 vsn_bench_snap1(&a, gs_device(s));
+                vsn_bench_perf(true);
                 dev = run(s, conn, rfd, dir == 0, sizes[i], count);
+                vsn_bench_perf(false);
                 vsn_bench_snap1(&b, gs_device(s));
             }
-            if (dev > 0) {
-                char name[48];
-                snprintf(name, sizeof name, "seqpacket_%zu_%s", sizes[i], dir == 0 ? "g2h" : "h2g");
-                vsn_bench_row(name, dev, pair, "msg/s", pair > 0 ? dev / pair : 0, &a, &b,
+            if (dev > 0)
+                vsn_bench_row(name, dev, pair, "msg/s", vsn_bench_ratio(dev, pair), &a, &b,
                               "\"message_bytes\":%zu", sizes[i]);
-            }
             char what[64];
             snprintf(what, sizeof what, "%s, %zu-byte messages", dir == 0 ? "guest->host" : "host->guest", sizes[i]);
-            printf("%-34s %12.0f %12.0f %8.2f %9.0f\n", what, dev, pair, pair > 0 ? dev / pair : 0,
+            printf("%-34s %12.0f %12.0f %8.2f %9.0f\n", what, dev, pair, vsn_bench_ratio(dev, pair),
                    dev * sizes[i] / 1e6);
         }
     }

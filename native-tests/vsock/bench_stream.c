@@ -14,11 +14,14 @@
  * per packet and the library's allocations over the measured part.
  * Usage: bench_stream [MiB]   (default 1024 per direction). Exit status 1 when a transfer through
  * the device did not complete (ctest bench_stream_smoke runs 16 MiB: it checks that, never a speed).
+ * VSN_BENCH_ONLY=stream_g2h|stream_h2g runs that direction's device side alone (no baseline) and
+ * VSN_BENCH_PERF_CTL brackets its measured part for perf (vsn_bench_row.h; profile.sh).
  */
 #include "bench_util.h"
 #include "guest_stack.h"
 #include "vsn_bench_row.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +70,9 @@ static double bench_h2g(gs_stack *s, gs_conn *c, int fd, uint64_t total)
 int main(int argc, char **argv)
 {
     uint64_t total = (argc > 1 ? strtoull(argv[1], NULL, 10) : 1024) << 20;
+    static const char *const rows[] = { "stream_g2h", "stream_h2g" };
+    vsn_bench_only_check("bench_stream", rows, 2);
+    const bool do_g2h = vsn_bench_wants(rows[0]), do_h2g = vsn_bench_wants(rows[1]);
     char dir[64] = "/tmp/vsn_benchXXXXXX", uds[128], lpath[160];
     if (mkdtemp(dir) == NULL)
         return 1;
@@ -91,9 +97,11 @@ int main(int argc, char **argv)
     }
     vsn_bench_snap g0, g1, h0, h1;
     double g2h = 0, h2g = 0;
-    if (c->state == GS_ESTABLISHED && hfd >= 0 && bench_g2h(s, c, hfd, total / 16) > 0) {
+    if (do_g2h && c->state == GS_ESTABLISHED && hfd >= 0 && bench_g2h(s, c, hfd, total / 16) > 0) {
         vsn_bench_snap1(&g0, gs_device(s));
+        vsn_bench_perf(true);
         g2h = bench_g2h(s, c, hfd, total);
+        vsn_bench_perf(false);
         vsn_bench_snap1(&g1, gs_device(s));
     }
 
@@ -104,30 +112,34 @@ int main(int argc, char **argv)
     dl = gs_now_ms() + 5000;
     while ((d = gs_accept(s, 3000)) == NULL && gs_now_ms() < dl)
         gs_pump(s, 1);
-    if (d != NULL && fd >= 0 && bench_h2g(s, d, fd, total / 16) > 0) {
+    if (do_h2g && d != NULL && fd >= 0 && bench_h2g(s, d, fd, total / 16) > 0) {
         vsn_bench_snap1(&h0, gs_device(s));
+        vsn_bench_perf(true);
         h2g = bench_h2g(s, d, fd, total);
+        vsn_bench_perf(false);
         vsn_bench_snap1(&h1, gs_device(s));
     }
 
-    double p_g2h = vt_bench_socketpair(total, sizeof g_buf, g_buf);
-    double p_h2g = vt_bench_socketpair(total, 4096, g_buf);
+    double p_g2h = vsn_bench_baselines() ? vt_bench_socketpair(total, sizeof g_buf, g_buf) : NAN;
+    double p_h2g = vsn_bench_baselines() ? vt_bench_socketpair(total, 4096, g_buf) : NAN;
 
     printf("bench_stream: %llu MiB per direction, one thread, manual poll\n",
            (unsigned long long)(total >> 20));
     printf("%-44s %10s %12s %8s\n", "path", "device MB/s", "socketpair", "ratio");
     printf("%-44s %10.0f %12.0f %8.2f\n", "guest->host, 64 KiB packets -> Unix socket", g2h, p_g2h,
-           p_g2h > 0 ? g2h / p_g2h : 0);
+           vsn_bench_ratio(g2h, p_g2h));
     printf("%-44s %10.0f %12.0f %8.2f\n", "host->guest, 64 KiB writes -> 4 KiB rx bufs", h2g, p_h2g,
-           p_h2g > 0 ? h2g / p_h2g : 0);
-    int failed = g2h == 0 || h2g == 0;
+           vsn_bench_ratio(h2g, p_h2g));
+    int failed = (do_g2h && g2h == 0) || (do_h2g && h2g == 0);
     if (!failed) {
-        vsn_bench_row("stream_g2h", g2h, p_g2h, "MB/s", p_g2h > 0 ? g2h / p_g2h : 0, &g0, &g1, NULL);
-        vsn_bench_row("stream_h2g", h2g, p_h2g, "MB/s", p_h2g > 0 ? h2g / p_h2g : 0, &h0, &h1, NULL);
+        if (do_g2h)
+            vsn_bench_row("stream_g2h", g2h, p_g2h, "MB/s", vsn_bench_ratio(g2h, p_g2h), &g0, &g1, NULL);
+        if (do_h2g)
+            vsn_bench_row("stream_h2g", h2g, p_h2g, "MB/s", vsn_bench_ratio(h2g, p_h2g), &h0, &h1, NULL);
     }
     if (failed)
         fprintf(stderr, "bench_stream: a transfer through the device did not complete (%s)\n",
-                g2h == 0 ? "guest->host" : "host->guest");
+                do_g2h && g2h == 0 ? "guest->host" : "host->guest");
     if (hfd >= 0) close(hfd);
     if (fd >= 0) close(fd);
     gs_destroy(&s);

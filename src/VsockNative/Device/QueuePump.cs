@@ -1,6 +1,7 @@
 using System;
 using VsockNative.Connections;
 using VsockNative.Interop;
+using VsockNative.Interop.Native;
 using VsockNative.Protocol;
 using VsockNative.Virtqueue;
 using VsockNative.Wire;
@@ -77,7 +78,7 @@ internal sealed class QueuePump
             q.Ring.PushUsed(q.Chain.HeadIndex, 0);
             if (++sincePublish == PublishBatch)
             {
-                PublishAndInterrupt(slot);
+                PublishAndInterrupt(slot, now: true);
                 sincePublish = 0;
             }
         }
@@ -159,7 +160,7 @@ internal sealed class QueuePump
             Counters.RxBytes += written;
             if (++sincePublish == PublishBatch)
             {
-                PublishAndInterrupt(slot);
+                PublishAndInterrupt(slot, now: true);
                 sincePublish = 0;
             }
         }
@@ -206,12 +207,68 @@ internal sealed class QueuePump
         return true;
     }
 
-    private void PublishAndInterrupt(uint slot)
+    /// <summary>Publishes the used entries and, when the driver wants one, owes the queue an interrupt,
+    /// delivered by <see cref="DeliverInterrupts"/> at the end of the loop's turn (or now, in the middle
+    /// of a long batch, so the driver can start recycling buffers).</summary>
+    private void PublishAndInterrupt(uint slot, bool now = false)
     {
         var ring = _q[slot].Ring;
         if (ring.NextUsedIdx == ring.PublishedUsedIdx) return;
         ring.PublishUsed();
         if (!ring.NeedsInterrupt()) return;
+        if (now) Interrupt(slot);
+        else _owed |= 1 << (int)slot;
+    }
+
+    /// <summary>Queues whose interrupt is owed this turn (bit per slot).</summary>
+    private int _owed;
+
+    /// <summary>For each slot, the first slot whose call fd is the same eventfd (itself when none is):
+    /// a VMM with one interrupt line for the device gives every queue the same eventfd, and one
+    /// write tells the driver about all of them.</summary>
+    private readonly uint[] _callGroup = { 0, 1, 2, 3, 4 };
+
+    /// <summary>Finds the queues that share a call eventfd (at start: the fds do not change while the
+    /// device runs). Where the kernel cannot tell (no kcmp), every queue keeps its own.</summary>
+    public void GroupCallFds()
+    {
+        for (uint slot = 0; slot < QueueSlot.Count; slot++)
+        {
+            _callGroup[slot] = slot;
+            int fd = _q[slot].Notifier.CallFd;
+            if (fd < 0) continue;
+            for (uint first = 0; first < slot; first++)
+            {
+                int other = _q[first].Notifier.CallFd;
+                if (other >= 0 && _callGroup[first] == first && Libc.SameFile(fd, other) == 0)
+                {
+                    _callGroup[slot] = first;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Delivers the interrupts owed this turn: one write per distinct call eventfd, one
+    /// interrupt_fn call per queue.</summary>
+    public void DeliverInterrupts()
+    {
+        int owed = _owed;
+        if (owed == 0) return;
+        _owed = 0;
+        int signalled = 0;
+        for (uint slot = 0; slot < QueueSlot.Count; slot++)
+        {
+            if ((owed & (1 << (int)slot)) == 0) continue;
+            int group = 1 << (int)_callGroup[slot];
+            if (_q[slot].Notifier.CallFd >= 0 && (signalled & group) != 0) continue;  // written already
+            signalled |= group;
+            Interrupt(slot);
+        }
+    }
+
+    private void Interrupt(uint slot)
+    {
         if (_q[slot].Notifier.Interrupt()) Counters.Interrupts++;
         else Counters.InterruptErrors++;
     }

@@ -244,6 +244,7 @@ internal sealed partial class VsockDevice : IDisposable
             // Chains made available while the device was stopped get no kick of their own (after a
             // restore: chains the guest made available before the snapshot, Firecracker #5969).
             _pendingKicks = (1 << (int)QueueSlot.Count) - 1;
+            _pump.GroupCallFds();
             _loop.Wake();
             if (!Options.ManualPoll) _loop.StartThread($"vsn-device-{Options.GuestCid}", RunLoop);
             Log.Info("device started");
@@ -420,6 +421,7 @@ internal sealed partial class VsockDevice : IDisposable
             CheckFault(_q[QueueSlot.Rx]);
             CheckFault(_q[QueueSlot.DgramRx]);
         }
+        _pump.DeliverInterrupts();
         if (_backend.TakeDeferred() is { } calls)
             foreach (var call in calls) _loop.Defer(call);
         return processed;
@@ -484,6 +486,7 @@ internal sealed partial class VsockDevice : IDisposable
             if (_running && _q[QueueSlot.Event].Configured)
             {
                 _pump.ProcessEvent();
+                _pump.DeliverInterrupts();
                 CheckFault(_q[QueueSlot.Event]);
             }
             return 0;

@@ -55,5 +55,26 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int cmd, int arg);
 
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Syscall5(long number, long a, long b, long c, long d, long e);
+
+    /// <summary>kcmp(KCMP_FILE): 0 when two fds of this process refer to the same open file, 1 or 2
+    /// when not, -1 when the kernel cannot tell (no kcmp on this architecture, or a seccomp filter
+    /// that forbids it).</summary>
+    public static int SameFile(int fd1, int fd2)
+    {
+        long number = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => 312,
+            Architecture.Arm64 => 272,
+            _ => -1,
+        };
+        if (number < 0) return -1;
+        int pid = System.Environment.ProcessId;
+        SyscallCount.Other();
+        long rc = Syscall5(number, pid, pid, 0 /* KCMP_FILE */, fd1, fd2);
+        return rc is 0 or 1 or 2 ? (int)rc : -1;
+    }
+
     public static int LastErrno => Marshal.GetLastPInvokeError();
 }

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -352,6 +353,109 @@ static void guest_receives(fz *f, const uint8_t *buf, uint32_t got, uint32_t use
         FZ_CHECK(c->rx_bytes - c->fwd_cnt <= c->buf_alloc,
                  "port %u->%u: the device sent %u bytes beyond fwd_cnt %u, credit is buf_alloc %u",
                  c->host_port, c->guest_port, c->rx_bytes - c->fwd_cnt, c->fwd_cnt, c->buf_alloc);
+}
+
+/* ---- guest memory, kept from one input to the next ------------------------------------------- */
+
+/* Mapping guest memory and faulting its pages in again for every input cost about a tenth of the
+ * time. The memory of every layout an input can ask for (52) is made once, at start (so the
+ * simulator's code that maps it runs for no input, and an input's coverage does not depend on the
+ * inputs before it), and kept between inputs: zeroed, the simulator's allocator reset, and
+ * inaccessible (PROT_NONE), so a device that still touched it after its input would fault as it
+ * would on unmapped memory. */
+#define MEM_POOL 64
+static struct {
+    uint32_t n;
+    vsn_sim_region_spec spec[MAX_REGIONS];
+    vsn_sim_mem *mem;
+} mem_pool[MEM_POOL];
+static unsigned mem_pooled;
+
+FZ_NOCOV static void mem_protect(vsn_sim_mem *mem, int prot)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uint32_t n;
+    const vsn_sim_region *r = vsn_sim_mem_regions(mem, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        /* whole pages of the region's data (the simulator's guard pages lie outside) */
+        uintptr_t lo = (uintptr_t)r[i].hva & ~(page - 1), hi = ((uintptr_t)r[i].hva + r[i].size + page - 1) & ~(page - 1);
+        FZ_CHECK(mprotect((void *)lo, hi - lo, prot) == 0, "harness: mprotect of guest memory: %s", strerror(errno));
+    }
+}
+
+FZ_PLAIN static void mem_zero(vsn_sim_mem *mem)
+{
+    static const uint8_t zero[BLOCK];
+    uint32_t n;
+    const vsn_sim_region *r = vsn_sim_mem_regions(mem, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *p = r[i].hva;
+        for (uint64_t at = 0; at < r[i].size; at += BLOCK) {
+            if (r[i].size - at < BLOCK) {
+                for (uint64_t k = at; k < r[i].size; k++) p[k] = 0;
+            } else if (!block_same(p + at, zero)) { /* pages never written stay the shared zero page */
+                __builtin_memset(p + at, 0, BLOCK);
+            }
+        }
+    }
+}
+
+/* Guest memory of this layout, as vsn_sim_mem_create makes it: all zero, nothing allocated. */
+FZ_NOCOV static int mem_get(const vsn_sim_mem_config *mc, vsn_sim_mem **out)
+{
+    for (unsigned k = 0; k < mem_pooled; k++) {
+        if (mem_pool[k].n != mc->nregions || memcmp(mem_pool[k].spec, mc->regions, mc->nregions * sizeof *mc->regions) != 0)
+            continue;
+        *out = mem_pool[k].mem;
+        mem_pool[k] = mem_pool[--mem_pooled];
+        mem_protect(*out, PROT_READ | PROT_WRITE);
+        return 0;
+    }
+    return vsn_sim_mem_create(mc, out);
+}
+
+FZ_NOCOV static void mem_put(vsn_sim_mem **mem)
+{
+    if (*mem == NULL) return;
+    if (mem_pooled == MEM_POOL) {
+        vsn_sim_mem_destroy(mem);
+        return;
+    }
+    uint32_t n;
+    const vsn_sim_region *r = vsn_sim_mem_regions(*mem, &n);
+    mem_pool[mem_pooled].n = n;
+    for (uint32_t i = 0; i < n; i++) mem_pool[mem_pooled].spec[i] = (vsn_sim_region_spec){ .gpa = r[i].gpa, .size = r[i].size };
+    mem_zero(*mem);
+    vsn_sim_mem_reset(*mem);
+    mem_protect(*mem, PROT_NONE);
+    mem_pool[mem_pooled++].mem = *mem;
+    *mem = NULL;
+}
+
+/* Guest memory from the prologue's byte m: 1..3 regions of 8..32 KiB, adjacent (buffers may
+ * straddle) or with gaps. */
+static vsn_sim_mem_config mem_layout(uint8_t m, vsn_sim_region_spec spec[MAX_REGIONS])
+{
+    uint32_t n = 1 + m % MAX_REGIONS;
+    uint64_t gpa = (m & 0x80) ? 0x100000 : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        spec[i].gpa = gpa;
+        spec[i].size = (m >> (2 + i)) & 1 ? REGION_MAX : REGION_MAX / 4;
+        gpa += spec[i].size + ((m & 0x40) ? 0x10000 : 0);
+    }
+    return (vsn_sim_mem_config){ .struct_size = sizeof(vsn_sim_mem_config), .nregions = n, .regions = spec, .straddle_reserve = 512 };
+}
+
+static void mem_pool_fill(void)
+{
+    for (unsigned m = 0; m < 256; m++) {
+        vsn_sim_region_spec spec[MAX_REGIONS];
+        vsn_sim_mem_config mc = mem_layout((uint8_t)m, spec);
+        vsn_sim_mem *mem = NULL;
+        FZ_CHECK(mem_get(&mc, &mem) == 0, "harness: guest memory layout %u", m);
+        mem_put(&mem);
+    }
+    FZ_CHECK(mem_pooled < MEM_POOL, "harness: %u guest memory layouts fill the pool", mem_pooled);
 }
 
 /* ---- the session: memory, device, queues ------------------------------------------------------ */
@@ -1066,18 +1170,9 @@ static const struct {
 
 static bool session_open(fz *f)
 {
-    /* Guest memory: 1..3 regions of 8..32 KiB, adjacent (buffers may straddle) or with gaps. */
-    uint8_t m = fz_u8(&f->in);
-    uint32_t n = 1 + m % MAX_REGIONS;
     vsn_sim_region_spec spec[MAX_REGIONS];
-    uint64_t gpa = (m & 0x80) ? 0x100000 : 0;
-    for (uint32_t i = 0; i < n; i++) {
-        spec[i].gpa = gpa;
-        spec[i].size = (m >> (2 + i)) & 1 ? REGION_MAX : REGION_MAX / 4;
-        gpa += spec[i].size + ((m & 0x40) ? 0x10000 : 0);
-    }
-    vsn_sim_mem_config mc = { .struct_size = sizeof mc, .nregions = n, .regions = spec, .straddle_reserve = 512 };
-    if (vsn_sim_mem_create(&mc, &f->mem) != 0) return false;
+    vsn_sim_mem_config mc = mem_layout(fz_u8(&f->in), spec);
+    if (mem_get(&mc, &f->mem) != 0) return false;
     uint32_t count;
     const vsn_sim_region *r = vsn_sim_mem_regions(f->mem, &count);
     f->nregions = count;
@@ -1124,7 +1219,7 @@ static void session_close(fz *f)
     if (f->dev != NULL) FZ_CHECK(vsn_device_destroy(f->dev) == 0, "vsn_device_destroy failed");
     queues_destroy(f);
     for (unsigned i = 0; i < f->nhost; i++) close(f->host_fd[i]);
-    vsn_sim_mem_destroy(&f->mem);
+    mem_put(&f->mem);
 }
 
 static int fds_before = -1;
@@ -1168,6 +1263,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     logging = getenv("ABIFZ_LOG") != NULL;
+    mem_pool_fill();
     vsn_set_log_callback(on_log, NULL, logging ? VSN_LOG_DEBUG : VSN_LOG_ERROR);
     /* A warm-up session first: the .NET runtime opens files of its own (/dev/urandom, ...) the
      * first time a device is made; the fd count of every input is compared with the count after. */

@@ -17,9 +17,11 @@
  * return a negative errno).
  *
  * Checked after each op (FZ_CHECK aborts: libFuzzer keeps the input):
- *  - guest memory outside the used rings and the device-writable buffers the driver ever posted
- *    (every writable descriptor of every table, indirect ones included) is unchanged: a shadow
- *    copy is compared after each op;
+ *  - guest memory outside the used rings and the device-writable buffers the driver posted
+ *    (every writable descriptor of every table, indirect ones included, whenever the device may
+ *    run) is unchanged: a shadow copy is compared after each op that calls the library and before
+ *    each driver write that follows such a call (the QUIET ops only play the driver: their writes
+ *    join the shadow before the device may run next); ABIFZ_STRAY tests that this check fires;
  *  - each used entry names a chain in flight, once, with len <= its writable bytes (the
  *    simulator's reap), unless the input rewrote that queue's ring by hand;
  *  - rx packets: used len = header + hdr.len, dst_cid the guest, and on connections the guest
@@ -166,9 +168,10 @@ FZ_NOCOV static void mask_descriptors(fz *f)
 }
 
 /* The shadow and the mask are compared without coverage or sanitizer hooks (a whole guest memory
- * is walked after every op, and only the device's behaviour is the subject) and without calls to
- * memcmp/memcpy, which ASan intercepts (each call would check both ranges for poisoning first):
- * 64-byte blocks through vector registers, bytes only inside a block that differs. */
+ * is walked after every op that calls the library, and only the device's behaviour is the
+ * subject) and without calls to memcmp/memcpy, which ASan intercepts (each call would check both
+ * ranges for poisoning first): 64-byte blocks through vector registers, bytes only inside a block
+ * that differs. */
 #define FZ_PLAIN __attribute__((no_sanitize("coverage", "address", "undefined")))
 #define BLOCK 64u
 typedef uint64_t fz_vec __attribute__((vector_size(16)));

@@ -17,9 +17,11 @@
  * return a negative errno).
  *
  * Checked after each op (FZ_CHECK aborts: libFuzzer keeps the input):
- *  - guest memory outside the used rings and the device-writable buffers the driver ever posted
- *    (every writable descriptor of every table, indirect ones included) is unchanged: a shadow
- *    copy is compared after each op;
+ *  - guest memory outside the used rings and the device-writable buffers the driver posted
+ *    (every writable descriptor of every table, indirect ones included, whenever the device may
+ *    run) is unchanged: a shadow copy is compared after each op that calls the library and before
+ *    each driver write that follows such a call (the QUIET ops only play the driver: their writes
+ *    join the shadow before the device may run next); ABIFZ_STRAY tests that this check fires;
  *  - each used entry names a chain in flight, once, with len <= its writable bytes (the
  *    simulator's reap), unless the input rewrote that queue's ring by hand;
  *  - rx packets: used len = header + hdr.len, dst_cid the guest, and on connections the guest
@@ -38,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -83,6 +86,8 @@ typedef struct fz {
     bool five;       /* the five-queue layout */
     bool running;
     bool set_up;     /* memory, features and queues given to the device */
+    bool quiet;      /* the device has not run since the shadow was compared (a driver-only op) */
+    bool pending;    /* quiet, and the driver wrote guest memory since (not yet in the shadow) */
     int host_fd[MAX_HOST_FDS];
     unsigned nhost;
     fz_conn conn[MAX_CONNS];
@@ -107,12 +112,15 @@ typedef struct fz {
         FZ_CHECK(rc_ < 0 && rc_ >= -4095, "%s returned %d, expected -errno", #call, rc_);   \
     } while (0)
 
-static void on_log(void *user, int32_t level, const char *message)
+/* ABIFZ_LOG: the device's log, the ops and the sessions on stderr (read once, at start). */
+static bool logging;
+
+FZ_NOCOV static void on_log(void *user, int32_t level, const char *message)
 {
     (void)user;
     fz_feature_text(4096, 4096, message);
     FZ_CHECK_LOG_LINE(message);
-    if (getenv("ABIFZ_LOG")) fprintf(stderr, "vsn %d: %s\n", level, message);
+    if (logging) fprintf(stderr, "vsn %d: %s\n", level, message);
 }
 
 static void on_irq(void *user, uint32_t queue_index)
@@ -122,7 +130,7 @@ static void on_irq(void *user, uint32_t queue_index)
 }
 
 /* Marks [gpa, gpa + len) as device-writable, clamped to the regions. */
-static void mask_range(fz *f, uint64_t gpa, uint64_t len)
+FZ_NOCOV static void mask_range(fz *f, uint64_t gpa, uint64_t len)
 {
     uint32_t n;
     const vsn_sim_region *r = vsn_sim_mem_regions(f->mem, &n);
@@ -135,7 +143,7 @@ static void mask_range(fz *f, uint64_t gpa, uint64_t len)
 }
 
 /* Every writable buffer the descriptor tables name now (indirect tables included). */
-static void mask_descriptors(fz *f)
+FZ_NOCOV static void mask_descriptors(fz *f)
 {
     for (uint32_t qi = 0; qi < f->nq; qi++) {
         if (f->q[qi].q == NULL) continue;
@@ -159,15 +167,27 @@ static void mask_descriptors(fz *f)
     }
 }
 
-/* The shadow and the mask are compared word by word, without coverage or sanitizer hooks: a
- * whole guest memory is walked after every op, and only the device's behaviour is the subject. */
+/* The shadow and the mask are compared without coverage or sanitizer hooks (a whole guest memory
+ * is walked after every op that calls the library, and only the device's behaviour is the
+ * subject) and without calls to memcmp/memcpy, which ASan intercepts (each call would check both
+ * ranges for poisoning first): 64-byte blocks through vector registers, bytes only inside a block
+ * that differs. */
 #define FZ_PLAIN __attribute__((no_sanitize("coverage", "address", "undefined")))
+#define BLOCK 64u
+typedef uint64_t fz_vec __attribute__((vector_size(16)));
 
-FZ_PLAIN static void shadow_sync(fz *f)
+FZ_PLAIN static inline fz_vec vec_load(const uint8_t *p)
 {
-    uint32_t n;
-    const vsn_sim_region *r = vsn_sim_mem_regions(f->mem, &n);
-    for (uint32_t i = 0; i < n; i++) memcpy(f->shadow[i], r[i].hva, r[i].size);
+    fz_vec v;
+    __builtin_memcpy(&v, p, sizeof v); /* an unaligned load, never a call */
+    return v;
+}
+
+FZ_PLAIN static inline bool block_same(const uint8_t *a, const uint8_t *b)
+{
+    fz_vec d = (vec_load(a) ^ vec_load(b)) | (vec_load(a + 16) ^ vec_load(b + 16))
+             | (vec_load(a + 32) ^ vec_load(b + 32)) | (vec_load(a + 48) ^ vec_load(b + 48));
+    return (d[0] | d[1]) == 0;
 }
 
 static void shadow_broken(const fz *f, const vsn_sim_region *r, uint32_t i, uint64_t k)
@@ -177,33 +197,113 @@ static void shadow_broken(const fz *f, const vsn_sim_region *r, uint32_t i, uint
              (unsigned long long)(r->gpa + k), f->shadow[i][k], now[k]);
 }
 
-/* The device wrote only where it may (region sizes are multiples of 8). */
-FZ_PLAIN static void shadow_check(fz *f)
+/* Bit 7 of each byte of the result: that byte of x is not zero. */
+FZ_PLAIN static inline uint64_t bytes_nonzero(uint64_t x)
+{
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+    return (((x & low7) + low7) | x) & ~low7;
+}
+
+/* Brings the shadow up to date with guest memory, copying only the blocks that differ. check: the
+ * differences are the device's writes since the last look, each byte must be device-writable.
+ * Region sizes are multiples of 8 (8 or 32 KiB); a block that differs is looked at word by word. */
+FZ_PLAIN static void shadow_update(fz *f, bool check)
 {
     uint32_t n;
     const vsn_sim_region *r = vsn_sim_mem_regions(f->mem, &n);
     for (uint32_t i = 0; i < n; i++) {
-        const uint64_t *now = r[i].hva, *was = (const uint64_t *)f->shadow[i], *may = (const uint64_t *)f->mask[i];
-        for (uint64_t w = 0; w < r[i].size / 8; w++) {
-            uint64_t diff = now[w] ^ was[w];
-            if (diff == 0) continue;
-            for (unsigned b = 0; b < 8; b++)
-                if (((diff >> (8 * b)) & 0xff) && !((may[w] >> (8 * b)) & 0xff)) shadow_broken(f, &r[i], i, w * 8 + b);
+        const uint8_t *now = r[i].hva, *may = f->mask[i];
+        uint8_t *was = f->shadow[i];
+        for (uint64_t at = 0; at < r[i].size; at += BLOCK) {
+            uint64_t end = r[i].size - at < BLOCK ? r[i].size : at + BLOCK;
+            if (end - at == BLOCK && block_same(now + at, was + at)) continue;
+            for (uint64_t w = at; w < end; w += 8) {
+                uint64_t a, b, m;
+                __builtin_memcpy(&a, now + w, 8);
+                __builtin_memcpy(&b, was + w, 8);
+                if (a == b) continue;
+                __builtin_memcpy(&m, may + w, 8);
+                if (check && (bytes_nonzero(a ^ b) & ~bytes_nonzero(m)) != 0)
+                    for (uint64_t k = w; k < w + 8; k++)
+                        if (now[k] != was[k] && !may[k]) shadow_broken(f, &r[i], i, k);
+                __builtin_memcpy(was + w, &a, 8);
+            }
         }
     }
 }
 
+/* The device wrote only where it may; its writes become the reference. */
+static void shadow_check(fz *f)
+{
+    FZ_CHECK(!f->pending, "harness: guest memory looked at before the driver's writes were settled");
+    shadow_update(f, true);
+}
+/* The driver's writes become the reference. */
+static void shadow_sync(fz *f) { shadow_update(f, false); }
+
+/* The driver's writes so far (and the buffers they make device-writable) become the reference:
+ * what a quiet op wrote, before the device may run again. */
+static void driver_settle(fz *f)
+{
+    if (!f->pending) return;
+    mask_descriptors(f);
+    shadow_sync(f);
+    f->pending = false;
+}
+
+/* Before the device runs again: the driver's writes of the quiet ops before are settled, and
+ * from now on the device's writes are checked. */
+static void device_may_run(fz *f)
+{
+    driver_settle(f);
+    f->quiet = false;
+}
+
 /* The driver (the harness) writes guest memory: first the device's writes since the last look
- * are checked, then the new state (and what it makes device-writable) is the reference. */
+ * are checked, then the new state (and what it makes device-writable) is the reference. In a
+ * quiet op the device cannot have written since the last look and cannot run before the op ends:
+ * the look waits for driver_settle, once, before the device runs next. The device sees the
+ * descriptor tables only when it runs, so the buffers they name then are all it may write. */
 #define DRIVER(f, stmt)                                                                     \
     do {                                                                                    \
-        shadow_check(f);                                                                    \
-        stmt;                                                                               \
-        mask_descriptors(f);                                                                \
-        shadow_sync(f);                                                                     \
+        if ((f)->quiet) {                                                                   \
+            stmt;                                                                           \
+            (f)->pending = true;                                                            \
+        } else {                                                                            \
+            shadow_check(f);                                                                \
+            stmt;                                                                           \
+            mask_descriptors(f);                                                            \
+            shadow_sync(f);                                                                 \
+        }                                                                                   \
     } while (0)
 
-static void counters_check(fz *f)
+/* ABIFZ_STRAY=poll|kick, the harness's self-test (ctest fuzz_c_abi_stray_*): right after
+ * vsn_device_poll or after a kick, the harness writes one byte the device may not write, as a
+ * broken device would; the next look at guest memory must report it (and abort). The byte is the
+ * first one after a device-writable byte inside the same 8 bytes (the hardest case for the word
+ * compare), else the last one the device may not write. */
+typedef enum { STRAY_NONE, STRAY_POLL, STRAY_KICK } fz_stray;
+static fz_stray stray;
+
+static void stray_write(fz *f, fz_stray where)
+{
+    if (stray != where) return;
+    uint32_t n;
+    const vsn_sim_region *r = vsn_sim_mem_regions(f->mem, &n);
+    uint8_t *at = NULL;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint64_t k = 0; k < r[i].size; k++) {
+            if (f->mask[i][k]) continue;
+            at = (uint8_t *)r[i].hva + k;
+            if (k % 8 != 0 && f->mask[i][k - 1]) {
+                *at ^= 0x5a;
+                return;
+            }
+        }
+    if (at != NULL) *at ^= 0x5a;
+}
+
+FZ_NOCOV static void counters_check(fz *f)
 {
     for (uint32_t qi = 0; qi < f->nq; qi++) {
         vsn_queue_counters c = { .struct_size = sizeof c };
@@ -279,6 +379,109 @@ static void guest_receives(fz *f, const uint8_t *buf, uint32_t got, uint32_t use
                  c->host_port, c->guest_port, c->rx_bytes - c->fwd_cnt, c->fwd_cnt, c->buf_alloc);
 }
 
+/* ---- guest memory, kept from one input to the next ------------------------------------------- */
+
+/* Mapping guest memory and faulting its pages in again for every input cost about a tenth of the
+ * time. The memory of every layout an input can ask for (52) is made once, at start (so the
+ * simulator's code that maps it runs for no input, and an input's coverage does not depend on the
+ * inputs before it), and kept between inputs: zeroed, the simulator's allocator reset, and
+ * inaccessible (PROT_NONE), so a device that still touched it after its input would fault as it
+ * would on unmapped memory. */
+#define MEM_POOL 64
+static struct {
+    uint32_t n;
+    vsn_sim_region_spec spec[MAX_REGIONS];
+    vsn_sim_mem *mem;
+} mem_pool[MEM_POOL];
+static unsigned mem_pooled;
+
+FZ_NOCOV static void mem_protect(vsn_sim_mem *mem, int prot)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uint32_t n;
+    const vsn_sim_region *r = vsn_sim_mem_regions(mem, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        /* whole pages of the region's data (the simulator's guard pages lie outside) */
+        uintptr_t lo = (uintptr_t)r[i].hva & ~(page - 1), hi = ((uintptr_t)r[i].hva + r[i].size + page - 1) & ~(page - 1);
+        FZ_CHECK(mprotect((void *)lo, hi - lo, prot) == 0, "harness: mprotect of guest memory: %s", strerror(errno));
+    }
+}
+
+FZ_PLAIN static void mem_zero(vsn_sim_mem *mem)
+{
+    static const uint8_t zero[BLOCK];
+    uint32_t n;
+    const vsn_sim_region *r = vsn_sim_mem_regions(mem, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *p = r[i].hva;
+        for (uint64_t at = 0; at < r[i].size; at += BLOCK) {
+            if (r[i].size - at < BLOCK) {
+                for (uint64_t k = at; k < r[i].size; k++) p[k] = 0;
+            } else if (!block_same(p + at, zero)) { /* pages never written stay the shared zero page */
+                __builtin_memset(p + at, 0, BLOCK);
+            }
+        }
+    }
+}
+
+/* Guest memory of this layout, as vsn_sim_mem_create makes it: all zero, nothing allocated. */
+FZ_NOCOV static int mem_get(const vsn_sim_mem_config *mc, vsn_sim_mem **out)
+{
+    for (unsigned k = 0; k < mem_pooled; k++) {
+        if (mem_pool[k].n != mc->nregions || memcmp(mem_pool[k].spec, mc->regions, mc->nregions * sizeof *mc->regions) != 0)
+            continue;
+        *out = mem_pool[k].mem;
+        mem_pool[k] = mem_pool[--mem_pooled];
+        mem_protect(*out, PROT_READ | PROT_WRITE);
+        return 0;
+    }
+    return vsn_sim_mem_create(mc, out);
+}
+
+FZ_NOCOV static void mem_put(vsn_sim_mem **mem)
+{
+    if (*mem == NULL) return;
+    if (mem_pooled == MEM_POOL) {
+        vsn_sim_mem_destroy(mem);
+        return;
+    }
+    uint32_t n;
+    const vsn_sim_region *r = vsn_sim_mem_regions(*mem, &n);
+    mem_pool[mem_pooled].n = n;
+    for (uint32_t i = 0; i < n; i++) mem_pool[mem_pooled].spec[i] = (vsn_sim_region_spec){ .gpa = r[i].gpa, .size = r[i].size };
+    mem_zero(*mem);
+    vsn_sim_mem_reset(*mem);
+    mem_protect(*mem, PROT_NONE);
+    mem_pool[mem_pooled++].mem = *mem;
+    *mem = NULL;
+}
+
+/* Guest memory from the prologue's byte m: 1..3 regions of 8..32 KiB, adjacent (buffers may
+ * straddle) or with gaps. */
+static vsn_sim_mem_config mem_layout(uint8_t m, vsn_sim_region_spec spec[MAX_REGIONS])
+{
+    uint32_t n = 1 + m % MAX_REGIONS;
+    uint64_t gpa = (m & 0x80) ? 0x100000 : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        spec[i].gpa = gpa;
+        spec[i].size = (m >> (2 + i)) & 1 ? REGION_MAX : REGION_MAX / 4;
+        gpa += spec[i].size + ((m & 0x40) ? 0x10000 : 0);
+    }
+    return (vsn_sim_mem_config){ .struct_size = sizeof(vsn_sim_mem_config), .nregions = n, .regions = spec, .straddle_reserve = 512 };
+}
+
+static void mem_pool_fill(void)
+{
+    for (unsigned m = 0; m < 256; m++) {
+        vsn_sim_region_spec spec[MAX_REGIONS];
+        vsn_sim_mem_config mc = mem_layout((uint8_t)m, spec);
+        vsn_sim_mem *mem = NULL;
+        FZ_CHECK(mem_get(&mc, &mem) == 0, "harness: guest memory layout %u", m);
+        mem_put(&mem);
+    }
+    FZ_CHECK(mem_pooled < MEM_POOL, "harness: %u guest memory layouts fill the pool", mem_pooled);
+}
+
 /* ---- the session: memory, device, queues ------------------------------------------------------ */
 
 static void queues_destroy(fz *f)
@@ -297,7 +500,15 @@ static int notify(void *user, uint16_t queue_index)
         uint64_t one = 1;
         return write(f->q[queue_index].kick_fd, &one, sizeof one) == sizeof one ? 0 : -errno;
     }
+    /* A kick the simulator sends by itself inside a quiet op (its 16-bit num_added about to wrap):
+     * vsn_queue_notify only marks the queue, but it is the device: looked at like any other call. */
+    if (f->quiet) {
+        f->pending = true;
+        driver_settle(f);
+    }
     int rc = vsn_queue_notify(f->dev, queue_index);
+    stray_write(f, STRAY_KICK);
+    if (f->quiet) shadow_check(f);
     return rc < 0 ? rc : 0;
 }
 
@@ -450,7 +661,6 @@ static void op_raw(fz *f)
     vsn_sim_queue_layout lay;
     vsn_sim_queue_layout_get(q->q, &lay);
     uint16_t i = (uint16_t)(fz_u16(&f->in) % lay.queue_size);
-    shadow_check(f);
     switch ((c >> 3) % 5) {
     case 0: lay.avail->idx = htole16(fz_u16(&f->in)); break;
     case 1: lay.avail->ring[i] = htole16(fz_u16(&f->in)); break;
@@ -466,8 +676,7 @@ static void op_raw(fz *f)
         break;
     }
     }
-    mask_descriptors(f);
-    shadow_sync(f);
+    f->pending = true; /* a quiet op */
     q->tainted = true;
 }
 
@@ -513,7 +722,7 @@ static void reap_all(fz *f)
             vsn_sim_used u;
             int rc = vsn_sim_queue_reap(q->q, &u, buf, sizeof buf);
             if (rc == 0) break;
-            if (rc < 0 && getenv("ABIFZ_LOG")) {
+            if (rc < 0 && logging) {
                 vsn_sim_queue_layout l;
                 vsn_sim_queue_layout_get(q->q, &l);
                 fprintf(stderr, "queue %u size %u: avail idx %u, used idx %u, used[0] = {%u, %u}, flags %u\n", i, l.queue_size,
@@ -543,10 +752,13 @@ static void reap_all(fz *f)
 static void op_poll(fz *f)
 {
     int32_t rc = CHECK_RC(vsn_device_poll(f->dev, 0));
+    stray_write(f, STRAY_POLL);
     if (!f->running) FZ_CHECK(rc < 0, "vsn_device_poll on a stopped device returned %d", rc);
     reap_all(f);
     counters_check(f);
-    if (fz_bool(&f->in)) { /* the guest turns interrupts on or off */
+    if (fz_bool(&f->in)) { /* the guest turns interrupts on or off: the rest of the op is quiet */
+        shadow_check(f);
+        f->quiet = true;
         for (uint32_t i = 0; i < f->nq; i++)
             if (f->q[i].q != NULL && !f->q[i].broken) {
                 if (fz_bool(&f->in)) DRIVER(f, vsn_sim_queue_enable_interrupts(f->q[i].q));
@@ -642,7 +854,7 @@ static void op_transport_reset(fz *f)
 }
 
 /* The getter wrote nothing past what the caller said it has room for. */
-static void untouched(const uint8_t *bytes, size_t from, size_t size, const char *what)
+FZ_NOCOV static void untouched(const uint8_t *bytes, size_t from, size_t size, const char *what)
 {
     for (size_t k = from; k < size; k++)
         FZ_CHECK(bytes[k] == 0xee, "%s wrote byte %zu, past the %zu the caller gave", what, k, from);
@@ -883,7 +1095,7 @@ static void op_requeue(fz *f)
     default: qc.size = fz_u32(&f->in); break;
     }
     if (CHECK_RC(vsn_queue_setup(f->dev, i, &qc)) == 0) {
-        if (getenv("ABIFZ_LOG"))
+        if (logging)
             fprintf(stderr, "queue %u set up again: size %u, desc 0x%llx, avail 0x%llx, used 0x%llx\n", i, qc.size,
                     (unsigned long long)qc.desc_addr, (unsigned long long)qc.avail_addr, (unsigned long long)qc.used_addr);
         /* The device now reads rings the simulator does not keep: its reaps are not checked. Nor are
@@ -951,21 +1163,29 @@ static void op_snapshot(fz *f)
 
 #define FZ_OP_SLOTS 32
 typedef void (*fz_op_fn)(fz *f);
+/* QUIET: the op plays the driver only and calls no export, so the device cannot write guest memory
+ * during it: the look at guest memory waits until the device may run again (device_may_run). */
+#define QUIET true
+#define DEVICE false
 static const struct {
     const char *name;
     fz_op_fn fn;
+    bool quiet;
 } ops[FZ_OP_SLOTS] = {
-    [0] = { "tx", op_tx },          [1] = { "rx", op_rx },           [2] = { "bad_chain", op_bad },
-    [3] = { "raw_ring", op_raw },   [4] = { "kick", op_kick },       [5] = { "poll", op_poll },
-    [6] = { "host_io", op_host_io }, [7] = { "listen", op_listen },  [8] = { "connect", op_connect },
-    [9] = { "stop_start", op_stop_start }, [10] = { "reset", op_reset },
-    [11] = { "transport_reset", op_transport_reset }, [12] = { "getters", op_getters },
-    [13] = { "bad_args", op_bad_args }, [14] = { "create", op_create }, [15] = { "router", op_router },
-    [16] = { "requeue", op_requeue },
+    [0] = { "tx", op_tx, QUIET },             [1] = { "rx", op_rx, QUIET },
+    [2] = { "bad_chain", op_bad, QUIET },     [3] = { "raw_ring", op_raw, QUIET },
+    [4] = { "kick", op_kick, DEVICE },        [5] = { "poll", op_poll, DEVICE },
+    [6] = { "host_io", op_host_io, QUIET },    [7] = { "listen", op_listen, DEVICE },
+    [8] = { "connect", op_connect, DEVICE },  [9] = { "stop_start", op_stop_start, DEVICE },
+    [10] = { "reset", op_reset, DEVICE },     [11] = { "transport_reset", op_transport_reset, DEVICE },
+    [12] = { "getters", op_getters, DEVICE }, [13] = { "bad_args", op_bad_args, DEVICE },
+    [14] = { "create", op_create, DEVICE },   [15] = { "router", op_router, DEVICE },
+    [16] = { "requeue", op_requeue, DEVICE },
     /* the common ones again, so they are picked more often */
-    [17] = { "tx", op_tx },         [18] = { "poll", op_poll },      [19] = { "rx", op_rx },
-    [20] = { "kick", op_kick },     [21] = { "tx", op_tx },          [22] = { "poll", op_poll },
-    [23] = { "snapshot", op_snapshot },
+    [17] = { "tx", op_tx, QUIET },            [18] = { "poll", op_poll, DEVICE },
+    [19] = { "rx", op_rx, QUIET },            [20] = { "kick", op_kick, DEVICE },
+    [21] = { "tx", op_tx, QUIET },            [22] = { "poll", op_poll, DEVICE },
+    [23] = { "snapshot", op_snapshot, DEVICE },
     /* 24..31: free */
 };
 
@@ -974,18 +1194,9 @@ static const struct {
 
 static bool session_open(fz *f)
 {
-    /* Guest memory: 1..3 regions of 8..32 KiB, adjacent (buffers may straddle) or with gaps. */
-    uint8_t m = fz_u8(&f->in);
-    uint32_t n = 1 + m % MAX_REGIONS;
     vsn_sim_region_spec spec[MAX_REGIONS];
-    uint64_t gpa = (m & 0x80) ? 0x100000 : 0;
-    for (uint32_t i = 0; i < n; i++) {
-        spec[i].gpa = gpa;
-        spec[i].size = (m >> (2 + i)) & 1 ? REGION_MAX : REGION_MAX / 4;
-        gpa += spec[i].size + ((m & 0x40) ? 0x10000 : 0);
-    }
-    vsn_sim_mem_config mc = { .struct_size = sizeof mc, .nregions = n, .regions = spec, .straddle_reserve = 512 };
-    if (vsn_sim_mem_create(&mc, &f->mem) != 0) return false;
+    vsn_sim_mem_config mc = mem_layout(fz_u8(&f->in), spec);
+    if (mem_get(&mc, &f->mem) != 0) return false;
     uint32_t count;
     const vsn_sim_region *r = vsn_sim_mem_regions(f->mem, &count);
     f->nregions = count;
@@ -1002,7 +1213,7 @@ static bool session_open(fz *f)
     static const uint32_t bufs[] = { 0, 4096, 65536, 1 };
     vsn_device_config cfg = {
         .struct_size = sizeof cfg, .flags = VSN_DEVICE_F_MANUAL_POLL, .guest_cid = GUEST_CID,
-        .log_fn = on_log, .log_level = getenv("ABIFZ_LOG") ? VSN_LOG_DEBUG : VSN_LOG_ERROR,
+        .log_fn = on_log, .log_level = logging ? VSN_LOG_DEBUG : VSN_LOG_ERROR,
         .buf_alloc = bufs[d & 3], .max_connections = (d & 4) ? 2 : 0,
         .dgram_layout = (d & 8) ? VSN_DGRAM_LAYOUT_SEPARATE : VSN_DGRAM_LAYOUT_SHARED,
     };
@@ -1021,7 +1232,7 @@ static bool session_open(fz *f)
 static void session_close(fz *f)
 {
     vsn_device_counters d = { .struct_size = sizeof d };
-    if (getenv("ABIFZ_LOG") && f->dev != NULL && vsn_device_get_counters(f->dev, &d) == 0)
+    if (logging && f->dev != NULL && vsn_device_get_counters(f->dev, &d) == 0)
         fprintf(stderr, "session: tx %llu (malformed %llu), rx %llu, kicks %llu, opened %llu, closed %llu, no listener %llu, "
                 "bytes to host %llu, to guest %llu, irqs %llu\n",
                 (unsigned long long)d.values.tx_packets, (unsigned long long)d.values.tx_malformed,
@@ -1032,7 +1243,7 @@ static void session_close(fz *f)
     if (f->dev != NULL) FZ_CHECK(vsn_device_destroy(f->dev) == 0, "vsn_device_destroy failed");
     queues_destroy(f);
     for (unsigned i = 0; i < f->nhost; i++) close(f->host_fd[i]);
-    vsn_sim_mem_destroy(&f->mem);
+    mem_put(&f->mem);
 }
 
 static int fds_before = -1;
@@ -1047,14 +1258,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (!fz_done(&f.in)) {
             uint8_t op = fz_u8(&f.in) % FZ_OP_SLOTS;
             if (ops[op].fn == NULL) continue;
-            if (getenv("ABIFZ_LOG")) fprintf(stderr, "op %s\n", ops[op].name);
+            if (logging) fprintf(stderr, "op %s\n", ops[op].name);
+            if (!ops[op].quiet) device_may_run(&f);
+            f.quiet = ops[op].quiet;
             ops[op].fn(&f);
-            shadow_check(&f); /* the device's writes during the op */
-            shadow_sync(&f);
+            if (!f.quiet) shadow_check(&f); /* the device's writes during the op */
         }
         /* The end of the input: whatever is still owed comes back and adds up. */
         if (f.running) {
+            device_may_run(&f);
             vsn_device_poll(f.dev, 0);
+            stray_write(&f, STRAY_POLL);
             shadow_check(&f);
             reap_all(&f);
         }
@@ -1072,11 +1286,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    vsn_set_log_callback(on_log, NULL, getenv("ABIFZ_LOG") ? VSN_LOG_DEBUG : VSN_LOG_ERROR);
+    logging = getenv("ABIFZ_LOG") != NULL;
+    mem_pool_fill();
+    vsn_set_log_callback(on_log, NULL, logging ? VSN_LOG_DEBUG : VSN_LOG_ERROR);
     /* A warm-up session first: the .NET runtime opens files of its own (/dev/urandom, ...) the
      * first time a device is made; the fd count of every input is compared with the count after. */
     static const uint8_t warm[] = { 0, 0, 0x30, 0x11, 1, 0, 0, 5, 0, 7, 0, 1, 8, 2, 1, 5, 0, 9, 0, 9, 0 };
     LLVMFuzzerTestOneInput(warm, sizeof warm);
     fds_before = fz_count_fds(NULL, 0);
+    const char *stray_at = getenv("ABIFZ_STRAY"); /* after the warm-up: the inputs are tested */
+    stray = stray_at == NULL ? STRAY_NONE : strcmp(stray_at, "poll") == 0 ? STRAY_POLL : STRAY_KICK;
     return 0;
 }

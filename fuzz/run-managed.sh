@@ -23,6 +23,12 @@ if [ "${VSN_FUZZ_RESUME:-0}" = 1 ] && [ -d "$work/out/default" ]; then input=("-
 # dotnet itself is not instrumented (SharpFuzz instruments the managed code it runs): skip afl's binary check
 export AFL_SKIP_BIN_CHECK=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1
 export AFL_FORKSRV_INIT_TMOUT=60000
+# afl-fuzz rewrites the input file (.cur_input, the target's stdin) before every execution: on tmpfs, not
+# through the journal of the output directory's file system
+if [ -z "${AFL_TMPDIR:-}" ] && [ -d /dev/shm ] && AFL_TMPDIR=$(mktemp -d /dev/shm/vsn-afl-XXXXXX 2>/dev/null); then
+  export AFL_TMPDIR
+  trap 'rm -rf "$AFL_TMPDIR"' EXIT
+fi
 export VSN_FUZZ_LOG=${VSN_FUZZ_LOG:-$work/failures.log}
 rc=0
 afl-fuzz "${input[@]}" -o "$work/out" -V "$seconds" -t 10000 -m none -x "$root/fuzz/managed/vsock.dict" \

@@ -102,6 +102,20 @@ public sealed class HarnessCheckTests : IDisposable
         harness.Run(seed);  // closed again: the next input is clean
     }
 
+    [Theory]
+    [InlineData(false)]  // one fstat: the size of /proc/self/fd (Linux 6.2+)
+    [InlineData(true)]   // the readdir fallback
+    public void The_fd_count_sees_a_socket_opened_and_closed(bool readdir)
+    {
+        using var fds = new OpenFds(readdir);
+        int before = fds.Count();
+        int open;
+        using (new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+            open = fds.Count();
+        Assert.True(open > before, $"{before} fds, {open} with a socket more");
+        Assert.True(fds.Count() < open, $"{open} fds with the socket, still {fds.Count()} after it closed");
+    }
+
     [Fact]
     public void A_used_entry_for_a_head_never_made_available_is_a_violation()
     {

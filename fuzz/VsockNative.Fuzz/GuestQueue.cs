@@ -126,16 +126,22 @@ internal sealed class GuestQueue
     }
 
     /// <summary>May the device write <paramref name="gpa"/>: a writable range of a chain it holds.</summary>
-    public bool MayWrite(ulong gpa)
+    public bool MayWrite(ulong gpa) => ChainRangeAt(gpa) is not null;
+
+    /// <summary>The range that lets the device write <paramref name="gpa"/>: this queue's used ring, or a
+    /// writable range of a chain it holds; null when there is none.</summary>
+    public WritableRange? WritableAt(ulong gpa) => InUsedRing(gpa) ? new WritableRange(UsedGpa, 6 + 8ul * Size) : ChainRangeAt(gpa);
+
+    private WritableRange? ChainRangeAt(ulong gpa)
     {
         for (int h = 0; h < _outstanding.Length; h++)
         {
             if (_outstanding[h] == 0 && !Chaos) continue;
             foreach (var r in _writable[h])
-                if (gpa >= r.Gpa && gpa - r.Gpa < r.Length) return true;
+                if (gpa >= r.Gpa && gpa - r.Gpa < r.Length) return r;
         }
 
-        return false;
+        return null;
     }
 
     /// <summary>The used entries the device added since the last call; each is checked and consumed.</summary>

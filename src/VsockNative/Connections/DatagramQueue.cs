@@ -7,14 +7,16 @@ namespace VsockNative.Connections;
 /// Host datagrams waiting for guest rx buffers: one byte ring allocated once, each datagram stored
 /// contiguously (a datagram that does not fit before the end of the ring starts again at its
 /// beginning), oldest first. Bounded in bytes and in records (so empty datagrams cannot grow the
-/// record list). Nothing is allocated per datagram.
+/// record list). Nothing is allocated per datagram; the ring itself is allocated by the first
+/// datagram that waits (a device whose guest never receives datagrams never holds it).
 /// </summary>
 internal sealed class DatagramQueue
 {
     /// <summary>One waiting datagram: where its payload lies in the ring, and its ports.</summary>
     public readonly record struct Record(int Offset, int Length, uint SrcPort, uint DstPort);
 
-    private readonly byte[] _ring;
+    private readonly int _capacity;
+    private byte[]? _ring;
     private readonly Queue<Record> _records;
     private readonly int _maxRecords;
     private int _head;      // offset of the oldest record
@@ -23,7 +25,7 @@ internal sealed class DatagramQueue
 
     public DatagramQueue(int bytes, int maxRecords)
     {
-        _ring = new byte[bytes];
+        _capacity = bytes;
         _maxRecords = maxRecords;
         _records = new Queue<Record>(maxRecords);
     }
@@ -48,6 +50,7 @@ internal sealed class DatagramQueue
         {
             _wrapped = true;
         }
+        _ring ??= new byte[_capacity];
         payload.CopyTo(_ring.AsSpan(offset));
         _tail = offset + payload.Length;
         _records.Enqueue(new Record(offset, payload.Length, srcPort, dstPort));
@@ -57,7 +60,7 @@ internal sealed class DatagramQueue
     public Record Peek() => _records.Peek();
 
     /// <summary>The payload of a record (valid until it is dequeued).</summary>
-    public ReadOnlySpan<byte> Payload(in Record r) => _ring.AsSpan(r.Offset, r.Length);
+    public ReadOnlySpan<byte> Payload(in Record r) => _ring!.AsSpan(r.Offset, r.Length);  // a record exists: so does the ring
 
     public void Dequeue()
     {
@@ -82,10 +85,10 @@ internal sealed class DatagramQueue
     /// <summary>Where a datagram of this length would go, or -1.</summary>
     private int Place(int length)
     {
-        if (_records.Count >= _maxRecords || length > _ring.Length) return -1;
+        if (_records.Count >= _maxRecords || length > _capacity) return -1;
         if (_records.Count == 0) return 0;
         if (_wrapped) return _head - _tail >= length ? _tail : -1;
-        if (_ring.Length - _tail >= length) return _tail;
+        if (_capacity - _tail >= length) return _tail;
         return _head >= length ? 0 : -1;
     }
 }

@@ -9,11 +9,13 @@ namespace VsockNative.Connections;
 /// The one guest datagram being reassembled from fragments. The 2023 proposal requires a sender to
 /// queue all fragments of a datagram before any other packet, so one tx queue has at most one
 /// partial datagram: one pinned buffer of <see cref="DatagramOptions.MaxDatagram"/> bytes, allocated
-/// once, and a deadline after which the partial datagram is dropped (a guest cannot pin it).
+/// once (by the first datagram: a guest that sends none never costs it), and a deadline after which
+/// the partial datagram is dropped (a guest cannot pin it).
 /// </summary>
 internal sealed class DatagramReassembly
 {
-    private readonly PinnedBuffer _buffer = new(DatagramOptions.MaxDatagram);
+    private PinnedBuffer? _allocated;
+    private PinnedBuffer Buffer => _allocated ??= new(DatagramOptions.MaxDatagram);
 
     /// <summary>A datagram is in progress (collecting, or discarding the rest of one that was too big).</summary>
     public bool Active { get; private set; }
@@ -43,12 +45,12 @@ internal sealed class DatagramReassembly
     public bool Append(ReadOnlySpan<IoVec> payload, ulong length)
     {
         if (Discarding) return false;
-        if ((ulong)Length + length > (ulong)_buffer.Length)
+        if ((ulong)Length + length > DatagramOptions.MaxDatagram)
         {
             Discarding = true;
             return false;
         }
-        ScatterIo.Gather(payload, 0, _buffer.Span.Slice(Length, (int)length));
+        ScatterIo.Gather(payload, 0, Buffer.Span.Slice(Length, (int)length));
         Length += (int)length;
         return true;
     }
@@ -56,7 +58,7 @@ internal sealed class DatagramReassembly
     /// <summary>The reassembled bytes as one IoVec (the buffer is pinned).</summary>
     public IoVec Data
     {
-        get { return _buffer.Slice(0, Length); }
+        get { return Buffer.Slice(0, Length); }
     }
 
     public void Reset()

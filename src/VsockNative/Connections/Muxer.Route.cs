@@ -152,7 +152,7 @@ internal sealed partial class Muxer
         var stream = NewStream(route.Fd, (VirtioVsockType)route.Request.Type, framed: true);
         route.Fd = -1;  // the stream's now
         route.Finished = true;
-        Add(Connection.AcceptFromGuest(route.Key, route.Request, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
+        Add(Accepted(route.Key, route.Request, stream, nowMs), stream, hostInitiated: false, nowMs);
     }
 
     private void FailRoute(uint id, PendingRoute route, string why, bool sendRst)
@@ -213,9 +213,4 @@ internal sealed partial class Muxer
         return 0;
     }
 
-    /// <summary>The target's connection over a pair or a link: a REQUEST owed to this guest.</summary>
-    private Connection NewHostInitiated(ConnKey key, VirtioVsockType type, IHostMessageStream host, long nowMs) =>
-        type == VirtioVsockType.Seqpacket
-            ? Connection.ConnectToGuestSeqpacket(key, host, _options.Limits, nowMs)
-            : Connection.ConnectToGuest(key, host, _options.Limits, nowMs);
 }

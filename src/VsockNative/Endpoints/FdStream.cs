@@ -35,6 +35,25 @@ internal sealed class FdStream : IHostMessageStream
         _pending = pending is { Length: > 0 } ? pending : null;
     }
 
+    /// <summary>A closed stream made new over <paramref name="fd"/>, as the constructor makes it (the
+    /// muxer reuses the stream of a freed connection): nothing of the previous fd is left.</summary>
+    public void Reopen(int fd, byte[]? pending = null, bool framed = false)
+    {
+        if (Fd >= 0) throw new InvalidOperationException("only a closed stream can be reopened");
+        Fd = fd;
+        Registered = false;
+        _pending = pending is { Length: > 0 } ? pending : null;
+        _pendingOffset = 0;
+        _greeting = null;
+        _greetingOffset = 0;
+        _ahead.Return();
+        _aheadOffset = 0;
+        _aheadCount = 0;
+        _deferredResult = 0;
+        _filling = false;
+        _framed = framed;
+    }
+
     public int Fd { get; private set; }
 
     /// <summary>Whether the fd is registered with the event loop (managed by the muxer).</summary>
@@ -180,7 +199,9 @@ internal sealed class FdStream : IHostMessageStream
 
     /// <summary>A link between two devices (a sibling route over a SOCK_SEQPACKET pair): every message
     /// carries one leading flags byte (<see cref="FrameEor"/>), since AF_UNIX does not carry MSG_EOR.</summary>
-    public bool FramedRecords { get; init; }
+    public bool FramedRecords { get => _framed; init => _framed = value; }
+
+    private bool _framed;
 
     /// <summary>The leading byte of a framed message: the record ends with it (VIRTIO_VSOCK_SEQ_EOR).</summary>
     public const byte FrameEor = 1;

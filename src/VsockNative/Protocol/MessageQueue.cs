@@ -57,6 +57,8 @@ internal sealed class MessageQueue
         Clear();
         if (ring is { Length: > InitialSize })
             ring = null;
+        else if (ring is not null)
+            Array.Clear(ring);  // a kept ring holds nothing of the previous connection
     }
 
     private const int InitialSize = 16;

@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Net.Sockets;
+using System.Text;
 using VsockNative.Interop;
 using VsockNative.Interop.Native;
 using VsockNative.Wire;
@@ -44,6 +46,44 @@ public sealed unsafe partial class DeviceStreamTests
         {
             Libc.Close(listenFd);
         }
+    }
+
+    [Fact]
+    public void A_connection_on_a_freed_connections_spares_starts_clean()
+    {
+        using var listener = ListenAt1234();
+        // A moves data both ways, has bytes of the host's in flight, then the host closes and the guest resets.
+        using (var a = ConnectFromGuest(listener, 5000, out _))
+        {
+            Send(VirtioVsockOp.Rw, 5000, 1234, Encoding.ASCII.GetBytes("for the first host"));
+            Assert.Equal(18, a.Receive(new byte[64]));
+            a.Send(new byte[3000]);
+            Poll();
+            Expect(VirtioVsockOp.Rw);
+            a.Send(Encoding.ASCII.GetBytes("left behind"));
+        }
+        Send(VirtioVsockOp.Rst, 5000, 1234);
+        _received.Clear();
+        Assert.Equal(0, _device.ConnectionSnapshot(Span<VsockNative.Protocol.ConnectionInfo>.Empty));
+
+        // B (the spares' next user) starts as a new connection: credit, counters, stream.
+        using var b = ConnectFromGuest(listener, 5001, out var response);
+        var r = new VirtioVsockHdr(response);
+        Assert.Equal((5001u, 0u, 65536u), (r.DstPort, r.FwdCnt, r.BufAlloc));
+        var infos = new VsockNative.Protocol.ConnectionInfo[2];
+        Assert.Equal(1, _device.ConnectionSnapshot(infos));
+        var info = infos[0];
+        Assert.Equal((5001u, 0u, 0u, 0u, 0u), (info.GuestPort, info.RxCnt, info.TxCnt, info.FwdCnt, info.BufferedToHost));
+        var expected = new VsockNative.Protocol.ConnectionCounters { PacketsFromGuest = 1, PacketsToGuest = 1 };
+        Assert.Equal(expected, info.Counters);  // the REQUEST and the RESPONSE, nothing of A's
+        Send(VirtioVsockOp.Rw, 5001, 1234, Encoding.ASCII.GetBytes("second"));
+        var buf = new byte[64];
+        Assert.Equal("second", Encoding.ASCII.GetString(buf, 0, b.Receive(buf)));
+        b.Send(Encoding.ASCII.GetBytes("to B"));
+        Poll();
+        var rw = Expect(VirtioVsockOp.Rw);
+        Assert.Equal(5001u, new VirtioVsockHdr(rw).DstPort);
+        Assert.Equal("to B", Encoding.ASCII.GetString(rw, VirtioVsockHdr.Size, rw.Length - VirtioVsockHdr.Size));
     }
 
     /// <summary>One connection from <paramref name="guestPort"/>: REQUEST -> RESPONSE, host accept and

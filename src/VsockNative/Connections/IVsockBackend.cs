@@ -65,6 +65,10 @@ internal interface IVsockBackend : IDisposable
     /// <summary>Calls into the program decided under the lock, to be made after it is released (null: none).</summary>
     DeferredCall[]? TakeDeferred();
 
+    /// <summary>The loop is about to wait (under the lock, before every epoll_wait): fd interest the
+    /// backend put off until the end of the turn must be registered now.</summary>
+    void BeforeWait() { }
+
     /// <summary>Guest connections of <paramref name="type"/> to host <paramref name="port"/> go to
     /// <paramref name="listener"/>; 0 or -errno with why.</summary>
     int Listen(uint port, VirtioVsockType type, IFdListener listener, out string error);

@@ -42,12 +42,13 @@ internal sealed partial class Muxer
             type == VirtioVsockType.Seqpacket ? VirtioVsockType.Seqpacket : VirtioVsockType.Stream, _spareConnections.Take());
 
     /// <summary>Keeps a freed connection's objects for the next one, when nothing refers to them any more:
-    /// not while the entry waits in the rx ready queue or the link queue (it is skipped there as removed),
+    /// not while the entry waits in the rx ready queue, the link queue or the registrations due (each
+    /// skips it as removed, and the last to let go recycles it),
     /// and never over a link (the link end may still name its owner). Its timer heap entry may stay:
     /// see <see cref="Entry.Open"/>.</summary>
     private void Recycle(Entry entry)
     {
-        if (entry.InReadyQueue || entry.LinkDue || entry.Link is not null || !entry.Connection.IsDone) return;
+        if (entry.InReadyQueue || entry.LinkDue || entry.RegisterDue || entry.Link is not null || !entry.Connection.IsDone) return;
         _spareConnections.Give(entry.Connection);
         if (entry.Fd is { } stream) _spareStreams.Give(stream);
         _spareEntries.Give(entry);

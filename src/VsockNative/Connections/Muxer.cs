@@ -51,7 +51,7 @@ internal sealed partial class Muxer : IDisposable
             Link = link;
             Removed = false;
             Interest = 0;
-            LinkDue = HangupDelivered = InReadyQueue = ReadStalled = false;
+            LinkDue = HangupDelivered = InReadyQueue = ReadStalled = RegisterDue = false;
             HostInitiated = OpenedByHost = hostInitiated;
         }
         public long DeadlineMs => Removed ? long.MaxValue : Connection.DeadlineMs;
@@ -72,6 +72,8 @@ internal sealed partial class Muxer : IDisposable
         /// <summary>Link: the peer's hangup was passed to the connection (once, as epoll's HUP would be).</summary>
         public bool HangupDelivered;
         public bool InReadyQueue;
+        /// <summary>In <see cref="Muxer._registerDue"/>: its fd is registered with epoll before the loop waits.</summary>
+        public bool RegisterDue;
         /// <summary>Epoll reported the fd readable again before the device read it empty: reads wait
         /// for rx buffers, so read interest is dropped until a read finds the socket empty.</summary>
         public bool ReadStalled;
@@ -284,7 +286,8 @@ internal sealed partial class Muxer : IDisposable
             if (c.WantsHostRead) entry.ReadStalled = false;
             bool keepRead = (entry.Interest & Libc.EPOLLIN) != 0 && !entry.ReadStalled && c.ReadingHost;
             uint want = (c.WantsHostRead || keepRead ? Libc.EPOLLIN | Libc.EPOLLRDHUP : 0) | (c.WantsHostWrite ? Libc.EPOLLOUT : 0);
-            if (want != entry.Interest || !fd.Registered)
+            if (!fd.Registered && want == 0 && c.State == ConnState.Accepting) RegisterBeforeWait(entry);
+            else if (want != entry.Interest || !fd.Registered)
             {
                 ulong tag = PollTag.Make(PollTag.Connection, entry.Id);
                 int rc = fd.Registered ? _poll.Modify(fd.Fd, tag, want) : _poll.Add(fd.Fd, tag, want);
@@ -401,6 +404,7 @@ internal sealed partial class Muxer : IDisposable
         _byKey.Clear();
         _ready.Clear();
         _linkDue.Clear();
+        _registerDue.Clear();
         if (tellGuest)
             foreach (var r in _routes.Values) QueueStaleReset(r.Key, VirtioVsockType.Stream);  // its REQUEST waits for an answer
         DropRoutes();

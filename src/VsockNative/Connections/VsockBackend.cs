@@ -171,6 +171,8 @@ internal sealed class VsockBackend : IVsockBackend
 
     public DeferredCall[]? TakeDeferred() => _muxer.HasDeferred ? _muxer.TakeDeferred() : null;
 
+    public void BeforeWait() => _muxer.BeforeWait();
+
     public int Listen(uint port, VirtioVsockType type, IFdListener listener, out string error)
     {
         if (type == VirtioVsockType.Dgram)

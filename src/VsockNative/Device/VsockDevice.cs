@@ -341,7 +341,11 @@ internal sealed partial class VsockDevice : IDisposable
 
     private int RunOnceCounted(int timeoutMs)
     {
-        lock (_gate) timeoutMs = WaitTimeout(timeoutMs);
+        lock (_gate)
+        {
+            _backend.BeforeWait();
+            timeoutMs = WaitTimeout(timeoutMs);
+        }
         int n = _loop.Wait(timeoutMs);
         IDeferredCall[]? calls;
         int processed = 0;

@@ -232,10 +232,17 @@ internal sealed partial class Muxer : IDisposable
     {
         hostPort = 0;
         if (_byKey.Count >= _options.MaxConnections) return false;
-        if (!_ports.TryAllocate(p => _byKey.ContainsKey(new ConnKey(HostCid, p, _guestCid, guestPort)), out hostPort)) return false;
+        if (!_ports.TryAllocate((Muxer: this, GuestPort: guestPort),
+                static (s, p) => s.Muxer._byKey.ContainsKey(new ConnKey(HostCid, p, s.Muxer._guestCid, s.GuestPort)), out hostPort))
+            return false;
         var key = new ConnKey(HostCid, hostPort, _guestCid, guestPort);
         Add(NewHostInitiated(key, type, stream, nowMs), stream, hostInitiated: true, nowMs);
-        if (greet) stream.SetGreeting(System.Text.Encoding.ASCII.GetBytes($"OK {hostPort}\n"));
+        if (greet)
+        {
+            Span<byte> line = stackalloc byte[ConnectLine.MaxLength];
+            System.Text.Unicode.Utf8.TryWrite(line, $"OK {hostPort}\n", out int length);
+            stream.SetGreeting(line[..length]);
+        }
         return true;
     }
 

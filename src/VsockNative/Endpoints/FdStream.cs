@@ -46,6 +46,8 @@ internal sealed class FdStream : IHostMessageStream
         _pendingOffset = 0;
         _greeting = null;
         _greetingOffset = 0;
+        _greetingLength = 0;
+        if (_greetingBuffer is not null) Array.Clear(_greetingBuffer);  // kept, holding nothing
         _ahead.Return();
         _aheadOffset = 0;
         _aheadCount = 0;
@@ -62,12 +64,19 @@ internal sealed class FdStream : IHostMessageStream
     /// <summary>Bytes received during the handshake that no Read has returned yet.</summary>
     public bool HasPendingInput => _pending is not null && _pendingOffset < _pending.Length;
 
-    /// <summary>Queues bytes to send before any stream data.</summary>
-    public void SetGreeting(byte[] greeting)
+    /// <summary>Queues bytes to send before any stream data (copied into an array the stream keeps,
+    /// also when it is reopened: a greeting costs no allocation once the stream has sent one).</summary>
+    public void SetGreeting(ReadOnlySpan<byte> greeting)
     {
-        _greeting = greeting;
+        if (_greetingBuffer is null || _greetingBuffer.Length < greeting.Length) _greetingBuffer = new byte[Math.Max(greeting.Length, 16)];
+        greeting.CopyTo(_greetingBuffer);
+        _greetingLength = greeting.Length;
+        _greeting = _greetingBuffer;
         _greetingOffset = 0;
     }
+
+    private byte[]? _greetingBuffer;
+    private int _greetingLength;
 
     /// <summary>Sends what is left of the greeting: 0 when it is all out, <see cref="HostStreamResult.WouldBlock"/>
     /// while some is left, or the negative errno that stopped it (EPIPE: the client shut its read side
@@ -77,10 +86,10 @@ internal sealed class FdStream : IHostMessageStream
     {
         if (_greeting is null) return 0;
         if (Fd < 0) return -Errno.EBADF;
-        long n = SocketCalls.Send(Fd, _greeting.AsSpan(_greetingOffset));
+        long n = SocketCalls.Send(Fd, _greeting.AsSpan(_greetingOffset, _greetingLength - _greetingOffset));
         if (n < 0) return n;
         _greetingOffset += (int)n;
-        if (_greetingOffset < _greeting.Length) return HostStreamResult.WouldBlock;
+        if (_greetingOffset < _greetingLength) return HostStreamResult.WouldBlock;
         _greeting = null;
         return 0;
     }

@@ -49,6 +49,43 @@ public sealed unsafe partial class DeviceStreamTests
     }
 
     [Fact]
+    public void Host_connections_into_the_guest_after_warm_up_allocate_nothing()
+    {
+        // vsn_device_connect: a socketpair, a host port (no closure per allocation), a REQUEST; the
+        // guest answers, the program closes its end, the guest resets.
+        long ignored = 0;
+        for (int i = 0; i < 500; i++) HostOpenAndClose(ref ignored);
+        var windows = new List<long>();
+        for (int w = 0; w < 3 && !windows.Contains(0); w++)
+        {
+            long allocated = 0;
+            for (int i = 0; i < 500; i++) HostOpenAndClose(ref allocated);
+            windows.Add(allocated);
+        }
+        Assert.True(windows.Contains(0), "bytes allocated per window of 500 connections: " + string.Join(", ", windows));
+        var counters = _device.ConnectionCounters;
+        Assert.Equal(counters.ConnectionsOpened, counters.ConnectionsClosed);
+    }
+
+    private void HostOpenAndClose(ref long allocated)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int rc = _device.Connect(7000, (uint)VirtioVsockType.Stream, out int fd, out _);
+        _device.Poll(0, out _);
+        allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, rc);
+        Collect();
+        var request = new VirtioVsockHdr(_received.Dequeue());
+        Assert.Equal((ushort)VirtioVsockOp.Request, request.Op);
+        uint hostPort = request.SrcPort;
+        SendControlTo(VirtioVsockOp.Response, 7000, hostPort, ref allocated);
+        Libc.Close(fd);
+        SendControlTo(VirtioVsockOp.Rst, 7000, hostPort, ref allocated);
+        Collect();
+        _received.Clear();
+    }
+
+    [Fact]
     public void A_connection_on_a_freed_connections_spares_starts_clean()
     {
         using var listener = ListenAt1234();
@@ -104,11 +141,13 @@ public sealed unsafe partial class DeviceStreamTests
     }
 
     /// <summary>A header-only packet from the guest to host port 1234, and one device turn (measured).</summary>
-    private void SendControl(VirtioVsockOp op, uint guestPort, ref long allocated)
+    private void SendControl(VirtioVsockOp op, uint guestPort, ref long allocated) => SendControlTo(op, guestPort, 1234, ref allocated);
+
+    private void SendControlTo(VirtioVsockOp op, uint guestPort, uint hostPort, ref long allocated)
     {
         _ = new VirtioVsockHdr(s_control)
         {
-            SrcCid = GuestCid, DstCid = 2, SrcPort = guestPort, DstPort = 1234, Len = 0,
+            SrcCid = GuestCid, DstCid = 2, SrcPort = guestPort, DstPort = hostPort, Len = 0,
             Type = (ushort)VirtioVsockType.Stream, Op = (ushort)op, Flags = 0, BufAlloc = 1 << 20, FwdCnt = 0,
         };
         _tx.AddChain(new[] { _tx.AddData(s_control) });

@@ -48,7 +48,7 @@ internal sealed partial class Muxer
         var stream = NewStream(mine, type);
         if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
         Add(Accepted(key, h, stream, nowMs), stream, hostInitiated: false, nowMs);
-        Defer(DeferredCall.Accept(listener, h.DstPort, h.SrcPort, theirs));  // called outside the device lock
+        Defer(DeferredCall.Accept(listener, h.DstPort, h.SrcPort, theirs, _spareCalls));  // called outside the device lock
         return true;
     }
 

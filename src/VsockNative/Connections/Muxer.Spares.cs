@@ -16,6 +16,8 @@ internal sealed partial class Muxer
     private readonly SparePool<Entry> _spareEntries = new(SpareLimit);
     private readonly SparePool<Connection> _spareConnections = new(SpareLimit);
     private readonly SparePool<FdStream> _spareStreams = new(SpareLimit);
+    /// <summary>Calls into the program made (accept, route): they come back through DeferredCall.Release.</summary>
+    private readonly SparePool<DeferredCall> _spareCalls = new(SpareLimit);
 
     /// <summary>"&lt;uds_path&gt;_" as UTF-8 (a guest REQUEST to port P connects to "&lt;uds_path&gt;_P"); null without uds_path.</summary>
     private readonly byte[]? _udsPortPrefix;

@@ -169,7 +169,7 @@ internal sealed class VsockBackend : IVsockBackend
         else _muxer.OnFdEvent(tag, events, nowMs);
     }
 
-    public DeferredCall[]? TakeDeferred() => _muxer.HasDeferred ? _muxer.TakeDeferred() : null;
+    public void TakeDeferred(IDeferredSink into) => _muxer.TakeDeferred(into);
 
     public void BeforeWait() => _muxer.BeforeWait();
 

@@ -347,7 +347,7 @@ internal sealed partial class VsockDevice : IDisposable
             timeoutMs = WaitTimeout(timeoutMs);
         }
         int n = _loop.Wait(timeoutMs);
-        IDeferredCall[]? calls;
+        System.Collections.Generic.List<IDeferredCall>? calls;
         int processed = 0;
         lock (_gate)
         {
@@ -366,7 +366,10 @@ internal sealed partial class VsockDevice : IDisposable
         // Calls into the program (accept fn, router fn, needs-reset fn) run here, outside the lock: a
         // callback may call into any device, this one included (see BEHAVIOUR.md, "Sibling routing").
         if (calls is not null)
+        {
             foreach (var call in calls) call.Invoke();
+            lock (_gate) _loop.Made(calls);
+        }
         return n < 0 ? n : processed;
     }
 
@@ -409,8 +412,7 @@ internal sealed partial class VsockDevice : IDisposable
             CheckFault(_q[QueueSlot.Rx]);
             CheckFault(_q[QueueSlot.DgramRx]);
         }
-        if (_backend.TakeDeferred() is { } calls)
-            foreach (var call in calls) _loop.Defer(call);
+        _backend.TakeDeferred(_loop);
         return processed;
     }
 

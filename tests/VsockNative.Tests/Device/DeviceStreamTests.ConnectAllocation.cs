@@ -85,6 +85,48 @@ public sealed unsafe partial class DeviceStreamTests
         _received.Clear();
     }
 
+    private sealed class ClosingListener : VsockNative.Connections.IFdListener
+    {
+        public int Accepted;
+        public void Accept(uint port, uint guestPort, int fd)
+        {
+            Accepted++;
+            Libc.Close(fd);  // the program takes the connection and closes it
+        }
+    }
+
+    [Fact]
+    public void Guest_connections_to_a_program_listener_after_warm_up_allocate_nothing()
+    {
+        // vsn_device_listen: a socketpair, the accept call made after the device lock is released
+        // (a pooled call, the loop's list of calls kept from turn to turn), the guest resets.
+        var listener = new ClosingListener();
+        Assert.Equal(0, _device.Listen(1234, (uint)VirtioVsockType.Stream, listener, out _));
+        long ignored = 0;
+        for (int i = 0; i < 500; i++) ListenerOpenAndClose(20000 + (uint)i, ref ignored);
+        var windows = new List<long>();
+        for (int w = 0; w < 3 && !windows.Contains(0); w++)
+        {
+            long allocated = 0;
+            for (int i = 0; i < 500; i++) ListenerOpenAndClose(30000 + (uint)i, ref allocated);
+            windows.Add(allocated);
+        }
+        Assert.True(windows.Contains(0), "bytes allocated per window of 500 connections: " + string.Join(", ", windows));
+        Assert.Equal(500 * (1 + windows.Count), listener.Accepted);
+        var counters = _device.ConnectionCounters;
+        Assert.Equal(counters.ConnectionsOpened, counters.ConnectionsClosed);
+    }
+
+    private void ListenerOpenAndClose(uint guestPort, ref long allocated)
+    {
+        SendControl(VirtioVsockOp.Request, guestPort, ref allocated);
+        Collect();
+        Assert.Equal((ushort)VirtioVsockOp.Response, new VirtioVsockHdr(_received.Dequeue()).Op);
+        SendControl(VirtioVsockOp.Rst, guestPort, ref allocated);
+        Collect();
+        _received.Clear();
+    }
+
     [Fact]
     public void A_connection_on_a_freed_connections_spares_starts_clean()
     {

@@ -62,8 +62,13 @@ internal interface IVsockBackend : IDisposable
     /// <summary>One of the backend's fds is ready (every tag the device does not own is the backend's).</summary>
     void OnFdEvent(ulong tag, uint events, long nowMs);
 
-    /// <summary>Calls into the program decided under the lock, to be made after it is released (null: none).</summary>
-    DeferredCall[]? TakeDeferred();
+    /// <summary>Hands the calls into the program decided under the lock to <paramref name="into"/>, to be
+    /// made after it is released.</summary>
+    void TakeDeferred(EventLoop.IDeferredSink into);
+
+    /// <summary>The loop is about to wait (under the lock, before every epoll_wait): fd interest the
+    /// backend put off until the end of the turn must be registered now.</summary>
+    void BeforeWait() { }
 
     /// <summary>Guest connections of <paramref name="type"/> to host <paramref name="port"/> go to
     /// <paramref name="listener"/>; 0 or -errno with why.</summary>

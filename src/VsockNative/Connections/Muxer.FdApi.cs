@@ -47,8 +47,8 @@ internal sealed partial class Muxer
         }
         var stream = NewStream(mine, type);
         if (type == VirtioVsockType.Seqpacket) RoomForMessages(theirs);
-        Add(Connection.AcceptFromGuest(key, h, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
-        Defer(DeferredCall.Accept(listener, h.DstPort, h.SrcPort, theirs));  // called outside the device lock
+        Add(Accepted(key, h, stream, nowMs), stream, hostInitiated: false, nowMs);
+        Defer(DeferredCall.Accept(listener, h.DstPort, h.SrcPort, theirs, _spareCalls));  // called outside the device lock
         return true;
     }
 

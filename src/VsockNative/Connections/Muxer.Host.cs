@@ -6,6 +6,7 @@ using VsockNative.Interop;
 using VsockNative.Protocol;
 using VsockNative.Diagnostics;
 using VsockNative.Interop.Native;
+using VsockNative.Wire;
 
 namespace VsockNative.Connections;
 
@@ -172,7 +173,7 @@ internal sealed partial class Muxer
         byte[] rest = hs.Line.AsSpan(lineLength, hs.Length - lineLength).ToArray();
         _poll.Remove(hs.Fd);
         _handshakes.Remove(id);
-        var stream = new FdStream(hs.Fd, _poll, rest);
+        var stream = NewStream(hs.Fd, VirtioVsockType.Stream, pending: rest);
         hs.Fd = -1;  // the stream's now (and the handshake's timer is void)
         if (!ConnectToGuest(port, stream, nowMs, out _))
         {

@@ -80,7 +80,7 @@ internal sealed partial class Muxer
             _counters.RoutesOpened++;
             if (_log.Enabled(LogLevel.Debug))
                 _log.Write(LogLevel.Debug, $"guest port {route.Request.SrcPort} -> cid {route.Request.DstCid} port {route.Request.DstPort}: accepted; direct link");
-            Add(Connection.AcceptFromGuest(route.Key, route.Request, end, _options.Limits, nowMs), null, hostInitiated: false, nowMs, end);
+            Add(Accepted(route.Key, route.Request, end, nowMs), null, hostInitiated: false, nowMs, end);
         }
         else if (target.Closed)
             FailRoute(route.Id, route, "refused by the sibling", sendRst: true);

@@ -53,11 +53,10 @@ internal sealed partial class Muxer
     public bool HasDeferred => _deferred.Count > 0;
 
     /// <summary>Hands the waiting calls over (the device makes them outside its lock).</summary>
-    public DeferredCall[] TakeDeferred()
+    public void TakeDeferred(IDeferredSink into)
     {
-        var calls = _deferred.ToArray();
+        foreach (var call in _deferred) into.Defer(call);
         _deferred.Clear();
-        return calls;
     }
 
     /// <summary>Queues a call into the program for after the device released its lock.</summary>
@@ -123,7 +122,7 @@ internal sealed partial class Muxer
         _routes[id] = route;
         _routeIds[key] = id;
         _timers.Schedule(route);
-        Defer(DeferredCall.Route(router, _log, type, h.DstCid, h.DstPort, h.SrcCid, h.SrcPort, theirs));
+        Defer(DeferredCall.Route(router, _log, type, h.DstCid, h.DstPort, h.SrcCid, h.SrcPort, theirs, _spareCalls));
     }
 
     /// <summary>The pair of a pending route is readable: the acceptance byte, or the end (refused).</summary>
@@ -152,7 +151,7 @@ internal sealed partial class Muxer
         var stream = NewStream(route.Fd, (VirtioVsockType)route.Request.Type, framed: true);
         route.Fd = -1;  // the stream's now
         route.Finished = true;
-        Add(Connection.AcceptFromGuest(route.Key, route.Request, stream, _options.Limits, nowMs), stream, hostInitiated: false, nowMs);
+        Add(Accepted(route.Key, route.Request, stream, nowMs), stream, hostInitiated: false, nowMs);
     }
 
     private void FailRoute(uint id, PendingRoute route, string why, bool sendRst)
@@ -213,9 +212,4 @@ internal sealed partial class Muxer
         return 0;
     }
 
-    /// <summary>The target's connection over a pair or a link: a REQUEST owed to this guest.</summary>
-    private Connection NewHostInitiated(ConnKey key, VirtioVsockType type, IHostMessageStream host, long nowMs) =>
-        type == VirtioVsockType.Seqpacket
-            ? Connection.ConnectToGuestSeqpacket(key, host, _options.Limits, nowMs)
-            : Connection.ConnectToGuest(key, host, _options.Limits, nowMs);
 }

@@ -48,7 +48,11 @@ internal sealed partial class Muxer
         {
             var entry = _ready.Dequeue();
             entry.InReadyQueue = false;
-            if (!_byId.ContainsKey(entry.Id)) continue;
+            if (entry.Removed)
+            {
+                Recycle(entry);  // freed while it waited here
+                continue;
+            }
             uint written = entry.Connection.HasPendingRx ? entry.Connection.FillRx(rxBuffer, nowMs) : 0;
             Touch(entry, nowMs);  // back in the queue (at the end: round robin) if it has more
             if (written > 0) return written;

@@ -40,17 +40,30 @@ internal sealed partial class Muxer : IDisposable
     /// state and place in the rx ready queue.</summary>
     private sealed class Entry : ITimed
     {
-        public Entry(uint id, Connection connection, FdStream? fd, LinkEnd? link) { Id = id; Connection = connection; Fd = fd; Link = link; }
+        /// <summary>Files a connection in this entry, new or spare (<see cref="Muxer.Recycle"/>): every
+        /// field but <see cref="ScheduledMs"/>, which stays the timer heap's (an entry a freed connection
+        /// left there is superseded or finds the new deadline when it comes up).</summary>
+        public void Open(uint id, Connection connection, FdStream? fd, LinkEnd? link, bool hostInitiated)
+        {
+            Id = id;
+            Connection = connection;
+            Fd = fd;
+            Link = link;
+            Removed = false;
+            Interest = 0;
+            LinkDue = HangupDelivered = InReadyQueue = ReadStalled = RegisterDue = false;
+            HostInitiated = OpenedByHost = hostInitiated;
+        }
         public long DeadlineMs => Removed ? long.MaxValue : Connection.DeadlineMs;
         public long ScheduledMs { get; set; } = long.MaxValue;
         /// <summary>Freed: no longer in the tables (a timer entry left behind is dropped when it comes up).</summary>
         public bool Removed;
-        public uint Id { get; }
-        public Connection Connection { get; }
+        public uint Id { get; private set; }
+        public Connection Connection { get; private set; } = null!;
         /// <summary>The host side as a socket (a Unix socket, a socketpair end), or null ...</summary>
-        public FdStream? Fd { get; }
+        public FdStream? Fd { get; private set; }
         /// <summary>... a direct link to a sibling device's connection (no fd: see Muxer.Link.cs).</summary>
-        public LinkEnd? Link { get; }
+        public LinkEnd? Link { get; private set; }
         public IHostStream Host => Fd is not null ? Fd : Link!;
         /// <summary>Epoll interest (fd), or what the link end was told to watch.</summary>
         public uint Interest;
@@ -59,6 +72,8 @@ internal sealed partial class Muxer : IDisposable
         /// <summary>Link: the peer's hangup was passed to the connection (once, as epoll's HUP would be).</summary>
         public bool HangupDelivered;
         public bool InReadyQueue;
+        /// <summary>In <see cref="Muxer._registerDue"/>: its fd is registered with epoll before the loop waits.</summary>
+        public bool RegisterDue;
         /// <summary>Epoll reported the fd readable again before the device read it empty: reads wait
         /// for rx buffers, so read interest is dropped until a read finds the socket empty.</summary>
         public bool ReadStalled;
@@ -74,6 +89,7 @@ internal sealed partial class Muxer : IDisposable
         _poll = poll;
         _log = log;
         _inbox = new LinkInbox(poll);
+        _udsPortPrefix = options.UdsPath is null ? null : System.Text.Encoding.UTF8.GetBytes(options.UdsPath + "_");
     }
 
     public MuxerCounters Counters => _counters;
@@ -179,38 +195,29 @@ internal sealed partial class Muxer : IDisposable
             QueueReset(h);
             return;
         }
-        string path = _options.UdsPath + "_" + h.DstPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        int fd = SocketCalls.ConnectUnix(path, SocketTypeOf(type));
+        // "<uds_path>_<port>", built on the stack (the path string only for a log line)
+        int fd = SocketCalls.ConnectUnix(_udsPortPrefix, h.DstPort, SocketTypeOf(type));
         if (fd < 0)
         {
             if (Errno.IsResourceShortage(-fd))
             {
                 _resources.RefusedNoResources++;
-                _log.Warn($"guest port {h.SrcPort} -> {path}: no file descriptor or memory left (errno {-fd}); RST");
+                _log.Warn($"guest port {h.SrcPort} -> {_options.UdsPath}_{h.DstPort}: no file descriptor or memory left (errno {-fd}); RST");
             }
             else
             {
                 _counters.RefusedNoListener++;
-                if (_log.Enabled(LogLevel.Debug)) _log.Write(LogLevel.Debug, $"guest port {h.SrcPort} -> {path}: connect failed (errno {-fd}); RST");
+                if (_log.Enabled(LogLevel.Debug)) _log.Write(LogLevel.Debug, $"guest port {h.SrcPort} -> {_options.UdsPath}_{h.DstPort}: connect failed (errno {-fd}); RST");
             }
             QueueReset(h);
             return;
         }
         var stream = NewStream(fd, type);
-        var connection = Connection.AcceptFromGuest(key, h, stream, _options.Limits, nowMs);
-        Add(connection, stream, hostInitiated: false, nowMs);
+        Add(Accepted(key, h, stream, nowMs), stream, hostInitiated: false, nowMs);
     }
 
     private static int SocketTypeOf(VirtioVsockType type) =>
         type == VirtioVsockType.Seqpacket ? SocketCalls.SOCK_SEQPACKET : SocketCalls.SOCK_STREAM;
-
-    /// <summary>The host stream over a connected fd (a SEQPACKET one sized by <see cref="RoomForMessages"/>;
-    /// <paramref name="framed"/>: a link to a sibling device, whose messages carry their flags).</summary>
-    private FdStream NewStream(int fd, VirtioVsockType type, bool framed = false)
-    {
-        if (type == VirtioVsockType.Seqpacket) RoomForMessages(fd);
-        return new FdStream(fd, _poll) { FramedRecords = framed && type == VirtioVsockType.Seqpacket };
-    }
 
     /// <summary>A SEQPACKET socket's send buffer is made to take a message of buf_alloc bytes: the
     /// kernel refuses a larger message than it with EMSGSIZE (it doubles the value set and caps it at
@@ -225,20 +232,25 @@ internal sealed partial class Muxer : IDisposable
     {
         hostPort = 0;
         if (_byKey.Count >= _options.MaxConnections) return false;
-        if (!_ports.TryAllocate(p => _byKey.ContainsKey(new ConnKey(HostCid, p, _guestCid, guestPort)), out hostPort)) return false;
+        if (!_ports.TryAllocate((Muxer: this, GuestPort: guestPort),
+                static (s, p) => s.Muxer._byKey.ContainsKey(new ConnKey(HostCid, p, s.Muxer._guestCid, s.GuestPort)), out hostPort))
+            return false;
         var key = new ConnKey(HostCid, hostPort, _guestCid, guestPort);
-        var connection = type == VirtioVsockType.Seqpacket
-            ? Connection.ConnectToGuestSeqpacket(key, stream, _options.Limits, nowMs)
-            : Connection.ConnectToGuest(key, stream, _options.Limits, nowMs);
-        Add(connection, stream, hostInitiated: true, nowMs);
-        if (greet) stream.SetGreeting(System.Text.Encoding.ASCII.GetBytes($"OK {hostPort}\n"));
+        Add(NewHostInitiated(key, type, stream, nowMs), stream, hostInitiated: true, nowMs);
+        if (greet)
+        {
+            Span<byte> line = stackalloc byte[ConnectLine.MaxLength];
+            System.Text.Unicode.Utf8.TryWrite(line, $"OK {hostPort}\n", out int length);
+            stream.SetGreeting(line[..length]);
+        }
         return true;
     }
 
     /// <summary>Files a new connection over an fd (<paramref name="fd"/>) or a link (<paramref name="link"/>).</summary>
     private Entry Add(Connection connection, FdStream? fd, bool hostInitiated, long nowMs, LinkEnd? link = null)
     {
-        var entry = new Entry(_nextId++, connection, fd, link) { HostInitiated = hostInitiated, OpenedByHost = hostInitiated };
+        var entry = _spareEntries.Take() ?? new Entry();
+        entry.Open(_nextId++, connection, fd, link, hostInitiated);
         if (_nextId == 0) _nextId = 1;
         _byKey[connection.Key] = entry;
         _byId[entry.Id] = entry;
@@ -281,7 +293,8 @@ internal sealed partial class Muxer : IDisposable
             if (c.WantsHostRead) entry.ReadStalled = false;
             bool keepRead = (entry.Interest & Libc.EPOLLIN) != 0 && !entry.ReadStalled && c.ReadingHost;
             uint want = (c.WantsHostRead || keepRead ? Libc.EPOLLIN | Libc.EPOLLRDHUP : 0) | (c.WantsHostWrite ? Libc.EPOLLOUT : 0);
-            if (want != entry.Interest || !fd.Registered)
+            if (!fd.Registered && want == 0 && c.State == ConnState.Accepting) RegisterBeforeWait(entry);
+            else if (want != entry.Interest || !fd.Registered)
             {
                 ulong tag = PollTag.Make(PollTag.Connection, entry.Id);
                 int rc = fd.Registered ? _poll.Modify(fd.Fd, tag, want) : _poll.Add(fd.Fd, tag, want);
@@ -306,6 +319,7 @@ internal sealed partial class Muxer : IDisposable
         _byKey.Remove(entry.Connection.Key);
         _byId.Remove(entry.Id);
         Retire(entry.Connection, entry.Connection.EndReason);
+        Recycle(entry);
     }
 
     /// <summary>A connection is freed: count it, keep its counters in the totals, log why it ended.</summary>
@@ -397,6 +411,7 @@ internal sealed partial class Muxer : IDisposable
         _byKey.Clear();
         _ready.Clear();
         _linkDue.Clear();
+        _registerDue.Clear();
         if (tellGuest)
             foreach (var r in _routes.Values) QueueStaleReset(r.Key, VirtioVsockType.Stream);  // its REQUEST waits for an answer
         DropRoutes();

@@ -169,7 +169,9 @@ internal sealed class VsockBackend : IVsockBackend
         else _muxer.OnFdEvent(tag, events, nowMs);
     }
 
-    public DeferredCall[]? TakeDeferred() => _muxer.HasDeferred ? _muxer.TakeDeferred() : null;
+    public void TakeDeferred(IDeferredSink into) => _muxer.TakeDeferred(into);
+
+    public void BeforeWait() => _muxer.BeforeWait();
 
     public int Listen(uint port, VirtioVsockType type, IFdListener listener, out string error)
     {

@@ -348,7 +348,11 @@ internal sealed partial class VsockDevice : IDisposable
 
     private int RunOnceCounted(int timeoutMs)
     {
-        lock (_gate) timeoutMs = WaitTimeout(timeoutMs);
+        lock (_gate)
+        {
+            _backend.BeforeWait();
+            timeoutMs = WaitTimeout(timeoutMs);
+        }
         // A thread that may sleep says so before it looks at the pending kicks (Notify wakes only
         // such a thread), and does not sleep when a kick is already pending.
         bool maySleep = timeoutMs != 0;
@@ -359,7 +363,7 @@ internal sealed partial class VsockDevice : IDisposable
         }
         int n = _loop.Wait(timeoutMs);
         if (maySleep) Interlocked.Decrement(ref _sleepers);
-        IDeferredCall[]? calls;
+        System.Collections.Generic.List<IDeferredCall>? calls;
         int processed = 0;
         lock (_gate)
         {
@@ -378,7 +382,10 @@ internal sealed partial class VsockDevice : IDisposable
         // Calls into the program (accept fn, router fn, needs-reset fn) run here, outside the lock: a
         // callback may call into any device, this one included (see BEHAVIOUR.md, "Sibling routing").
         if (calls is not null)
+        {
             foreach (var call in calls) call.Invoke();
+            lock (_gate) _loop.Made(calls);
+        }
         return n < 0 ? n : processed;
     }
 
@@ -422,8 +429,7 @@ internal sealed partial class VsockDevice : IDisposable
             CheckFault(_q[QueueSlot.DgramRx]);
         }
         _pump.DeliverInterrupts();
-        if (_backend.TakeDeferred() is { } calls)
-            foreach (var call in calls) _loop.Defer(call);
+        _backend.TakeDeferred(_loop);
         return processed;
     }
 

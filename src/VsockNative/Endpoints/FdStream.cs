@@ -35,6 +35,27 @@ internal sealed class FdStream : IHostMessageStream
         _pending = pending is { Length: > 0 } ? pending : null;
     }
 
+    /// <summary>A closed stream made new over <paramref name="fd"/>, as the constructor makes it (the
+    /// muxer reuses the stream of a freed connection): nothing of the previous fd is left.</summary>
+    public void Reopen(int fd, byte[]? pending = null, bool framed = false)
+    {
+        if (Fd >= 0) throw new InvalidOperationException("only a closed stream can be reopened");
+        Fd = fd;
+        Registered = false;
+        _pending = pending is { Length: > 0 } ? pending : null;
+        _pendingOffset = 0;
+        _greeting = null;
+        _greetingOffset = 0;
+        _greetingLength = 0;
+        if (_greetingBuffer is not null) Array.Clear(_greetingBuffer);  // kept, holding nothing
+        _ahead.Return();
+        _aheadOffset = 0;
+        _aheadCount = 0;
+        _deferredResult = 0;
+        _filling = false;
+        _framed = framed;
+    }
+
     public int Fd { get; private set; }
 
     /// <summary>Whether the fd is registered with the event loop (managed by the muxer).</summary>
@@ -43,12 +64,19 @@ internal sealed class FdStream : IHostMessageStream
     /// <summary>Bytes received during the handshake that no Read has returned yet.</summary>
     public bool HasPendingInput => _pending is not null && _pendingOffset < _pending.Length;
 
-    /// <summary>Queues bytes to send before any stream data.</summary>
-    public void SetGreeting(byte[] greeting)
+    /// <summary>Queues bytes to send before any stream data (copied into an array the stream keeps,
+    /// also when it is reopened: a greeting costs no allocation once the stream has sent one).</summary>
+    public void SetGreeting(ReadOnlySpan<byte> greeting)
     {
-        _greeting = greeting;
+        if (_greetingBuffer is null || _greetingBuffer.Length < greeting.Length) _greetingBuffer = new byte[Math.Max(greeting.Length, 16)];
+        greeting.CopyTo(_greetingBuffer);
+        _greetingLength = greeting.Length;
+        _greeting = _greetingBuffer;
         _greetingOffset = 0;
     }
+
+    private byte[]? _greetingBuffer;
+    private int _greetingLength;
 
     /// <summary>Sends what is left of the greeting: 0 when it is all out, <see cref="HostStreamResult.WouldBlock"/>
     /// while some is left, or the negative errno that stopped it (EPIPE: the client shut its read side
@@ -58,10 +86,10 @@ internal sealed class FdStream : IHostMessageStream
     {
         if (_greeting is null) return 0;
         if (Fd < 0) return -Errno.EBADF;
-        long n = SocketCalls.Send(Fd, _greeting.AsSpan(_greetingOffset));
+        long n = SocketCalls.Send(Fd, _greeting.AsSpan(_greetingOffset, _greetingLength - _greetingOffset));
         if (n < 0) return n;
         _greetingOffset += (int)n;
-        if (_greetingOffset < _greeting.Length) return HostStreamResult.WouldBlock;
+        if (_greetingOffset < _greetingLength) return HostStreamResult.WouldBlock;
         _greeting = null;
         return 0;
     }
@@ -180,7 +208,9 @@ internal sealed class FdStream : IHostMessageStream
 
     /// <summary>A link between two devices (a sibling route over a SOCK_SEQPACKET pair): every message
     /// carries one leading flags byte (<see cref="FrameEor"/>), since AF_UNIX does not carry MSG_EOR.</summary>
-    public bool FramedRecords { get; init; }
+    public bool FramedRecords { get => _framed; init => _framed = value; }
+
+    private bool _framed;
 
     /// <summary>The leading byte of a framed message: the record ends with it (VIRTIO_VSOCK_SEQ_EOR).</summary>
     public const byte FrameEor = 1;

@@ -31,13 +31,17 @@ internal sealed class HostPortAllocator
     }
 
     /// <summary>The next free port, or false when every port of the range is in use.</summary>
-    public bool TryAllocate(Func<uint, bool> inUse, out uint port)
+    public bool TryAllocate(Func<uint, bool> inUse, out uint port) => TryAllocate(inUse, static (f, p) => f(p), out port);
+
+    /// <summary>As <see cref="TryAllocate(Func{uint, bool}, out uint)"/>, with the state
+    /// <paramref name="inUse"/> needs passed in (a static lambda: no closure allocated per call).</summary>
+    public bool TryAllocate<TState>(TState state, Func<TState, uint, bool> inUse, out uint port)
     {
         for (uint tries = 0; tries < End - First; tries++)
         {
             port = _next;
             _next = _next + 1 == End ? First : _next + 1;
-            if (!inUse(port)) return true;
+            if (!inUse(state, port)) return true;
         }
         port = 0;
         return false;

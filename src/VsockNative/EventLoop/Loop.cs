@@ -10,6 +10,16 @@ namespace VsockNative.EventLoop;
 internal interface IDeferredCall
 {
     void Invoke();
+
+    /// <summary>Called after <see cref="Invoke"/>, under the owner's lock again: a pooled call goes
+    /// back to its pool.</summary>
+    void Release() { }
+}
+
+/// <summary>Where calls are queued for after the owner's lock is released (the loop).</summary>
+internal interface IDeferredSink
+{
+    void Defer(IDeferredCall call);
 }
 
 /// <summary>
@@ -19,7 +29,7 @@ internal interface IDeferredCall
 /// level-triggered and changed only when it changes (the owners cache it). An idle loop sleeps
 /// in epoll_wait until an fd, the wake fd or the owner's next deadline wakes it.
 /// </summary>
-internal sealed class Loop : IPollRegistry, IDisposable
+internal sealed class Loop : IPollRegistry, IDeferredSink, IDisposable
 {
     /// <summary>The tag of the wake eventfd.</summary>
     public const ulong WakeTag = ulong.MaxValue;
@@ -29,7 +39,9 @@ internal sealed class Loop : IPollRegistry, IDisposable
     private readonly int _wakeFd;
     private readonly ulong[] _tags = new ulong[Capacity];
     private readonly uint[] _events = new uint[Capacity];
-    private readonly List<IDeferredCall> _deferred = new();
+    private List<IDeferredCall> _deferred = new();
+    /// <summary>The list of the calls made last, kept for the next turn's (null while the calls are made).</summary>
+    private List<IDeferredCall>? _spareDeferred = new();
     private Thread? _thread;
 
     private Loop(Epoll epoll, int wakeFd)
@@ -97,13 +109,24 @@ internal sealed class Loop : IPollRegistry, IDisposable
     /// <summary>Queues a call for after the owner's lock is released (call under that lock).</summary>
     public void Defer(IDeferredCall call) => _deferred.Add(call);
 
-    /// <summary>Takes the queued calls (under the owner's lock); null when there are none.</summary>
-    public IDeferredCall[]? TakeDeferred()
+    /// <summary>Takes the queued calls (under the owner's lock); null when there are none. Hand the
+    /// list back with <see cref="Made"/> once the calls are made (no list is allocated per turn).</summary>
+    public List<IDeferredCall>? TakeDeferred()
     {
         if (_deferred.Count == 0) return null;
-        var calls = _deferred.ToArray();
-        _deferred.Clear();
+        var calls = _deferred;
+        _deferred = _spareDeferred ?? new List<IDeferredCall>();  // a call made meanwhile queues there
+        _spareDeferred = null;
         return calls;
+    }
+
+    /// <summary>The calls <see cref="TakeDeferred"/> gave were made (under the owner's lock again): each
+    /// is released and the list kept for a later turn.</summary>
+    public void Made(List<IDeferredCall> calls)
+    {
+        foreach (var call in calls) call.Release();
+        calls.Clear();
+        _spareDeferred = calls;
     }
 
     public void Dispose()

@@ -26,16 +26,26 @@ public sealed partial class Connection
     private const uint Eor = (uint)VirtioVsockRw.Eor;
     private const long EMsgSize = -90;
 
-    private readonly IHostMessageStream? messages;
+    private IHostMessageStream? messages;
     private readonly MessageQueue toHost = new();
     private readonly HostMessageBuffer h2gRest = new();
 
     /// <summary>The host stream gives a message in pieces (a direct link): no copy into h2gRest.</summary>
-    private readonly IHostMessagePieces? pieces;
+    private IHostMessagePieces? pieces;
 
     /// <summary>Over <see cref="pieces"/>: a message has been started and this many bytes of it remain.</summary>
     private bool pieceOpen;
     private uint pieceLeft;
+
+    /// <summary>The seqpacket state of a new (or recycled) connection: nothing queued or started.</summary>
+    private void InitMessages()
+    {
+        toHost.Reset();
+        h2gRest.Clear();
+        pieceOpen = false;
+        pieceLeft = 0;
+        partialLength = 0;
+    }
 
     /// <summary>The rest of a host message waits to go to the guest.</summary>
     private bool MessageRestWaits => !h2gRest.IsEmpty || pieceOpen;

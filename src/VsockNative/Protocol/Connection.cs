@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
 using VsockNative.Interop.Native;
 using VsockNative.Wire;
 
@@ -45,18 +46,19 @@ public sealed partial class Connection
     private const uint ShutRcv = (uint)VirtioVsockShutdown.Rcv;
     private const uint ShutSend = (uint)VirtioVsockShutdown.Send;
 
-    private readonly IHostStream host;
-    private readonly IHostStreamBacklog? backlog;
-    private readonly VirtioVsockType type;
-    private readonly ConnectionLimits limits;
-    private readonly uint bufAlloc;
-    private readonly uint creditThreshold;
+    // Every field is set by Init (a recycled connection is a new one: see Create).
+    private IHostStream host;
+    private IHostStreamBacklog? backlog;
+    private VirtioVsockType type;
+    private ConnectionLimits limits;
+    private uint bufAlloc;
+    private uint creditThreshold;
     private readonly TxBuffer txBuffer;
     private ConnectionCounters counters;
 
     private ConnState state;
     private PendingReply pending;
-    private long deadline = long.MaxValue;
+    private long deadline;
     private ConnectOutcome outcome;
     private EndReason endReason;
     private PacketFault lastFault;
@@ -87,7 +89,17 @@ public sealed partial class Connection
     private bool hostWriteShut;
     private bool rstOnDrain;
 
-    private Connection(ConnKey key, IHostStream host, ConnectionLimits limits, uint initialCount, VirtioVsockType type = VirtioVsockType.Stream)
+    private Connection(ConnKey key, IHostStream host, ConnectionLimits limits, uint initialCount, VirtioVsockType type)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        txBuffer = new TxBuffer(limits.BufAlloc);
+        Init(key, host, limits, initialCount, type);
+    }
+
+    /// <summary>Sets every field, buffers emptied: what the constructor makes, and what a recycled
+    /// connection becomes (nothing of its previous life is left).</summary>
+    [MemberNotNull(nameof(host), nameof(limits))]
+    private void Init(ConnKey key, IHostStream host, ConnectionLimits limits, uint initialCount, VirtioVsockType type)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(limits);
@@ -100,8 +112,30 @@ public sealed partial class Connection
         this.limits = limits;
         bufAlloc = limits.BufAlloc;
         creditThreshold = limits.CreditUpdateThreshold;
-        txBuffer = new TxBuffer(bufAlloc);
+        txBuffer.Reset(bufAlloc);
+        counters = default;
+        state = default;
+        pending = PendingReply.None;
+        deadline = long.MaxValue;
+        outcome = default;
+        endReason = EndReason.None;
+        lastFault = PacketFault.None;
         rxCnt = fwdCnt = lastSentFwdCnt = txCnt = initialCount;
+        peerBufAlloc = peerFwdCnt = 0;
+        creditRequested = false;
+        guestShutdown = localShutdown = sentShutdown = 0;
+        hostReadable = hostHungUp = hangupWhileConnecting = hostClosed = hostReadShut = hostWriteShut = rstOnDrain = false;
+        InitMessages();
+    }
+
+    /// <summary>A new connection, or <paramref name="recycled"/> made new (it must be done: <see cref="IsDone"/>).</summary>
+    private static Connection Create(Connection? recycled, ConnKey key, IHostStream host, ConnectionLimits limits, uint initialCount,
+        VirtioVsockType type)
+    {
+        if (recycled is null) return new Connection(key, host, limits, initialCount, type);
+        if (!recycled.IsDone) throw new InvalidOperationException("only a connection that is done can be recycled");
+        recycled.Init(key, host, limits, initialCount, type);
+        return recycled;
     }
 
     /// <summary>Guest-initiated: the muxer got a REQUEST and opened the host stream. A RESPONSE is
@@ -118,14 +152,14 @@ public sealed partial class Connection
         AcceptFromGuest(key, request, host, limits, nowMs, 0);
 
     /// <summary>As the public overload, with every free-running counter starting at
-    /// <paramref name="initialCount"/> (tests use it to cross 2^32 without moving 4 GiB).</summary>
-    internal static Connection AcceptFromGuest(ConnKey key, in PacketHeader request, IHostStream host, ConnectionLimits limits, long nowMs, uint initialCount)
+    /// <paramref name="initialCount"/> (tests use it to cross 2^32 without moving 4 GiB), made of
+    /// <paramref name="recycled"/> (a connection that is done) when one is given.</summary>
+    internal static Connection AcceptFromGuest(ConnKey key, in PacketHeader request, IHostStream host, ConnectionLimits limits, long nowMs,
+        uint initialCount, Connection? recycled = null)
     {
         bool seqpacket = request.Type == (ushort)VirtioVsockType.Seqpacket && host is IHostMessageStream;
-        var c = new Connection(key, host, limits, initialCount, seqpacket ? VirtioVsockType.Seqpacket : VirtioVsockType.Stream)
-        {
-            state = ConnState.Accepting,
-        };
+        var c = Create(recycled, key, host, limits, initialCount, seqpacket ? VirtioVsockType.Seqpacket : VirtioVsockType.Stream);
+        c.state = ConnState.Accepting;
         c.counters.PacketsFromGuest++;
         c.TakePeerCredit(request);
         PacketFault fault = PacketRules.Check(request, request.Len);
@@ -162,16 +196,17 @@ public sealed partial class Connection
 
     /// <summary>As the public overloads, with every free-running counter starting at <paramref name="initialCount"/>.</summary>
     internal static Connection ConnectToGuest(ConnKey key, IHostStream host, ConnectionLimits limits, long nowMs, uint initialCount,
-        VirtioVsockType type = VirtioVsockType.Stream) =>
-        new(key, host, limits, initialCount, type)
-        {
-            state = ConnState.Connecting,
-            pending = PendingReply.Request,
-            deadline = AddMs(nowMs, limits.ConnectTimeoutMs),
-        };
+        VirtioVsockType type = VirtioVsockType.Stream, Connection? recycled = null)
+    {
+        var c = Create(recycled, key, host, limits, initialCount, type);
+        c.state = ConnState.Connecting;
+        c.pending = PendingReply.Request;
+        c.deadline = AddMs(nowMs, limits.ConnectTimeoutMs);
+        return c;
+    }
 
     /// <summary>The connection's identity.</summary>
-    public ConnKey Key { get; }
+    public ConnKey Key { get; private set; }
 
     /// <summary>STREAM, or SEQPACKET (message boundaries kept both ways).</summary>
     public VirtioVsockType Type => type;

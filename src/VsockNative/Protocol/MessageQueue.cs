@@ -50,9 +50,22 @@ internal sealed class MessageQueue
         count = 0;
     }
 
+    /// <summary>Empties the queue for a recycled connection; a ring that grew beyond its first size is
+    /// let go (a spare connection holds 16 records at most).</summary>
+    public void Reset()
+    {
+        Clear();
+        if (ring is { Length: > InitialSize })
+            ring = null;
+        else if (ring is not null)
+            Array.Clear(ring);  // a kept ring holds nothing of the previous connection
+    }
+
+    private const int InitialSize = 16;
+
     private void Grow()
     {
-        int size = ring is null ? 16 : Math.Min(ring.Length * 2, Capacity);
+        int size = ring is null ? InitialSize : Math.Min(ring.Length * 2, Capacity);
         var bigger = new (uint, bool)[size];
         for (int i = 0; i < count; i++)
             bigger[i] = ring![(head + i) % ring.Length];

@@ -12,13 +12,21 @@ namespace VsockNative.Protocol;
 /// </summary>
 internal sealed class TxBuffer
 {
-    private readonly int capacity;
+    private int capacity;
     private readonly PinnedRental rental = new();
     private int head;
     private int count;
 
     public TxBuffer(uint capacity)
     {
+        this.capacity = checked((int)capacity);
+    }
+
+    /// <summary>Empties the ring (its array goes back to the pool) and sets its capacity: the buffer of a
+    /// recycled connection.</summary>
+    public void Reset(uint capacity)
+    {
+        Clear();
         this.capacity = checked((int)capacity);
     }
 

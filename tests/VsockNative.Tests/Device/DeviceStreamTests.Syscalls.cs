@@ -1,3 +1,4 @@
+using System;
 using System.Text;
 using VsockNative.Interop;
 using VsockNative.Wire;
@@ -29,6 +30,48 @@ public sealed partial class DeviceStreamTests
         Assert.Equal(10, host.Receive(got));
         // syscalls made outside the loop (this test's own socket calls) are not the device's
         Assert.Equal(sent.SocketReads, _device.SyscallCounters.SocketReads);
+    }
+
+    [Fact]
+    public void A_guest_connection_registers_its_host_fd_once_and_removes_it_once()
+    {
+        // Regression (connect_rate): the fd was added with no interest when the REQUEST came and
+        // modified for reading when the RESPONSE went out a moment later in the same turn: three
+        // epoll_ctl per connection. Now the add waits for the end of the turn: one ADD, one DEL.
+        using var listener = ListenAt1234();
+        var before = _device.SyscallCounters;
+        using var host = ConnectFromGuest(listener, 5000, out _);
+        Poll();  // the next wait: nothing more to register
+        Assert.Equal(before.EpollCtl + 1, _device.SyscallCounters.EpollCtl);
+        var open = _device.SyscallCounters;
+        Send(VirtioVsockOp.Rst, 5000, 1234);
+        Assert.Equal(open.EpollCtl + 1, _device.SyscallCounters.EpollCtl);
+        Assert.Equal(0, _device.ConnectionSnapshot(Span<VsockNative.Protocol.ConnectionInfo>.Empty));
+    }
+
+    [Fact]
+    public void A_host_that_hangs_up_while_the_response_waits_for_an_rx_buffer_is_seen_by_epoll()
+    {
+        // The fd of a connection whose RESPONSE has no rx buffer yet is registered before the loop
+        // waits (with no interest), so epoll reports the host's hangup then, as it always did.
+        using var listener = ListenAt1234();
+        _repostRx = false;
+        for (uint port = 6000; _rx.AvailIdx != _rx.UsedIdx; port++)  // the guest's rx buffers run out
+            Send(VirtioVsockOp.Request, port, 999);
+        _received.Clear();
+        Send(VirtioVsockOp.Request, 5000, 1234);
+        Assert.Empty(_received);
+        listener.Accept().Dispose();  // the host accepts and closes at once
+        Poll();                       // epoll reports the hangup
+        var infos = new VsockNative.Protocol.ConnectionInfo[1];
+        Assert.Equal(1, _device.ConnectionSnapshot(infos));
+        Assert.Equal(1UL, infos[0].Counters.HostHangups);
+        _repostRx = true;
+        for (int i = 0; i < 4; i++) PostRx();
+        Poll();
+        Expect(VirtioVsockOp.Response);
+        var shutdown = new VirtioVsockHdr(Expect(VirtioVsockOp.Shutdown));
+        Assert.NotEqual(0u, shutdown.Flags & (uint)VirtioVsockShutdown.Rcv);  // the hangup's: the host takes no more
     }
 
     [Fact]

@@ -152,7 +152,7 @@ public sealed class FakeBackendTests : IDisposable
         public void DropConnections(bool tellGuest) => ToGuest.Clear();
         public void OnFdEvent(ulong tag, uint events, long nowMs) { }
         public void OnSignals(long nowMs) { }
-        public DeferredCall[]? TakeDeferred() => null;
+        public void TakeDeferred(VsockNative.EventLoop.IDeferredSink into) { }
         public int Listen(uint port, VirtioVsockType type, IFdListener listener, out string error) { error = "fake"; return -Errno.ENOTSUP; }
         public int Unlisten(uint port, VirtioVsockType type, out string error) { error = "fake"; return -Errno.ENOTSUP; }
         public int Connect(uint guestPort, VirtioVsockType type, long nowMs, out int fd, out string error) { fd = -1; error = "fake"; return -Errno.ENOTSUP; }

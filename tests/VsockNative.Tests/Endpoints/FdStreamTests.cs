@@ -186,6 +186,39 @@ public sealed class FdStreamTests : IDisposable
         Assert.Equal(-Errno.EBADF, stream.Read(buffers.Split(100), ulong.MaxValue));
     }
 
+    [Fact]
+    public void A_reopened_stream_is_field_by_field_a_new_one_over_its_new_fd()
+    {
+        // The muxer reuses the stream of a freed connection: nothing of the old fd may be left (a
+        // greeting, handshake bytes, bytes read ahead, a deferred end or error, the framing).
+        var stream = new FdStream(mine, null, Encoding.ASCII.GetBytes("rest of a handshake")) { FramedRecords = true };
+        stream.SetGreeting(Encoding.ASCII.GetBytes("OK 9\n"));
+        WriteTheirs(Pattern(8000, 4));
+        Assert.Equal(19, stream.Read(buffers.Split(100), ulong.MaxValue));   // the handshake's bytes
+        Assert.Equal(100, stream.Read(buffers.Split(100), ulong.MaxValue));
+        Assert.Equal(100, stream.Read(buffers.Split(100), ulong.MaxValue));  // reads ahead now
+        Assert.True(stream.HoldsReadAheadArray);
+        stream.Registered = true;
+        stream.Close();
+
+        Assert.Equal(0, SocketCalls.Pair(SocketCalls.SOCK_STREAM, out int next, out int peer));
+        try
+        {
+            stream.Reopen(next);
+            FieldByField.AssertSame(new FdStream(next, null), stream);
+            Assert.Throws<InvalidOperationException>(() => stream.Reopen(peer));  // open: never reopened
+            SocketCalls.Send(peer, "after"u8);
+            var into = buffers.Split(64);
+            Assert.Equal(5, stream.Read(into, 0));  // the new socket's bytes, nothing of the old one
+            Assert.Equal("after", Encoding.ASCII.GetString(NativeBuffers.Gather(into, 0, 5)));
+        }
+        finally
+        {
+            stream.Close();
+            Libc.Close(peer);
+        }
+    }
+
     public void Dispose()
     {
         Libc.Close(theirs);  // mine belongs to the stream, which each test closes

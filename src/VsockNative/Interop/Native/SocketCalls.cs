@@ -112,6 +112,20 @@ internal static unsafe partial class SocketCalls
     {
         Span<byte> addr = stackalloc byte[2 + SunPathSize];
         if (!Address(path, addr, out uint len)) return -Errno.ENAMETOOLONG;
+        return ConnectUnixAddress(addr, len, type);
+    }
+
+    /// <summary>As <see cref="ConnectUnix(string, int)"/>, to "&lt;pathPrefix&gt;&lt;port&gt;" (UTF-8 bytes and a
+    /// decimal port, as <see cref="PortAddress"/>): the address is built on the stack, no string.</summary>
+    public static int ConnectUnix(ReadOnlySpan<byte> pathPrefix, uint port, int type)
+    {
+        Span<byte> addr = stackalloc byte[2 + SunPathSize];
+        if (!PortAddress(pathPrefix, port, addr, out uint len)) return -Errno.ENAMETOOLONG;
+        return ConnectUnixAddress(addr, len, type);
+    }
+
+    private static int ConnectUnixAddress(ReadOnlySpan<byte> addr, uint len, int type)
+    {
         int fd = Socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) return -Libc.LastErrno;
         if (type == SOCK_SEQPACKET) SetInt(fd, SOL_SOCKET, SO_PASSCRED, 1);  // before any message can arrive

@@ -3,7 +3,8 @@
 # NativeAOT), instruments VsockNative.dll with SharpFuzz, and runs one afl-fuzz instance for
 # [seconds] (default 60) from the committed seeds (fuzz/managed/corpus). Prints executions,
 # duration, coverage and findings at the end. Findings: $VSN_FUZZ_DIR/out/default/{crashes,hangs}.
-#   fuzz/run-managed.sh [seconds]      VSN_FUZZ_DIR (default build/fuzz-managed), VSN_FUZZ_RESUME=1 resumes
+#   fuzz/run-managed.sh [seconds]      VSN_FUZZ_DIR (default build/fuzz-managed), VSN_FUZZ_RESUME=1 resumes,
+#                                      VSN_FUZZ_EXECS=N also stops after about N executions (long runs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
@@ -32,7 +33,9 @@ fi
 export VSN_FUZZ_LOG=${VSN_FUZZ_LOG:-$work/failures.log}
 rc=0
 times >"$work/cpu.before"  # the CPU of the waited-for children (builtins write it without a subshell)
-afl-fuzz "${input[@]}" -o "$work/out" -V "$seconds" -t 10000 -m none -x "$root/fuzz/managed/vsock.dict" \
+execs=()
+[ -n "${VSN_FUZZ_EXECS:-}" ] && execs=(-E "$VSN_FUZZ_EXECS")   # long runs: stop at this many executions too
+afl-fuzz "${input[@]}" -o "$work/out" -V "$seconds" "${execs[@]}" -t 10000 -m none -x "$root/fuzz/managed/vsock.dict" \
   -- dotnet "$work/bin/VsockNative.Fuzz.dll" afl >"$work/afl.log" 2>&1 || rc=$?
 times >"$work/cpu.after"
 stats="$work/out/default/fuzzer_stats"

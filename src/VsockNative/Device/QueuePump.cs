@@ -226,7 +226,7 @@ internal sealed class QueuePump
     /// <summary>For each slot, the first slot whose call fd is the same eventfd (itself when none is):
     /// a VMM with one interrupt line for the device gives every queue the same eventfd, and one
     /// write tells the driver about all of them.</summary>
-    private readonly uint[] _callGroup = { 0, 1, 2, 3, 4 };
+    private readonly uint[] _callGroup = new uint[QueueSlot.Count];  // filled by GroupCallFds at start
 
     /// <summary>Finds the queues that share a call eventfd (at start: the fds do not change while the
     /// device runs). Where the kernel cannot tell (no kcmp), every queue keeps its own.</summary>

@@ -21,6 +21,7 @@ internal sealed class GuestQueue
     private readonly List<WritableRange>[] _writable;
     private readonly ulong[] _writableBytes;
     private ushort _availIdx;
+    private int _beyond;  // published slots naming a head beyond the queue (pending until the ring breaks)
     private ushort _usedSeen;
 
     public GuestQueue(GuestRam ram, int index, ushort size, bool eventIdx)
@@ -83,11 +84,14 @@ internal sealed class GuestQueue
     public void Bump(int count)
     {
         if (Size == 0) return;
-        if (count > Size - Outstanding) Chaos = true;
+        // a slot naming a head beyond the queue is not an outstanding chain, but it holds its place in the
+        // ring until the device pops it (and the device breaks the ring when it does): it counts here
+        if (count > Size - Outstanding - _beyond) Chaos = true;
         for (int i = 0; i < count && i < Size; i++)
         {
             ushort head = _ram.U16(AvailGpa + 4 + 2ul * (ulong)((_availIdx + i) % Size));
             if (head < Size) { _outstanding[head]++; Outstanding++; Remember(head); }
+            else _beyond++;
         }
 
         _availIdx = (ushort)(_availIdx + count);

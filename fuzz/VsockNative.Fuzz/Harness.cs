@@ -122,6 +122,10 @@ public sealed class Harness : IDisposable
         private readonly VsockDevice? _device;
         private readonly bool _indirect;
         private ulong _heapNext = GuestRam.HeapGpa;
+        private const ulong NoMemory = ulong.MaxValue;
+        // the heap ranges of outstanding chains, and of the one being built
+        private readonly List<(ulong Gpa, ulong End, int Queue, int Head)> _heapLive = new();
+        private readonly List<(ulong Gpa, ulong End)> _heapBuilding = new();
         private bool _creditUnknown;
         private readonly ulong[] _usedSeen = new ulong[3];
         private ulong _rxPackets, _rxBytes;
@@ -411,13 +415,6 @@ public sealed class Harness : IDisposable
             for (int i = HeaderSize; i < bytes.Length; i++) bytes[i] = (byte)(i * 7);
 
             if (Verbose) Trace($"guest -> device: {srcCid}:{srcPort}->{dstCid}:{dstPort} type {type} op {op} len {lenField} ({payload} follow) flags {flags} buf_alloc {bufAlloc} fwd_cnt {fwdCnt} shape 0x{shape:x}");
-            if (srcCid == GuestCid)
-            {
-                // (another source CID is spoofed: the device drops it, its credit must never count)
-                if (credit is null) _credit[key] = credit = new Credit();
-                if (op == (ushort)VirtioVsockOp.Request && credit.RequestAt < 0) credit.RequestAt = credit.Ads.Count;
-                credit.Ads.Add((bufAlloc, fwdCnt));
-            }
 
             // the shape: 1-4 readable segments cut at input-chosen points, direct or indirect
             int segments = 1 + shape % 4;
@@ -430,12 +427,19 @@ public sealed class Harness : IDisposable
                 int n = cuts[i + 1] - cuts[i];
                 if (n == 0 && i + 2 < cuts.Count) continue;
                 ulong gpa = Allocate((ulong)n);
-                bytes.AsSpan(cuts[i], n).CopyTo(_ram.Span(gpa, n));
+                if (gpa != NoMemory) bytes.AsSpan(cuts[i], n).CopyTo(_ram.Span(gpa, n));
                 buffers.Add((gpa, (uint)n, false));
             }
 
             if ((shape & 0x40) != 0) buffers.Add((Allocate(16), 16, true));  // a writable tail the device must not write
-            AddChain(1, buffers, (shape & 0x20) != 0);
+            // the credit the guest advertised: only in a packet the device gets
+            if (AddChain(1, buffers, (shape & 0x20) != 0) && srcCid == GuestCid)
+            {
+                // (another source CID is spoofed: the device drops it, its credit must never count)
+                if (credit is null) _credit[key] = credit = new Credit();
+                if (op == (ushort)VirtioVsockOp.Request && credit.RequestAt < 0) credit.RequestAt = credit.Ads.Count;
+                credit.Ads.Add((bufAlloc, fwdCnt));
+            }
         }
 
         private void RxPost(ref InputReader r)
@@ -525,18 +529,27 @@ public sealed class Harness : IDisposable
 
         // ---- the guest's descriptor table and heap ----
 
-        private void AddChain(int queue, List<(ulong Gpa, uint Len, bool Writable)> buffers, bool indirect)
+        /// <summary>Makes a chain of <paramref name="buffers"/> available; false when the guest has no free
+        /// descriptor or memory for it (it waits; the memory allocated for it is free again).</summary>
+        private bool AddChain(int queue, List<(ulong Gpa, uint Len, bool Writable)> buffers, bool indirect)
         {
             var q = _q[queue];
-            if (!q.Live || buffers.Count == 0) return;
+            bool ok = q.Live && buffers.Count > 0 && !buffers.Exists(b => b.Gpa == NoMemory);
             int needed = indirect ? 1 : buffers.Count;
             var free = new List<ushort>();
-            for (int i = 0; i < q.Size && free.Count < needed; i++)
+            for (int i = 0; ok && i < q.Size && free.Count < needed; i++)
                 if (!_descBusy[queue][i]) free.Add((ushort)i);
-            if (free.Count < needed) return;  // the guest has no free descriptor: it waits
+            ulong table = ok && indirect ? Allocate(16ul * (ulong)buffers.Count, 16) : 0;
+            if (!ok || free.Count < needed || table == NoMemory)
+            {
+                _heapBuilding.Clear();
+                return false;
+            }
+
+            foreach (var (gpa, end) in _heapBuilding) _heapLive.Add((gpa, end, queue, free[0]));
+            _heapBuilding.Clear();
             if (indirect)
             {
-                ulong table = Allocate(16ul * (ulong)buffers.Count, 16);
                 for (int i = 0; i < buffers.Count; i++)
                 {
                     bool last = i == buffers.Count - 1;
@@ -561,22 +574,53 @@ public sealed class Harness : IDisposable
             _chainDescs[queue][free[0]] = free;
             if (queue == 0) _rxBuffers[free[0]] = buffers.FindAll(b => b.Writable).ConvertAll(b => (b.Gpa, b.Len));
             q.Publish(free[0]);
+            return true;
         }
 
         private void FreeDescs(int queue, ushort head)
         {
+            FreeHeap(queue, head);
             if (head >= _chainDescs[queue].Length || _chainDescs[queue][head] is not { } descs) return;
             foreach (var d in descs) _descBusy[queue][d] = false;
             _chainDescs[queue][head] = null;
         }
 
+        /// <summary>Guest memory for a chain being built, or <see cref="NoMemory"/>. Like a real driver the
+        /// guest never reuses what it gave the device until the device gives it back: the heap is taken in
+        /// order, wrapping round, around the ranges of chains still outstanding (a chain that cannot get its
+        /// memory is not made available: the guest waits).</summary>
         private ulong Allocate(ulong length, ulong alignment = 8)
         {
+            const ulong end = GuestRam.HeapGpa + GuestRam.HeapSize;
+            if (length > GuestRam.HeapSize) return NoMemory;
             ulong gpa = (_heapNext + alignment - 1) / alignment * alignment;
-            if (gpa + length > GuestRam.HeapGpa + GuestRam.HeapSize) gpa = GuestRam.HeapGpa;
-            _heapNext = gpa + Math.Min(length, GuestRam.HeapSize);
+            bool wrapped = false;
+            while (true)
+            {
+                if (gpa + length > end)
+                {
+                    if (wrapped) { if (Verbose) Trace($"heap: no {length} bytes free, the guest waits"); return NoMemory; }
+                    wrapped = true;
+                    gpa = GuestRam.HeapGpa;
+                    continue;
+                }
+
+                ulong clash = 0;
+                foreach (var r in _heapLive)
+                    if (gpa < r.End && r.Gpa < gpa + Math.Max(length, 1)) clash = Math.Max(clash, r.End);
+                foreach (var r in _heapBuilding)
+                    if (gpa < r.End && r.Gpa < gpa + Math.Max(length, 1)) clash = Math.Max(clash, r.End);
+                if (clash == 0) break;
+                gpa = (clash + alignment - 1) / alignment * alignment;
+            }
+
+            _heapBuilding.Add((gpa, gpa + length));
+            _heapNext = gpa + length;
             return gpa;
         }
+
+        /// <summary>The memory of a chain the device gave back (or never got) is the guest's again.</summary>
+        private void FreeHeap(int queue, int head) => _heapLive.RemoveAll(r => r.Queue == queue && r.Head == head);
 
         public void Dispose()
         {

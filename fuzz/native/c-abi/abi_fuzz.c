@@ -60,6 +60,9 @@ typedef struct fz_queue {
     bool tainted;  /* the input rewrote the ring by hand: reap results are not the device's fault */
     bool broken;   /* the simulator saw an error on it: not used any more */
     int kick_fd;   /* an eventfd given as kick_fd, or -1 (kicks through vsn_queue_notify) */
+    bool requeued; /* set up again with the rings below (the simulator keeps its own) */
+    uint32_t dev_size;
+    uint64_t dev_desc, dev_avail, dev_used;
 } fz_queue;
 
 /* A connection as the harness's guest sees it (for the credit check). */
@@ -88,6 +91,7 @@ typedef struct fz {
     bool set_up;     /* memory, features and queues given to the device */
     bool quiet;      /* the device has not run since the shadow was compared (a driver-only op) */
     bool pending;    /* quiet, and the driver wrote guest memory since (not yet in the shadow) */
+    bool requeued;   /* a queue was set up again with rings the simulator does not keep */
     int host_fd[MAX_HOST_FDS];
     unsigned nhost;
     fz_conn conn[MAX_CONNS];
@@ -142,28 +146,57 @@ FZ_NOCOV static void mask_range(fz *f, uint64_t gpa, uint64_t len)
     }
 }
 
-/* Every writable buffer the descriptor tables name now (indirect tables included). */
+/* ABIFZ_LOG: every queue's rings, the simulator's and (after a requeue) the device's. */
+FZ_NOCOV static void log_layouts(const fz *f)
+{
+    for (uint32_t j = 0; j < f->nq; j++) {
+        if (f->q[j].q == NULL) continue;
+        vsn_sim_queue_layout m;
+        vsn_sim_queue_layout_get(f->q[j].q, &m);
+        fprintf(stderr, "  queue %u: size %u, desc 0x%llx, avail 0x%llx, used 0x%llx%s", j, m.queue_size,
+                (unsigned long long)m.desc_gpa, (unsigned long long)m.avail_gpa, (unsigned long long)m.used_gpa,
+                f->q[j].tainted ? " (tainted)" : "");
+        if (f->q[j].requeued)
+            fprintf(stderr, "; the device's: size %u, desc 0x%llx, avail 0x%llx, used 0x%llx", f->q[j].dev_size,
+                    (unsigned long long)f->q[j].dev_desc, (unsigned long long)f->q[j].dev_avail,
+                    (unsigned long long)f->q[j].dev_used);
+        fputc('\n', stderr);
+    }
+}
+
+/* Every writable buffer a descriptor table of n entries names (indirect tables included). */
+FZ_NOCOV static void mask_table(fz *f, const uint8_t *table, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct vring_desc d; /* a table moved by a requeue need not be aligned in the harness's view */
+        memcpy(&d, table + 16 * i, sizeof d);
+        uint16_t flags = le16toh(d.flags);
+        if (flags & VRING_DESC_F_WRITE) mask_range(f, le64toh(d.addr), le32toh(d.len));
+        if (flags & VRING_DESC_F_INDIRECT) {
+            uint32_t len = le32toh(d.len);
+            void *hva;
+            if (len == 0 || vsn_sim_mem_gpa_to_hva(f->mem, le64toh(d.addr), len, &hva) != 0) continue;
+            for (uint32_t k = 0; k < len / 16; k++) {
+                struct vring_desc t; /* a hostile table need not be aligned */
+                memcpy(&t, (const uint8_t *)hva + 16 * k, sizeof t);
+                if (le16toh(t.flags) & VRING_DESC_F_WRITE) mask_range(f, le64toh(t.addr), le32toh(t.len));
+            }
+        }
+    }
+}
+
+/* Every writable buffer the descriptor tables name now: the simulator's, and those the device was
+ * given by a requeue (it walks those: a chain there may name any buffer). */
 FZ_NOCOV static void mask_descriptors(fz *f)
 {
     for (uint32_t qi = 0; qi < f->nq; qi++) {
         if (f->q[qi].q == NULL) continue;
         vsn_sim_queue_layout lay;
         vsn_sim_queue_layout_get(f->q[qi].q, &lay);
-        for (uint32_t i = 0; i < lay.queue_size; i++) {
-            struct vring_desc d = lay.desc[i];
-            uint16_t flags = le16toh(d.flags);
-            if (flags & VRING_DESC_F_WRITE) mask_range(f, le64toh(d.addr), le32toh(d.len));
-            if (flags & VRING_DESC_F_INDIRECT) {
-                uint32_t len = le32toh(d.len);
-                void *hva;
-                if (len == 0 || vsn_sim_mem_gpa_to_hva(f->mem, le64toh(d.addr), len, &hva) != 0) continue;
-                for (uint32_t k = 0; k < len / 16; k++) {
-                    struct vring_desc t; /* a hostile table need not be aligned */
-                    memcpy(&t, (const uint8_t *)hva + 16 * k, sizeof t);
-                    if (le16toh(t.flags) & VRING_DESC_F_WRITE) mask_range(f, le64toh(t.addr), le32toh(t.len));
-                }
-            }
-        }
+        mask_table(f, (const uint8_t *)lay.desc, lay.queue_size);
+        void *hva;
+        if (f->q[qi].requeued && vsn_sim_mem_gpa_to_hva(f->mem, f->q[qi].dev_desc, 16ull * f->q[qi].dev_size, &hva) == 0)
+            mask_table(f, hva, f->q[qi].dev_size);
     }
 }
 
@@ -193,6 +226,7 @@ FZ_PLAIN static inline bool block_same(const uint8_t *a, const uint8_t *b)
 static void shadow_broken(const fz *f, const vsn_sim_region *r, uint32_t i, uint64_t k)
 {
     const uint8_t *now = r->hva;
+    if (logging) log_layouts(f);
     FZ_CHECK(0, "the device wrote gpa 0x%llx (0x%02x -> 0x%02x), outside every used ring and writable buffer",
              (unsigned long long)(r->gpa + k), f->shadow[i][k], now[k]);
 }
@@ -236,6 +270,9 @@ FZ_PLAIN static void shadow_update(fz *f, bool check)
 static void shadow_check(fz *f)
 {
     FZ_CHECK(!f->pending, "harness: guest memory looked at before the driver's writes were settled");
+    /* A requeue may have put a descriptor table over a used ring: the device's used entries then
+     * rewrite descriptors it may walk in the same poll. Their buffers as they are now count too. */
+    if (f->requeued) mask_descriptors(f);
     shadow_update(f, true);
 }
 /* The driver's writes become the reference. */
@@ -491,6 +528,7 @@ static void queues_destroy(fz *f)
         if (f->q[i].kick_fd >= 0) close(f->q[i].kick_fd);
         f->q[i] = (fz_queue){ .kick_fd = -1 };
     }
+    f->requeued = false;
 }
 
 static int notify(void *user, uint16_t queue_index)
@@ -728,14 +766,7 @@ static void reap_all(fz *f)
                 fprintf(stderr, "queue %u size %u: avail idx %u, used idx %u, used[0] = {%u, %u}, flags %u\n", i, l.queue_size,
                         le16toh(l.avail->idx), le16toh(l.used->idx), le32toh(l.used->ring[0].id), le32toh(l.used->ring[0].len),
                         le16toh(l.used->flags));
-                for (uint32_t j = 0; j < f->nq; j++) {
-                    if (f->q[j].q == NULL) continue;
-                    vsn_sim_queue_layout m;
-                    vsn_sim_queue_layout_get(f->q[j].q, &m);
-                    fprintf(stderr, "  queue %u: size %u, desc 0x%llx, avail 0x%llx, used 0x%llx%s\n", j, m.queue_size,
-                            (unsigned long long)m.desc_gpa, (unsigned long long)m.avail_gpa, (unsigned long long)m.used_gpa,
-                            f->q[j].tainted ? " (tainted)" : "");
-                }
+                log_layouts(f);
             }
             if (rc < 0) {
                 FZ_CHECK(q->tainted, "queue %u: the simulator's reap failed: %s", i, vsn_sim_strerror(rc));
@@ -1102,6 +1133,12 @@ static void op_requeue(fz *f)
          * those of a queue whose rings the new ones overlap: the device publishes this queue's used
          * entries there, or takes its chains from there (the VMM's mistake, not the device's). */
         f->q[i].tainted = true;
+        f->q[i].requeued = true;
+        f->requeued = true;
+        f->q[i].dev_size = qc.size;
+        f->q[i].dev_desc = qc.desc_addr;
+        f->q[i].dev_avail = qc.avail_addr;
+        f->q[i].dev_used = qc.used_addr;
         uint64_t n = qc.size > 32768 ? 32768 : qc.size;
         uint64_t mine[3][2] = { { qc.desc_addr, 16 * n }, { qc.avail_addr, 6 + 2 * n }, { qc.used_addr, 6 + 8 * n } };
         for (uint32_t j = 0; j < f->nq; j++) {

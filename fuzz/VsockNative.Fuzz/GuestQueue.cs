@@ -56,6 +56,10 @@ internal sealed class GuestQueue
     /// are outstanding is no longer known exactly, so ids are checked against the table only.</summary>
     public bool Chaos { get; private set; }
     public int Outstanding { get; private set; }
+    /// <summary>The device once published more used entries at a time than the ring has slots (only a
+    /// guest that made more chains available than the ring holds lets it): the guest read some slots
+    /// twice and missed the entries they held first.</summary>
+    public bool Overrun { get; private set; }
     public ushort UsedSeen => _usedSeen;
 
     public bool InUsedRing(ulong gpa) => Live && gpa >= UsedGpa && gpa < UsedGpa + 6 + 8ul * Size;
@@ -158,6 +162,8 @@ internal sealed class GuestQueue
             for (int i = 0; i < fresh && i < Size; i++)
                 Console.Error.WriteLine($"queue {Index} used[{(_usedSeen + i) % Size}] = id {_ram.U32(UsedGpa + 4 + 8ul * (ulong)((_usedSeen + i) % Size))}, outstanding {Outstanding}, avail idx {_availIdx}");
         // (a guest that made more than a ring's worth available at once may see that many come back)
+        // more entries than slots in one look: the later overwrote the earlier before the guest read them
+        if (fresh > Size) Overrun = true;
         if (!Chaos && fresh > Size) fail($"queue {Index}: used->idx jumped from {_usedSeen} to {usedIdx} (queue size {Size})");
         if (!Chaos && fresh > Outstanding) fail($"queue {Index}: {fresh} new used entries but only {Outstanding} chains outstanding");
         for (int i = 0; i < fresh; i++)

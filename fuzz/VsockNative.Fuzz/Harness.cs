@@ -123,9 +123,9 @@ public sealed class Harness : IDisposable
         private readonly bool _indirect;
         private ulong _heapNext = GuestRam.HeapGpa;
         private const ulong NoMemory = ulong.MaxValue;
-        // the heap ranges of outstanding chains, and of the one being built
+        // the heap ranges of outstanding chains (and, with Head = Building, of the one being built)
         private readonly List<(ulong Gpa, ulong End, int Queue, int Head)> _heapLive = new();
-        private readonly List<(ulong Gpa, ulong End)> _heapBuilding = new();
+        private const int Building = -1;
         private bool _creditUnknown;
         private readonly ulong[] _usedSeen = new ulong[3];
         private ulong _rxPackets, _rxBytes;
@@ -543,12 +543,12 @@ public sealed class Harness : IDisposable
             ulong table = ok && indirect ? Allocate(16ul * (ulong)buffers.Count, 16) : 0;
             if (!ok || free.Count < needed || table == NoMemory)
             {
-                _heapBuilding.Clear();
+                FreeHeap(Building, Building);
                 return false;
             }
 
-            foreach (var (gpa, end) in _heapBuilding) _heapLive.Add((gpa, end, queue, free[0]));
-            _heapBuilding.Clear();
+            for (int i = 0; i < _heapLive.Count; i++)
+                if (_heapLive[i].Head == Building) _heapLive[i] = _heapLive[i] with { Queue = queue, Head = free[0] };
             if (indirect)
             {
                 for (int i = 0; i < buffers.Count; i++)
@@ -609,13 +609,11 @@ public sealed class Harness : IDisposable
                 ulong clash = 0;
                 foreach (var r in _heapLive)
                     if (gpa < r.End && r.Gpa < gpa + Math.Max(length, 1)) clash = Math.Max(clash, r.End);
-                foreach (var r in _heapBuilding)
-                    if (gpa < r.End && r.Gpa < gpa + Math.Max(length, 1)) clash = Math.Max(clash, r.End);
                 if (clash == 0) break;
                 gpa = (clash + alignment - 1) / alignment * alignment;
             }
 
-            _heapBuilding.Add((gpa, gpa + length));
+            _heapLive.Add((gpa, gpa + length, Building, Building));
             _heapNext = gpa + length;
             return gpa;
         }

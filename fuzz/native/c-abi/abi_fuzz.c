@@ -1110,33 +1110,39 @@ static void op_router(fz *f)
     }
 }
 
-/* The rings the device was given for queue i: the requeued ones, or the simulator's. */
-FZ_NOCOV static void device_rings(const fz *f, uint32_t i, uint64_t desc[2], uint64_t used[2])
+/* The rings the device was given for queue i (the requeued ones, or the simulator's): gpa and
+ * length of its descriptor table, avail ring and used ring. */
+enum { RING_DESC, RING_AVAIL, RING_USED };
+FZ_NOCOV static void device_rings(const fz *f, uint32_t i, uint64_t r[3][2])
 {
+    uint64_t n, desc, avail, used;
     if (f->q[i].requeued) {
-        uint64_t n = f->q[i].dev_size > 32768 ? 32768 : f->q[i].dev_size;
-        desc[0] = f->q[i].dev_desc, desc[1] = 16 * n;
-        used[0] = f->q[i].dev_used, used[1] = 6 + 8 * n;
-        return;
+        n = f->q[i].dev_size > 32768 ? 32768 : f->q[i].dev_size;
+        desc = f->q[i].dev_desc, avail = f->q[i].dev_avail, used = f->q[i].dev_used;
+    } else {
+        vsn_sim_queue_layout m;
+        vsn_sim_queue_layout_get(f->q[i].q, &m);
+        n = m.queue_size, desc = m.desc_gpa, avail = m.avail_gpa, used = m.used_gpa;
     }
-    vsn_sim_queue_layout m;
-    vsn_sim_queue_layout_get(f->q[i].q, &m);
-    desc[0] = m.desc_gpa, desc[1] = 16ull * m.queue_size;
-    used[0] = m.used_gpa, used[1] = 6 + 8ull * m.queue_size;
+    r[RING_DESC][0] = desc, r[RING_DESC][1] = 16 * n;
+    r[RING_AVAIL][0] = avail, r[RING_AVAIL][1] = 6 + 2 * n;
+    r[RING_USED][0] = used, r[RING_USED][1] = 6 + 8 * n;
 }
+
+static bool ranges_overlap(const uint64_t a[2], const uint64_t b[2]) { return a[0] < b[0] + b[1] && b[0] < a[0] + a[1]; }
 
 /* Does a descriptor table the device walks lie over a used ring it writes? */
 FZ_NOCOV static bool tables_over_used_rings(const fz *f)
 {
     for (uint32_t i = 0; i < f->nq; i++) {
         if (f->q[i].q == NULL) continue;
-        uint64_t desc[2], unused[2];
-        device_rings(f, i, desc, unused);
+        uint64_t mine[3][2];
+        device_rings(f, i, mine);
         for (uint32_t j = 0; j < f->nq; j++) {
+            uint64_t theirs[3][2];
             if (f->q[j].q == NULL) continue;
-            uint64_t other[2], used[2];
-            device_rings(f, j, other, used);
-            if (desc[0] < used[0] + used[1] && used[0] < desc[0] + desc[1]) return true;
+            device_rings(f, j, theirs);
+            if (ranges_overlap(mine[RING_DESC], theirs[RING_USED])) return true;
         }
     }
     return false;
@@ -1170,20 +1176,17 @@ static void op_requeue(fz *f)
         f->q[i].dev_desc = qc.desc_addr;
         f->q[i].dev_avail = qc.avail_addr;
         f->q[i].dev_used = qc.used_addr;
-        uint64_t n = qc.size > 32768 ? 32768 : qc.size;
-        uint64_t mine[3][2] = { { qc.desc_addr, 16 * n }, { qc.avail_addr, 6 + 2 * n }, { qc.used_addr, 6 + 8 * n } };
+        uint64_t mine[3][2];
+        device_rings(f, i, mine);
         for (uint32_t j = 0; j < f->nq; j++) {
             if (j == i || f->q[j].q == NULL) continue;
-            vsn_sim_queue_layout m;
-            vsn_sim_queue_layout_get(f->q[j].q, &m);
-            uint64_t theirs[3][2] = { { m.desc_gpa, 16ull * m.queue_size }, { m.avail_gpa, 6 + 2ull * m.queue_size },
-                                      { m.used_gpa, 6 + 8ull * m.queue_size } };
+            uint64_t theirs[3][2];
+            device_rings(f, j, theirs);
             for (int a = 0; a < 3; a++)
                 for (int b = 0; b < 3; b++)
-                    if (mine[a][0] < theirs[b][0] + theirs[b][1] && theirs[b][0] < mine[a][0] + mine[a][1])
-                        f->q[j].tainted = true;
+                    if (ranges_overlap(mine[a], theirs[b])) f->q[j].tainted = true;
         }
-        mask_range(f, qc.used_addr, 6 + 8ull * (qc.size > 32768 ? 32768 : qc.size));
+        mask_range(f, mine[RING_USED][0], mine[RING_USED][1]);
         if (!f->blind && tables_over_used_rings(f)) {
             f->blind = true;
             if (logging) fprintf(stderr, "a descriptor table lies over a used ring: the device's writes are not checked any more\n");
